@@ -1,0 +1,273 @@
+//! The command-line interface: the single source for `--help`, the man pages and the parsers.
+//!
+//! Three entry points share one binary: the supervisor (`watchdog [OPTIONS] -- COMMAND`), the built-in
+//! download worker (`watchdog [OPTIONS] -- fetch URL`, whose options are [`FetchArgs`]) and batch mode
+//! (`watchdog batch LIST`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::{parse_duration, parse_optional_duration, parse_size};
+use crate::exit::EXIT_STATUS_HELP;
+
+/// The supervisor's examples, shown by `--help` and the man page.
+pub const SUPERVISE_EXAMPLES: &str = "\
+Examples:
+  watchdog --timeout 5 -- curl -sO https://host/a.jpg
+      Run curl; at 5 s send SIGTERM to its whole process tree, SIGKILL 2 s later.
+  watchdog --timeout 5 --stall 2 -- fetch https://host/a.jpg -o a.jpg
+      Download with the built-in worker; stop it when no byte arrives for 2 s.
+  watchdog -t 1m -s INT -k 5 --events run.jsonl -- ./train.sh
+      Send SIGINT after a minute, SIGKILL 5 s later; log watchdog's events as JSON Lines.
+  watchdog batch urls.txt --out imgs/ --jobs 16 --timeout 10
+      Download a list of URLs, 16 at a time, each under its own 10 s deadline.";
+
+/// The progress channel and events schema, shown by `--help` and the man page.
+pub const PROTOCOL_HELP: &str = "\
+Progress channel:
+  Every command gets the write end of a pipe; its fd number is in WATCHDOG_PROGRESS_FD. Each line written
+  there that is a JSON object counts as a heartbeat for --stall, e.g.
+    {\"event\":\"progress\",\"bytes\":1024,\"total\":4096}
+  Lines longer than 64 KiB, and lines that are not JSON objects, are ignored.
+
+Events file (--events FILE), one JSON object per line, each with \"event\" and \"time_ms\" (since start):
+  {\"event\":\"start\",\"pid\":N,\"argv\":[...]}
+  {\"event\":\"progress\",\"data\":{...}}            a line relayed from the progress channel
+  {\"event\":\"signal\",\"signal\":\"TERM\",\"reason\":\"deadline|stall|forwarded|cleanup\",\"pids\":N}
+  {\"event\":\"exit\",\"reason\":\"exited|deadline|stall|forwarded\",\"exit_code\":N,
+   \"status\":{\"code\":N} or {\"signal\":N},\"elapsed_ms\":N}
+  Credentials in URLs (user:password@) are replaced by \"***\".";
+
+fn after_help() -> String {
+    format!("{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{PROTOCOL_HELP}")
+}
+
+/// Parses a DURATION where 0 disables the timer.
+fn optional_duration(text: &str) -> Result<Option<Duration>, String> {
+    parse_optional_duration(text).map_err(|e| e.to_string())
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|e| e.to_string())
+}
+
+/// Run COMMAND under a hard deadline and a stall watch; kill its whole process tree when it overruns.
+#[derive(Debug, Parser)]
+#[command(
+    name = "watchdog",
+    version,
+    about = "Run a command under a hard deadline and a stall watch; kill its whole process tree when it overruns",
+    long_about = "Run COMMAND under a hard deadline (--timeout) and an optional stall watch (--stall). When either \
+fires, watchdog signals the command's whole process tree, follows with SIGKILL after a grace period, and \
+returns only when no process it started is still running.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
+runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
+give a path (./fetch) to run an external program of that name.",
+    after_long_help = after_help(),
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub supervise: SuperviseArgs,
+
+    /// The command to run, with its arguments (put `--` before it).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub command: Vec<OsString>,
+
+    #[command(subcommand)]
+    pub mode: Option<Mode>,
+}
+
+/// Modes other than supervising a single command.
+#[derive(Debug, Subcommand)]
+pub enum Mode {
+    /// Download a list of URLs, each in a supervised worker process, and report on every item.
+    Batch(BatchArgs),
+}
+
+/// How the supervisor watches and stops the command.
+#[derive(Debug, Clone, Args)]
+pub struct SuperviseArgs {
+    /// Hard deadline for the command; 0 disables it.
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "0",
+          help_heading = "Deadline")]
+    pub timeout: Option<Duration>,
+
+    /// Stop the command when it shows no sign of life for this long: no line on the progress channel and
+    /// no output on stdout/stderr (which watchdog then relays). 0 disables it.
+    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0",
+          help_heading = "Deadline")]
+    pub stall: Option<Duration>,
+
+    /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number.
+    #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = crate::signals::parse_signal,
+          help_heading = "Stopping")]
+    pub signal: i32,
+
+    /// Grace period between the first signal and SIGKILL. SIGKILL always follows; 0 sends it at once.
+    #[arg(short = 'k', long, value_name = "DURATION", value_parser = duration, default_value = "2s",
+          help_heading = "Stopping")]
+    pub kill_after: Duration,
+
+    /// When the command is stopped, exit with its own status instead of 124.
+    #[arg(long, help_heading = "Stopping")]
+    pub preserve_status: bool,
+
+    /// Keep the command in watchdog's process group so it can read from the terminal. Only the command
+    /// itself gets the first signal; its descendants are still swept before watchdog exits.
+    #[arg(long, help_heading = "Stopping")]
+    pub foreground: bool,
+
+    /// Print a line on stderr whenever watchdog sends a signal.
+    #[arg(short = 'v', long, help_heading = "Output")]
+    pub verbose: bool,
+
+    /// Show no progress bar for the built-in fetch worker.
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Write watchdog's own events (start, progress, signals, exit) to FILE as JSON Lines.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub events: Option<PathBuf>,
+}
+
+/// `--expect` values: what kind of content a download must be.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// JPEG, PNG, GIF, WebP, BMP or TIFF, judged by the body's magic bytes.
+    Image,
+}
+
+/// Options of the download, shared by `fetch` and `batch`.
+#[derive(Debug, Clone, Args)]
+pub struct DownloadOptions {
+    /// Give up connecting after this long (the whole transfer is bounded by the supervisor's --timeout).
+    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
+    pub connect_timeout: Option<Duration>,
+
+    /// Refuse a body larger than this (suffixes K, M, G).
+    #[arg(long, value_name = "BYTES", value_parser = size)]
+    pub max_size: Option<u64>,
+
+    /// Accept only a body of this kind.
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub expect: Option<Expect>,
+
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Follow at most this many redirects (http and https only).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirects: u32,
+
+    /// Also trust the CA certificates in this PEM file (the system trust store is always used).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify TLS certificates or host names.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// fsync the file and its directory before reporting success (durability across power loss).
+    #[arg(long)]
+    pub fsync: bool,
+}
+
+/// Download one URL to a file, atomically: the final path holds a complete, verified file or nothing.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "watchdog-fetch",
+    bin_name = "watchdog -- fetch",
+    version,
+    about = "Download one URL to a file under watchdog's supervision",
+    long_about = "The built-in download worker. Run it as `watchdog [OPTIONS] -- fetch URL [-o PATH]`: watchdog's \
+--timeout bounds the whole transfer (DNS, connect, every byte), --stall stops it when no data arrives, and \
+the file appears at PATH only when it is complete and verified. Proxies come from HTTP_PROXY, HTTPS_PROXY, \
+ALL_PROXY and NO_PROXY (either case).",
+    after_long_help = EXIT_STATUS_HELP
+)]
+pub struct FetchArgs {
+    /// The http or https URL to download.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Where to write the file; `-` writes to stdout. Default: the URL's last path segment, sanitized.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// The body's expected SHA-256, in hex.
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+
+    /// Keep a partial download when interrupted, and continue it with a Range request next time.
+    #[arg(long)]
+    pub resume: bool,
+
+    #[command(flatten)]
+    pub download: DownloadOptions,
+}
+
+/// `watchdog batch`: many downloads, each supervised, one report line per item.
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = EXIT_STATUS_HELP)]
+pub struct BatchArgs {
+    /// File with one item per line (URL, URL<TAB>PATH, or a JSON object); `-` reads stdin.
+    #[arg(value_name = "LIST")]
+    pub list: PathBuf,
+
+    /// Directory the files are written to.
+    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+
+    /// Concurrent downloads.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16)]
+    pub jobs: usize,
+
+    /// Deadline of each attempt of each item; 0 disables it.
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
+    pub timeout: Option<Duration>,
+
+    /// Stop an attempt when no data arrives for this long; 0 disables it.
+    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
+    pub stall: Option<Duration>,
+
+    /// Retries per item after a failure that may be transient, with exponential backoff and jitter.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+
+    /// JSON Lines report, one line per item (default: DIR/report.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Take only shard K of N (1-based, by a hash of the URL), or `auto` from Slurm / Kubernetes variables.
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+
+    /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
+
+    /// Show no progress.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub download: DownloadOptions,
+}

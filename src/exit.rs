@@ -1,0 +1,92 @@
+//! Exit codes, documented once.
+//!
+//! The supervisor's codes follow GNU `timeout(1)` so that scripts written for it keep working. The download
+//! worker's failure kinds get one distinct code each, in a block (10-19) that neither GNU `timeout` nor a
+//! shell uses, so a script can tell "the server said 404" from "DNS failed" without parsing stderr.
+
+use std::process::ExitCode;
+
+/// Why watchdog exited, as a number a script can branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything worked (or, when supervising, the command's own status was 0).
+    Success,
+    /// The download URL is invalid, or its scheme (or a redirect's) is not http or https.
+    InvalidUrl,
+    /// The host name could not be resolved.
+    Dns,
+    /// The connection was refused, unreachable, or did not complete within `--connect-timeout`.
+    Connect,
+    /// The TLS handshake or certificate verification failed.
+    Tls,
+    /// The server answered with a 4xx/5xx status, or redirected too many times.
+    HttpStatus,
+    /// The body ended before its announced length, or the connection broke mid-body.
+    Truncated,
+    /// The body was refused: `--expect`, `--max-size` or `--sha256` did not match.
+    Rejected,
+    /// A local file could not be written (disk full, permission, missing directory).
+    LocalIo,
+    /// The server's answer was not valid HTTP.
+    Protocol,
+    /// watchdog stopped the command: its deadline passed or it stalled.
+    TimedOut,
+    /// watchdog itself failed: bad usage, bad duration, or an internal error.
+    Failure,
+    /// The command was found but could not be run.
+    CannotRun,
+    /// The command was not found.
+    NotFound,
+}
+
+impl Exit {
+    /// The numeric status the process exits with.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::InvalidUrl => 10,
+            Exit::Dns => 11,
+            Exit::Connect => 12,
+            Exit::Tls => 13,
+            Exit::HttpStatus => 14,
+            Exit::Truncated => 15,
+            Exit::Rejected => 16,
+            Exit::LocalIo => 17,
+            Exit::Protocol => 18,
+            Exit::TimedOut => 124,
+            Exit::Failure => 125,
+            Exit::CannotRun => 126,
+            Exit::NotFound => 127,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// The exit-status table shown by `--help`, the man page and the README.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0        the command exited 0 (for fetch: the file is complete at its final path)
+  1-123    the command's own exit status
+  124      watchdog stopped the command: the --timeout deadline passed, or --stall fired
+           (with --preserve-status, the command's own status instead)
+  125      watchdog itself failed (bad option or duration, internal error)
+  126      the command was found but could not be run
+  127      the command was not found
+  128+N    the command died of signal N, or watchdog was stopped by signal N
+           (SIGINT, SIGTERM or SIGHUP), which it forwarded to the command
+
+The built-in fetch worker adds one code per kind of failure:
+  10  invalid URL, or a scheme (or redirect) other than http/https
+  11  DNS lookup failed
+  12  connection refused, unreachable, or --connect-timeout passed
+  13  TLS handshake or certificate verification failed
+  14  HTTP error status (4xx/5xx) or too many redirects
+  15  truncated body (connection closed before Content-Length bytes)
+  16  content rejected by --expect, --max-size or --sha256
+  17  local I/O error (disk full, permission denied, missing directory)
+  18  the server's answer was not valid HTTP";

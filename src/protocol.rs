@@ -1,0 +1,217 @@
+//! The progress channel: newline-delimited JSON from a supervised command to watchdog.
+//!
+//! The worker side writes [`ProgressLine`]s; the supervisor side reads arbitrary bytes with
+//! [`LineReader`], which never holds more than one bounded line, because whatever is on the other end of
+//! the pipe is untrusted.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, RawFd};
+
+use serde::{Deserialize, Serialize};
+
+/// The environment variable that names the progress channel's file descriptor.
+pub const PROGRESS_FD_ENV: &str = "WATCHDOG_PROGRESS_FD";
+
+/// The longest progress line watchdog accepts; longer lines are dropped whole.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// What the built-in fetch worker reports. Any JSON object counts as a heartbeat; these are the forms that
+/// watchdog also understands (for its progress bar and batch report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum ProgressLine {
+    /// The response headers arrived.
+    Start {
+        url: String,
+        http_status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        temp_path: Option<String>,
+    },
+    /// Body bytes so far.
+    Progress {
+        bytes: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+    },
+    /// The file is complete at `path`.
+    Done {
+        path: String,
+        bytes: u64,
+        sha256: String,
+    },
+    /// The download failed; `kind` is one of the batch report's statuses.
+    Error {
+        kind: String,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
+    },
+}
+
+/// The worker's end of the progress channel. Writes are best-effort: a supervisor that stopped reading
+/// must not make the download fail.
+pub struct ProgressWriter {
+    file: Option<File>,
+}
+
+impl ProgressWriter {
+    /// Opens the channel named by `WATCHDOG_PROGRESS_FD`, or a writer that discards everything when the
+    /// variable is absent (the worker was run by hand).
+    pub fn from_env() -> ProgressWriter {
+        let fd = std::env::var(PROGRESS_FD_ENV)
+            .ok()
+            .and_then(|v| v.parse::<RawFd>().ok());
+        let file = fd.filter(|fd| *fd > 2 && fd_is_open(*fd)).map(|fd| {
+            // SAFETY: the fd was handed to this process by its supervisor for exactly this purpose, is
+            // open (checked above) and is owned by nothing else in this process.
+            unsafe { File::from_raw_fd(fd) }
+        });
+        ProgressWriter { file }
+    }
+
+    /// A writer that discards everything.
+    pub fn disabled() -> ProgressWriter {
+        ProgressWriter { file: None }
+    }
+
+    /// Sends one line; drops the channel on the first error.
+    pub fn send(&mut self, line: &ProgressLine) {
+        if let Some(file) = self.file.as_mut() {
+            let mut bytes = match serde_json::to_vec(line) {
+                Ok(bytes) => bytes,
+                Err(_) => return,
+            };
+            bytes.push(b'\n');
+            if file.write_all(&bytes).is_err() {
+                self.file = None;
+            }
+        }
+    }
+}
+
+fn fd_is_open(fd: RawFd) -> bool {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes, holding at most one partial line.
+#[derive(Default)]
+pub struct LineReader {
+    partial: Vec<u8>,
+    /// True while discarding the rest of an over-long line.
+    skipping: bool,
+}
+
+impl LineReader {
+    pub fn new() -> LineReader {
+        LineReader::default()
+    }
+
+    /// Feeds bytes; calls `on_line` for each complete line (without the newline).
+    pub fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(&[u8])) {
+        while let Some(pos) = bytes.iter().position(|&b| b == b'\n') {
+            if !self.skipping && self.partial.len() + pos <= MAX_LINE {
+                if self.partial.is_empty() {
+                    on_line(&bytes[..pos]);
+                } else {
+                    self.partial.extend_from_slice(&bytes[..pos]);
+                    on_line(&self.partial);
+                }
+            }
+            self.partial.clear();
+            self.skipping = false;
+            bytes = &bytes[pos + 1..];
+        }
+        if !self.skipping {
+            if self.partial.len() + bytes.len() > MAX_LINE {
+                self.partial.clear();
+                self.skipping = true;
+            } else {
+                self.partial.extend_from_slice(bytes);
+            }
+        }
+    }
+}
+
+/// Parses a progress line: `Some` when it is a JSON object (a heartbeat), `None` for anything else.
+pub fn parse_heartbeat(line: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// Reads from `fd` until it would block, feeding `reader`. Returns Ok(false) at end of file.
+pub fn drain_fd(
+    fd: RawFd,
+    reader: &mut LineReader,
+    on_line: impl FnMut(&[u8]),
+) -> io::Result<bool> {
+    let mut on_line = on_line;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => reader.feed(&buf[..n], &mut on_line),
+            Err(nix::errno::Errno::EAGAIN) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut reader = LineReader::new();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            reader.feed(chunk, |line| out.push(line.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_across_chunks() {
+        assert_eq!(
+            lines_of(&[b"ab", b"c\nde\n", b"f"]),
+            vec![b"abc".to_vec(), b"de".to_vec()]
+        );
+    }
+
+    #[test]
+    fn drops_over_long_lines_and_recovers() {
+        let long = vec![b'x'; MAX_LINE + 10];
+        let lines = lines_of(&[&long, b"\n{}\n"]);
+        assert_eq!(lines, vec![b"{}".to_vec()]);
+        let lines = lines_of(&[
+            &long[..MAX_LINE / 2],
+            &long[..MAX_LINE / 2 + 5],
+            b"tail\nok\n",
+        ]);
+        assert_eq!(lines, vec![b"ok".to_vec()]);
+    }
+
+    #[test]
+    fn heartbeats_are_json_objects_only() {
+        assert!(parse_heartbeat(br#"{"event":"progress","bytes":1}"#).is_some());
+        assert!(parse_heartbeat(b"[1,2]").is_none());
+        assert!(parse_heartbeat(b"garbage").is_none());
+        assert!(parse_heartbeat(b"\xff\xfe").is_none());
+    }
+
+    #[test]
+    fn progress_lines_round_trip() {
+        let line = ProgressLine::Progress {
+            bytes: 5,
+            total: Some(10),
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(text, r#"{"event":"progress","bytes":5,"total":10}"#);
+        assert_eq!(serde_json::from_str::<ProgressLine>(&text).unwrap(), line);
+    }
+}

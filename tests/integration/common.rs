@@ -1,0 +1,165 @@
+//! Shared set-up: run the binary the way a user would, and prove afterwards that no process it started
+//! survived.
+//!
+//! Every test gets a [`Marker`]: a unique value put into the environment of the watchdog it runs. Every
+//! process watchdog starts inherits it, so the test can find its own processes (and only its own) in /proc,
+//! whatever they renamed themselves to or however they escaped the process group.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const MARKER_ENV: &str = "WATCHDOG_TEST_MARKER";
+
+/// The watchdog binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_watchdog"))
+}
+
+/// A unique tag for the processes of one test. Dropping it kills whatever still carries the tag, so a
+/// failing test cannot leave processes behind for the next one.
+pub struct Marker {
+    value: String,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Marker {
+    pub fn new(test: &str) -> Marker {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        Marker {
+            value: format!("{test}-{}-{n}", std::process::id()),
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// A `Command` for watchdog with the marker set and the caller's proxy settings cleared.
+    pub fn watchdog(&self) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.env(MARKER_ENV, &self.value);
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Live (non-zombie) processes that carry the marker.
+    pub fn survivors(&self) -> Vec<u32> {
+        processes_with_env(MARKER_ENV, &self.value)
+    }
+
+    /// Asserts that no process carrying the marker is alive. Zombies are not alive. A process killed a
+    /// moment ago can take a little while to become a zombie, so this waits up to a few seconds.
+    pub fn assert_no_survivors(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let alive = self.survivors();
+            if alive.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let names: Vec<String> = alive.iter().map(|pid| describe(*pid)).collect();
+                panic!("processes outlived watchdog: {}", names.join(", "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) until `count` live processes carry the marker; returns their pids.
+    pub fn wait_for_processes(&self, count: usize, timeout: Duration) -> Vec<u32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let alive = self.survivors();
+            if alive.len() >= count || Instant::now() > deadline {
+                return alive;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        for pid in self.survivors() {
+            // SAFETY: plain kill(2) on a pid we just saw carrying our marker.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Pids of live processes whose environment has `name=value`.
+pub fn processes_with_env(name: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{name}={value}").into_bytes();
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || is_zombie(pid) {
+            continue;
+        }
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_slice())
+            && !is_zombie(pid)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn is_zombie(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_none_or(|s| s == "Z" || s == "X"),
+        Err(_) => true,
+    }
+}
+
+fn describe(pid: u32) -> String {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    format!("{pid} ({})", cmdline.join(" ").trim())
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// True when `path` exists.
+pub fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}

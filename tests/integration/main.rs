@@ -1,0 +1,3 @@
+//! One integration test binary (faster to build than one per file); a module per feature.
+
+mod common;
