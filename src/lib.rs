@@ -9,6 +9,7 @@ pub mod duration;
 pub mod events;
 pub mod exit;
 pub mod fetch;
+pub mod names;
 pub mod progress;
 pub mod protocol;
 pub mod redact;
