@@ -45,17 +45,53 @@ fn after_help() -> String {
     format!("{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{PROTOCOL_HELP}")
 }
 
+/// Reports a command-line error the way every other watchdog error looks, on one line
+/// (`watchdog: invalid value '5x' for '--timeout <DURATION>': expected ...`). Help and version go to
+/// stdout and exit 0; anything else is a usage error, 125 as in GNU timeout.
+pub fn exit_for_usage(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                crate::exit::Exit::Failure.into()
+            } else {
+                std::process::ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut message = lines
+                .next()
+                .unwrap_or("invalid command line")
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" names them on the next line.
+            if message.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    message = format!("{message} {next}");
+                }
+            }
+            crate::report_error(format!("{message} (see --help)"));
+            crate::exit::Exit::Failure.into()
+        }
+    }
+}
+
 /// Parses a DURATION where 0 disables the timer.
 fn optional_duration(text: &str) -> Result<Option<Duration>, String> {
-    parse_optional_duration(text).map_err(|e| e.to_string())
+    parse_optional_duration(text).map_err(|e| format!("expected {}", e.expected))
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|e| e.to_string())
+    parse_duration(text).map_err(|e| format!("expected {}", e.expected))
 }
 
 fn size(text: &str) -> Result<u64, String> {
-    parse_size(text).map_err(|e| e.to_string())
+    parse_size(text).map_err(|e| format!("expected {}", e.expected))
 }
 
 /// Run COMMAND under a hard deadline and a stall watch; kill its whole process tree when it overruns.
@@ -104,13 +140,13 @@ pub struct SuperviseArgs {
     /// Hard deadline for the command; 0 disables it.
     #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "0",
           help_heading = "Deadline")]
-    pub timeout: Option<Duration>,
+    pub timeout: std::option::Option<Duration>,
 
     /// Stop the command when it shows no sign of life for this long: no line on the progress channel and
     /// no output on stdout/stderr (which watchdog then relays). 0 disables it.
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0",
           help_heading = "Deadline")]
-    pub stall: Option<Duration>,
+    pub stall: std::option::Option<Duration>,
 
     /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number.
     #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = crate::signals::parse_signal,
@@ -159,7 +195,7 @@ pub enum Expect {
 pub struct DownloadOptions {
     /// Give up connecting after this long (the whole transfer is bounded by the supervisor's --timeout).
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
-    pub connect_timeout: Option<Duration>,
+    pub connect_timeout: std::option::Option<Duration>,
 
     /// Refuse a body larger than this (suffixes K, M, G).
     #[arg(long, value_name = "BYTES", value_parser = size)]
@@ -242,11 +278,11 @@ pub struct BatchArgs {
 
     /// Deadline of each attempt of each item; 0 disables it.
     #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
-    pub timeout: Option<Duration>,
+    pub timeout: std::option::Option<Duration>,
 
     /// Stop an attempt when no data arrives for this long; 0 disables it.
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
-    pub stall: Option<Duration>,
+    pub stall: std::option::Option<Duration>,
 
     /// Retries per item after a failure that may be transient, with exponential backoff and jitter.
     #[arg(long, value_name = "N", default_value_t = 2)]

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use watchdog::cli::{Cli, Mode};
-use watchdog::exit::Exit;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -18,20 +17,25 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(err) => return exit_for_usage(err),
+        Err(err) => return watchdog::cli::exit_for_usage(err),
     };
+    // clap takes an unknown option where COMMAND may start as the command itself; a command that looks
+    // like an option must come after `--`.
+    let command_at = args.len() - cli.command.len();
+    if let Some(first) = cli.command.first().and_then(|c| c.to_str()) {
+        if first.starts_with('-')
+            && args
+                .get(command_at.wrapping_sub(1))
+                .is_none_or(|a| a != "--")
+        {
+            watchdog::report_error(format!(
+                "unknown option '{first}' (see --help; put `--` before a command)"
+            ));
+            return watchdog::exit::Exit::Failure.into();
+        }
+    }
     match cli.mode {
         Some(Mode::Batch(batch)) => watchdog::batch::run(batch),
         None => watchdog::supervisor::run(&cli.supervise, &cli.command),
-    }
-}
-
-/// Prints clap's message; help and version exit 0, anything else is a usage error (125, as GNU timeout).
-fn exit_for_usage(err: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    let _ = err.print();
-    match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-        _ => Exit::Failure.into(),
     }
 }

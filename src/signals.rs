@@ -5,9 +5,7 @@ use std::str::FromStr;
 
 /// Parses a signal given as a name (`TERM`, `SIGTERM`, `term`) or a number (`15`).
 pub fn parse_signal(text: &str) -> Result<i32, String> {
-    let invalid = || {
-        format!("invalid signal '{text}': expected a name such as TERM, INT, KILL or a number from 1 to 64")
-    };
+    let invalid = || "expected a name such as TERM, INT, KILL or a number from 1 to 64".to_string();
     let trimmed = text.trim();
     if let Ok(number) = trimmed.parse::<i32>() {
         // Real-time signals have no Signal variant, so check the range rather than the enum.

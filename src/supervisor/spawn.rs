@@ -1,0 +1,97 @@
+//! Starting the command so that it can always be stopped: in its own process group, tied to watchdog's
+//! life with `PR_SET_PDEATHSIG`, and holding the write end of the progress channel.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::unistd::{getpid, pipe2};
+
+use crate::protocol::PROGRESS_FD_ENV;
+
+/// How to start the command.
+pub struct SpawnSpec<'a> {
+    pub program: OsString,
+    pub args: &'a [OsString],
+    /// argv[0] as the command should see it, when it differs from `program`.
+    pub arg0: Option<OsString>,
+    /// Own process group (the default) or stay in watchdog's (`--foreground`).
+    pub own_group: bool,
+    /// Pipe stdout/stderr through watchdog (needed to see output as a sign of life for `--stall`).
+    pub capture_output: bool,
+}
+
+/// A started command and watchdog's ends of its pipes.
+pub struct Spawned {
+    pub child: Child,
+    /// The read end of the progress channel.
+    pub progress: OwnedFd,
+}
+
+/// Starts the command. The `io::Error` is the one exec failed with, so callers can tell "not found"
+/// (127) from "cannot run" (126).
+pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Spawned> {
+    let (progress_read, progress_write) = pipe2(OFlag::O_CLOEXEC)?;
+    fcntl(
+        progress_read.as_raw_fd(),
+        FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+    )?;
+    let write_fd = progress_write.as_raw_fd();
+    let parent = getpid().as_raw();
+
+    let mut command = Command::new(&spec.program);
+    command
+        .args(spec.args)
+        .env(PROGRESS_FD_ENV, write_fd.to_string());
+    if let Some(arg0) = &spec.arg0 {
+        command.arg0(arg0);
+    }
+    if spec.own_group {
+        command.process_group(0);
+    }
+    if spec.capture_output {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
+    // functions (fcntl, prctl, getppid) on integers; it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(move || {
+            // The progress pipe was created close-on-exec so that no other child inherits it; this
+            // child must.
+            if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            tie_to_parent(parent)
+        });
+    }
+    let child = command.spawn()?;
+    drop(progress_write);
+    Ok(Spawned {
+        child,
+        progress: progress_read,
+    })
+}
+
+/// Asks the kernel to SIGKILL this (child) process when watchdog dies, so a SIGKILLed watchdog does not
+/// leave its command running. If watchdog died before the request took effect, exit at once.
+#[cfg(target_os = "linux")]
+fn tie_to_parent(parent: i32) -> io::Result<()> {
+    // SAFETY: prctl and getppid take and return integers only.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            libc::_exit(125);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tie_to_parent(_parent: i32) -> io::Result<()> {
+    Ok(())
+}

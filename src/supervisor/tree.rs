@@ -1,0 +1,138 @@
+//! The process tree watchdog is responsible for: finding every descendant, signalling it, and making
+//! sure none is left.
+//!
+//! A process group alone is not enough: a child can leave it (`setsid`, `setpgid`) or double-fork into a
+//! daemon. On Linux watchdog makes itself a *child subreaper*, so orphaned descendants are re-parented to
+//! watchdog instead of init, and the whole tree stays reachable through parent links in /proc. Elsewhere
+//! only the process group is reachable.
+
+use std::collections::HashMap;
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Makes this process the reaper of its orphaned descendants (Linux), so that double-forked daemons and
+/// `setsid` escapees stay in watchdog's tree. Elsewhere a no-op that reports `false`.
+pub fn become_subreaper() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integer arguments and touches no memory.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// Live (non-zombie) descendants of `root`, children before grandchildren.
+#[cfg(target_os = "linux")]
+pub fn descendants(root: Pid) -> Vec<Pid> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some((state, ppid)) = read_stat(pid) {
+            // Zombies are dead: they need reaping, not signals. Keep them in the map all the same, since
+            // a zombie's live children are still part of the tree until they are re-parented.
+            children
+                .entry(ppid)
+                .or_default()
+                .push(if state == b'Z' { -pid } else { pid });
+        }
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![root.as_raw()];
+    while let Some(parent) = queue.pop() {
+        if let Some(kids) = children.get(&parent) {
+            for &kid in kids {
+                if kid > 0 {
+                    found.push(Pid::from_raw(kid));
+                }
+                queue.push(kid.abs());
+            }
+        }
+    }
+    found
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn descendants(_root: Pid) -> Vec<Pid> {
+    Vec::new()
+}
+
+/// State letter and parent pid from /proc/PID/stat. The command name may hold spaces and parentheses,
+/// so fields are counted from the last ')'.
+#[cfg(target_os = "linux")]
+fn read_stat(pid: i32) -> Option<(u8, i32)> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.bytes().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Sends `signal` to a process; a process that is already gone is not an error.
+pub fn signal_pid(pid: Pid, signal: Signal) -> bool {
+    match kill(pid, signal) {
+        Ok(()) => true,
+        Err(Errno::ESRCH) => false,
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` to every process in group `pgid`. Returns false when the group is empty.
+pub fn signal_group(pgid: Pid, signal: Signal) -> bool {
+    signal_pid(Pid::from_raw(-pgid.as_raw()), signal)
+}
+
+/// Sends a raw signal number (real-time signals have no `Signal` variant) to a process.
+pub fn signal_pid_raw(pid: Pid, signal: i32) -> bool {
+    // SAFETY: kill(2) with integer arguments.
+    unsafe { libc::kill(pid.as_raw(), signal) == 0 }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn finds_children_and_grandchildren() {
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30; wait"])
+            .spawn()
+            .unwrap();
+        let me = nix::unistd::getpid();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut found = descendants(me);
+        while found.len() < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = descendants(me);
+        }
+        let child_pid = Pid::from_raw(child.id() as i32);
+        let under_child = descendants(child_pid);
+        for pid in &under_child {
+            signal_pid(*pid, Signal::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&child_pid));
+        assert_eq!(
+            under_child.len(),
+            2,
+            "sh should have two sleeps: {under_child:?}"
+        );
+    }
+}
