@@ -34,7 +34,7 @@ use crate::redact::redact_credentials;
 use crate::signals::signal_name;
 use relay::{Activity, Relays};
 use signal_watch::{SignalWatch, FORWARDED};
-use spawn::{spawn, SpawnSpec};
+use spawn::{spawn, ProgressChannel, SpawnSpec};
 
 /// Why the command stopped running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +182,13 @@ impl Supervisor {
             });
         }
 
+        // First, so that its write end gets a low fd number (see ProgressChannel::new).
+        let channel = ProgressChannel::new().map_err(|e| {
+            (
+                Exit::Failure,
+                format!("cannot create the progress pipe: {e}"),
+            )
+        })?;
         let events = EventLog::open(args.events.as_deref(), started).map_err(|e| {
             let path = args
                 .events
@@ -201,7 +208,7 @@ impl Supervisor {
             )
         })?;
 
-        let mut spawned = spawn(&spec).map_err(|e| {
+        let mut spawned = spawn(&spec, channel).map_err(|e| {
             let (exit, what) = match e.kind() {
                 std::io::ErrorKind::NotFound => (
                     Exit::NotFound,
@@ -417,6 +424,11 @@ impl Supervisor {
             reason,
             kill_at: None,
         });
+        if self.args.kill_after.is_zero() {
+            // No grace: the first signal would only be a formality, SIGKILL is the one that counts.
+            self.kill_all();
+            return;
+        }
         let why = match reason {
             Reason::Exited => "cleanup",
             other => other.as_str(),

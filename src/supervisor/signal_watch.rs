@@ -4,7 +4,7 @@
 //! self-pipe trick; the main loop polls that socket together with everything else and decides what to do.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub struct Arrived {
 
 pub struct SignalWatch {
     wake: UnixStream,
+    /// The handlers' end; kept open for as long as they may write to it.
+    _notify: UnixStream,
     forwarded: [Arc<AtomicBool>; 3],
 }
 
@@ -43,9 +45,13 @@ impl SignalWatch {
             signal_hook::flag::register(*signal, Arc::clone(flag))?;
         }
         for signal in [SIGCHLD, SIGINT, SIGTERM, SIGHUP] {
-            signal_hook::low_level::pipe::register(signal, notify.try_clone()?)?;
+            signal_hook::low_level::pipe::register_raw(signal, notify.as_raw_fd())?;
         }
-        Ok(SignalWatch { wake, forwarded })
+        Ok(SignalWatch {
+            wake,
+            _notify: notify,
+            forwarded,
+        })
     }
 
     /// The fd to poll for readability.

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
@@ -31,14 +31,34 @@ pub struct Spawned {
     pub progress: OwnedFd,
 }
 
+/// The progress channel before the command starts: watchdog's read end and the command's write end.
+pub struct ProgressChannel {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl ProgressChannel {
+    /// Creates the pipe, with the write end on a single-digit fd where one is free: POSIX shells such
+    /// as dash only accept `>&N` for N below 10. Create it before opening other files so one is.
+    pub fn new() -> io::Result<ProgressChannel> {
+        let (read, mut write) = pipe2(OFlag::O_CLOEXEC)?;
+        fcntl(read.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        if write.as_raw_fd() > 9 {
+            let low = fcntl(write.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))?;
+            // SAFETY: F_DUPFD_CLOEXEC just returned this new fd, owned by nothing else.
+            write = unsafe { OwnedFd::from_raw_fd(low) };
+        }
+        Ok(ProgressChannel { read, write })
+    }
+}
+
 /// Starts the command. The `io::Error` is the one exec failed with, so callers can tell "not found"
 /// (127) from "cannot run" (126).
-pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Spawned> {
-    let (progress_read, progress_write) = pipe2(OFlag::O_CLOEXEC)?;
-    fcntl(
-        progress_read.as_raw_fd(),
-        FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
-    )?;
+pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawned> {
+    let ProgressChannel {
+        read: progress_read,
+        write: progress_write,
+    } = channel;
     let write_fd = progress_write.as_raw_fd();
     let parent = getpid().as_raw();
 

@@ -5,6 +5,8 @@
 //! process watchdog starts inherits it, so the test can find its own processes (and only its own) in /proc,
 //! whatever they renamed themselves to or however they escaped the process group.
 
+#![allow(dead_code)] // each feature module uses its own part of these helpers
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,4 +164,60 @@ pub fn tempdir() -> tempfile::TempDir {
 /// True when `path` exists.
 pub fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
+}
+
+/// What a finished watchdog run left: exit code, output, wall time.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs `cmd` to completion, failing the test (instead of hanging it) if watchdog itself takes longer
+/// than `limit`.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
+    use wait_timeout::ChildExt;
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watchdog");
+    // Read both pipes on threads so a chatty command cannot fill one and block.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = match child.wait_timeout(limit).expect("wait for watchdog") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog did not return within {limit:?}");
+        }
+    };
+    let elapsed = started.elapsed();
+    Run {
+        code: status.code(),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+        elapsed,
+    }
+}
+
+/// Runs watchdog with `args` under `marker`, bounded by 60 s.
+pub fn watchdog(marker: &Marker, args: &[&str]) -> Run {
+    run_bounded(marker.watchdog().args(args), Duration::from_secs(60))
 }

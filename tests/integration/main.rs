@@ -1,3 +1,4 @@
 //! One integration test binary (faster to build than one per file); a module per feature.
 
 mod common;
+mod supervise;

@@ -1,0 +1,511 @@
+//! The supervisor, exercised the way the man page describes it: exit codes, deadlines, stalls, and the
+//! promise that no process it started outlives it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::{run_bounded, tempdir, watchdog, Marker};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn command_that_finishes_in_time_keeps_its_status_and_output() {
+    let m = Marker::new("finish");
+    let run = watchdog(
+        &m,
+        &["--timeout", "30", "--", "sh", "-c", "echo hello; exit 3"],
+    );
+    assert_eq!(run.code, Some(3));
+    assert_eq!(run.stdout, "hello\n");
+    assert_eq!(run.stderr, "");
+    m.assert_no_survivors();
+}
+
+#[test]
+fn deadline_exits_124() {
+    let m = Marker::new("deadline");
+    let run = watchdog(&m, &["--timeout", "0.3", "--", "sleep", "100"]);
+    assert_eq!(run.code, Some(124));
+    assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn zero_timeout_disables_the_deadline() {
+    let m = Marker::new("zero");
+    let run = watchdog(
+        &m,
+        &["--timeout", "0", "--", "sh", "-c", "sleep 0.2; exit 7"],
+    );
+    assert_eq!(run.code, Some(7));
+}
+
+#[test]
+fn preserve_status_reports_the_signal_that_stopped_the_command() {
+    let m = Marker::new("preserve");
+    let run = watchdog(
+        &m,
+        &[
+            "--timeout",
+            "0.2",
+            "--preserve-status",
+            "--",
+            "sleep",
+            "100",
+        ],
+    );
+    assert_eq!(run.code, Some(128 + 15));
+    let run = watchdog(
+        &m,
+        &[
+            "-t",
+            "0.2",
+            "-s",
+            "INT",
+            "--preserve-status",
+            "--",
+            "sleep",
+            "100",
+        ],
+    );
+    assert_eq!(run.code, Some(128 + 2));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn command_killed_by_a_signal_exits_128_plus_n() {
+    let m = Marker::new("signalled");
+    let run = watchdog(&m, &["--", "sh", "-c", "kill -KILL $$"]);
+    assert_eq!(run.code, Some(137));
+}
+
+#[test]
+fn missing_and_unrunnable_commands() {
+    let m = Marker::new("missing");
+    let run = watchdog(&m, &["--", "no-such-command-anywhere"]);
+    assert_eq!(run.code, Some(127));
+    assert!(
+        run.stderr.contains("no-such-command-anywhere"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    let dir = tempdir();
+    let script = dir.path().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let run = watchdog(&m, &["--", script.to_str().unwrap()]);
+    assert_eq!(run.code, Some(126));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn bad_durations_and_options_exit_125_with_one_line_naming_the_value() {
+    let m = Marker::new("baddur");
+    for bad in ["5x", "-1", "abc", "1e3", "inf", ""] {
+        let run = watchdog(&m, &["--timeout", bad, "--", "true"]);
+        assert_eq!(run.code, Some(125), "{bad}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{bad}: {}", run.stderr);
+        assert!(run.stderr.starts_with("watchdog: "), "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("'{bad}'")), "{}", run.stderr);
+    }
+    for args in [
+        ["--stall", "soon"],
+        ["--kill-after", "1y"],
+        ["--signal", "NOPE"],
+    ] {
+        let run = watchdog(&m, &[args[0], args[1], "--", "true"]);
+        assert_eq!(run.code, Some(125), "{args:?}");
+        assert!(run.stderr.contains(args[1]), "{}", run.stderr);
+    }
+    let run = watchdog(&m, &["--no-such-option", "--", "true"]);
+    assert_eq!(run.code, Some(125));
+    let run = watchdog(&m, &[]);
+    assert_eq!(run.code, Some(125));
+}
+
+#[test]
+fn a_command_ignoring_term_is_killed_after_the_grace() {
+    let m = Marker::new("ignoreterm");
+    let run = watchdog(
+        &m,
+        &[
+            "-t",
+            "0.2",
+            "-k",
+            "0.5",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 100 & wait; sleep 100",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    assert!(
+        run.elapsed >= Duration::from_millis(650),
+        "SIGKILL came before the grace: {:?}",
+        run.elapsed
+    );
+    m.assert_no_survivors();
+}
+
+#[test]
+fn kill_after_zero_sends_sigkill_at_once() {
+    let m = Marker::new("killzero");
+    let run = watchdog(
+        &m,
+        &[
+            "-t",
+            "0.2",
+            "-k",
+            "0",
+            "-v",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 100",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    assert!(run.stderr.contains("signal KILL"), "{}", run.stderr);
+    assert!(!run.stderr.contains("signal TERM"), "{}", run.stderr);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn grandchildren_die_with_the_command() {
+    let m = Marker::new("grandchildren");
+    let run = watchdog(
+        &m,
+        &[
+            "-t",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "sleep 100 & sh -c 'sleep 100 & wait' & wait",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_setsid_escapee_is_swept() {
+    let m = Marker::new("setsid");
+    let run = watchdog(
+        &m,
+        &[
+            "-t",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "setsid sleep 100 & sleep 100",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_double_forked_daemon_is_swept_when_the_command_exits() {
+    let m = Marker::new("daemon");
+    // The command exits 0 at once, leaving a daemon that ignores SIGTERM in its own session.
+    let run = watchdog(
+        &m,
+        &[
+            "-k",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "(setsid sh -c 'trap \"\" TERM; sleep 100' &) ; exit 0",
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the command's own status is kept: {}",
+        run.stderr
+    );
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_stopped_command_still_dies_on_term() {
+    let m = Marker::new("stopped");
+    // With a 30 s grace, finishing well before it proves SIGTERM (with SIGCONT) worked, not SIGKILL.
+    let run = watchdog(
+        &m,
+        &[
+            "-t",
+            "0.3",
+            "-k",
+            "30",
+            "--",
+            "sh",
+            "-c",
+            "kill -STOP $$; sleep 100",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_hundred_and_fifty_children_are_all_killed() {
+    let m = Marker::new("many");
+    let script = "i=0; while [ $i -lt 150 ]; do sleep 100 & i=$((i+1)); done; echo started; wait";
+    let run = watchdog(&m, &["-t", "2", "--", "sh", "-c", script]);
+    assert_eq!(run.code, Some(124));
+    assert_eq!(
+        run.stdout, "started\n",
+        "all children should have started before the deadline"
+    );
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_grandchild_holding_stdout_does_not_keep_the_pipeline_open() {
+    let m = Marker::new("pipeholder");
+    // The reader below is `watchdog ... | cat`: it sees end of file only when every holder of the pipe is
+    // gone, including the escaped grandchild.
+    let started = Instant::now();
+    let mut child = m
+        .watchdog()
+        .args([
+            "-t",
+            "0.3",
+            "-k",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "setsid sh -c 'trap \"\" TERM; sleep 100' & echo up; sleep 100",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let eof_after = started.elapsed();
+    let status = child.wait().unwrap();
+    assert_eq!(out, "up\n");
+    assert_eq!(status.code(), Some(124));
+    assert!(
+        eof_after < 20 * SECOND,
+        "pipe stayed open for {eof_after:?}"
+    );
+    m.assert_no_survivors();
+}
+
+fn forwarded_signal_tears_down_the_tree(signal: i32) {
+    let m = Marker::new("forward");
+    let mut child = m
+        .watchdog()
+        .args([
+            "-t",
+            "60",
+            "--",
+            "sh",
+            "-c",
+            "sleep 100 & setsid sleep 100 & echo ready; wait",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    // SAFETY: kill(2) on the watchdog we started.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + signal));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn sigint_is_forwarded() {
+    forwarded_signal_tears_down_the_tree(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_is_forwarded() {
+    forwarded_signal_tears_down_the_tree(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_is_forwarded() {
+    forwarded_signal_tears_down_the_tree(libc::SIGHUP);
+}
+
+#[test]
+fn a_sigkilled_watchdog_takes_its_command_along() {
+    let m = Marker::new("pdeathsig");
+    let mut child = m
+        .watchdog()
+        .args(["-t", "60", "--", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    let found = m.wait_for_processes(2, 10 * SECOND);
+    assert_eq!(
+        found.len(),
+        2,
+        "watchdog and sleep should be running: {found:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    m.assert_no_survivors();
+}
+
+#[test]
+fn stall_on_silence_exits_124() {
+    let m = Marker::new("stall");
+    let run = watchdog(&m, &["--stall", "0.3", "--", "sleep", "100"]);
+    assert_eq!(run.code, Some(124));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn output_keeps_a_command_alive_and_is_relayed_unchanged() {
+    let m = Marker::new("aliveout");
+    let script = "for i in 1 2 3 4 5 6; do echo tick $i; echo err $i >&2; sleep 0.2; done";
+    let run = watchdog(&m, &["--stall", "1.5", "--", "sh", "-c", script]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 6);
+    assert!(run.stdout.starts_with("tick 1\n") && run.stdout.ends_with("tick 6\n"));
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("err ")).count(),
+        6
+    );
+}
+
+#[test]
+fn heartbeats_keep_a_silent_command_alive() {
+    let m = Marker::new("aliveheartbeat");
+    let script = r#"for i in 1 2 3 4 5 6; do echo '{"event":"progress","bytes":1}' >&$WATCHDOG_PROGRESS_FD; sleep 0.2; done"#;
+    let run = watchdog(&m, &["--stall", "1.5", "--", "sh", "-c", script]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+#[test]
+fn garbage_on_the_progress_channel_is_no_heartbeat_and_no_crash() {
+    let m = Marker::new("garbage");
+    // 8 MiB without a newline, then lines that are not JSON objects: none of it counts as a sign of life.
+    let script = r#"head -c 8388608 /dev/zero >&$WATCHDOG_PROGRESS_FD; while true; do echo '[1,2]' >&$WATCHDOG_PROGRESS_FD; echo 'nope' >&$WATCHDOG_PROGRESS_FD; sleep 0.05; done"#;
+    let run = watchdog(&m, &["--stall", "1", "-t", "30", "--", "sh", "-c", script]);
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    assert!(run.elapsed < 20 * SECOND);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn verbose_names_the_signal_and_the_reason() {
+    let m = Marker::new("verbose");
+    let run = watchdog(&m, &["-v", "-t", "0.2", "--", "sleep", "100"]);
+    assert_eq!(run.code, Some(124));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("sending signal TERM") && run.stderr.contains("deadline"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn foreground_still_sweeps_every_descendant() {
+    let m = Marker::new("foreground");
+    let run = watchdog(
+        &m,
+        &[
+            "--foreground",
+            "-t",
+            "0.3",
+            "-k",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "sleep 100 & setsid sleep 100 & sleep 100",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn events_file_records_start_progress_signal_and_exit() {
+    let m = Marker::new("events");
+    let dir = tempdir();
+    let events = dir.path().join("events.jsonl");
+    let script =
+        r#"echo '{"event":"progress","bytes":5,"total":10}' >&$WATCHDOG_PROGRESS_FD; sleep 100"#;
+    let run = watchdog(
+        &m,
+        &[
+            "--events",
+            events.to_str().unwrap(),
+            "-t",
+            "0.5",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "https://user:secret@example.invalid/x",
+        ],
+    );
+    assert_eq!(run.code, Some(124));
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        !text.contains("secret"),
+        "credentials leaked into events: {text}"
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert!(kinds.contains(&"progress"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"exit"));
+    let progress = lines.iter().find(|l| l["event"] == "progress").unwrap();
+    assert_eq!(progress["data"]["bytes"], 5);
+    let signal = lines.iter().find(|l| l["event"] == "signal").unwrap();
+    assert_eq!(signal["signal"], "TERM");
+    assert_eq!(signal["reason"], "deadline");
+    let exit = lines.last().unwrap();
+    assert_eq!(exit["reason"], "deadline");
+    assert_eq!(exit["exit_code"], 124);
+    assert_eq!(exit["status"]["signal"], 15);
+    assert!(exit["elapsed_ms"].as_u64().unwrap() >= 500);
+}
+
+#[test]
+fn an_events_file_that_cannot_be_created_is_a_clear_error() {
+    let m = Marker::new("eventsbad");
+    let run = watchdog(&m, &["--events", "/nonexistent-dir/e.jsonl", "--", "true"]);
+    assert_eq!(run.code, Some(125));
+    assert!(
+        run.stderr.contains("/nonexistent-dir/e.jsonl"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn fetch_help_is_the_builtin_worker() {
+    let m = Marker::new("fetchhelp");
+    let run = run_bounded(m.watchdog().args(["--", "fetch", "--help"]), 10 * SECOND);
+    assert_eq!(run.code, Some(0));
+    assert!(run.stdout.contains("--output"), "{}", run.stdout);
+}
