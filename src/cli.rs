@@ -33,7 +33,8 @@ Progress channel:
     {\"event\":\"progress\",\"bytes\":1024,\"total\":4096}
   Lines longer than 64 KiB, and lines that are not JSON objects, are ignored.
 
-Events file (--events FILE), one JSON object per line, each with \"event\" and \"time_ms\" (since start):
+Events file:
+  --events FILE writes one JSON object per line, each with \"event\" and \"time_ms\" (since start):
   {\"event\":\"start\",\"pid\":N,\"argv\":[...]}
   {\"event\":\"progress\",\"data\":{...}}            a line relayed from the progress channel
   {\"event\":\"signal\",\"signal\":\"TERM\",\"reason\":\"deadline|stall|forwarded|cleanup\",\"pids\":N}

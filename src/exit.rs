@@ -80,7 +80,8 @@ Exit status:
   128+N    the command died of signal N, or watchdog was stopped by signal N
            (SIGINT, SIGTERM or SIGHUP), which it forwarded to the command
 
-The built-in fetch worker adds one code per kind of failure:
+Fetch exit status:
+  The built-in fetch worker adds one code per kind of failure:
   10  invalid URL, or a scheme (or redirect) other than http/https
   11  DNS lookup failed
   12  connection refused, unreachable, or --connect-timeout passed

@@ -1,4 +1,5 @@
 //! One integration test binary (faster to build than one per file); a module per feature.
 
 mod common;
+mod man;
 mod supervise;

@@ -1,0 +1,99 @@
+//! The man pages in man/ are generated from the CLI definition; this test fails when they drift.
+//! Regenerate them with `WATCHDOG_UPDATE_MAN=1 cargo test --test integration man_pages`.
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use watchdog::cli::{Cli, FetchArgs};
+
+/// clap_mangen's standard sections, then the long help's trailing blocks ("Examples:", "Exit status:",
+/// ...) as sections of their own, kept verbatim so their tables stay aligned.
+fn render(command: clap::Command) -> String {
+    let extra = command
+        .get_after_long_help()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    let man = clap_mangen::Man::new(command);
+    let mut out = Vec::new();
+    man.render_title(&mut out).expect("render");
+    man.render_name_section(&mut out).expect("render");
+    man.render_synopsis_section(&mut out).expect("render");
+    man.render_description_section(&mut out).expect("render");
+    man.render_options_section(&mut out).expect("render");
+    man.render_subcommands_section(&mut out).expect("render");
+    let mut page = String::from_utf8(out).expect("man page is UTF-8");
+    for block in extra.split("\n\n") {
+        let Some((title, body)) = block.split_once('\n') else {
+            continue;
+        };
+        page.push_str(&format!(
+            ".SH \"{}\"\n.nf\n",
+            title.trim_end_matches(':').to_uppercase()
+        ));
+        for line in body.lines() {
+            let line = line.replace('\\', "\\e").replace('-', "\\-");
+            if line.starts_with('.') || line.starts_with('\'') {
+                page.push_str("\\&");
+            }
+            page.push_str(&line);
+            page.push('\n');
+        }
+        page.push_str(".fi\n");
+    }
+    page
+}
+
+fn pages() -> Vec<(&'static str, String)> {
+    let cli = Cli::command();
+    let batch = cli
+        .find_subcommand("batch")
+        .expect("batch subcommand")
+        .clone()
+        .name("watchdog-batch")
+        .bin_name("watchdog batch");
+    vec![
+        ("watchdog.1", render(cli)),
+        ("watchdog-fetch.1", render(FetchArgs::command())),
+        ("watchdog-batch.1", render(batch)),
+    ]
+}
+
+#[test]
+fn man_pages_are_current() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man");
+    let update = std::env::var_os("WATCHDOG_UPDATE_MAN").is_some();
+    for (name, text) in pages() {
+        let path = dir.join(name);
+        if update {
+            std::fs::write(&path, &text).expect("write man page");
+            continue;
+        }
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            current == text,
+            "man/{name} is out of date: run `WATCHDOG_UPDATE_MAN=1 cargo test --test integration man_pages`"
+        );
+    }
+}
+
+#[test]
+fn man_page_documents_options_exit_codes_events_and_examples() {
+    let (_, page) = &pages()[0];
+    for needle in [
+        "\\-\\-timeout",
+        "\\-\\-stall",
+        "\\-\\-kill\\-after",
+        "\\-\\-events",
+        "124",
+        "125",
+        "126",
+        "127",
+        "128+N",
+        "WATCHDOG_PROGRESS_FD",
+        "elapsed_ms",
+        ".SH \"EXAMPLES\"",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(page.contains(needle), "man page lacks {needle}");
+    }
+}
