@@ -266,11 +266,11 @@ impl Supervisor {
                     self.forward(*signal);
                 }
             }
-            self.reap();
+            let children_left = self.reap();
 
             if self.status.is_some() {
-                let left = tree::descendants(nix::unistd::getpid());
-                if left.is_empty() {
+                // The common case costs one waitpid: no children, so (as subreaper) no descendants.
+                if !children_left || tree::descendants(nix::unistd::getpid()).is_empty() {
                     break;
                 }
                 if self.stop.is_none() {
@@ -384,7 +384,9 @@ impl Supervisor {
     }
 
     /// Reaps every child that has exited; the command's own status is kept.
-    fn reap(&mut self) {
+    /// Returns whether watchdog still has children; with a subreaper, none means no descendants at all,
+    /// since every orphan is re-parented to watchdog.
+    fn reap(&mut self) -> bool {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) if pid == self.child => {
@@ -393,10 +395,10 @@ impl Supervisor {
                 Ok(WaitStatus::Signaled(pid, signal, _)) if pid == self.child => {
                     self.status = Some(Status::Signal(signal as i32))
                 }
-                Ok(WaitStatus::StillAlive) => return,
+                Ok(WaitStatus::StillAlive) => return true,
                 Ok(_) => continue,
                 Err(Errno::EINTR) => continue,
-                Err(_) => return, // ECHILD: nothing left to reap
+                Err(_) => return false, // ECHILD: no children left
             }
         }
     }
@@ -448,13 +450,14 @@ impl Supervisor {
     /// Sends `signal` to the command's group (or, with --foreground, to the command) and to every
     /// descendant that left it, then SIGCONT so that a stopped process acts on it.
     fn send(&mut self, signal: i32, why: &str) {
-        let targets = self.targets();
+        // The group first: it holds almost every process and needs no scan of /proc.
         let mut count = 0;
         if let Some(group) = self.group {
             if tree::signal_pid_raw(Pid::from_raw(-group.as_raw()), signal) {
                 count += 1;
             }
         }
+        let targets = self.targets();
         for pid in &targets {
             if tree::signal_pid_raw(*pid, signal) {
                 count += 1;
@@ -529,8 +532,12 @@ impl Supervisor {
         let me = nix::unistd::getpid();
         let give_up = Instant::now() + Duration::from_secs(10);
         loop {
-            self.reap();
-            let left = tree::descendants(me);
+            let children_left = self.reap();
+            let left = if children_left {
+                tree::descendants(me)
+            } else {
+                Vec::new()
+            };
             let group_alive = self
                 .group
                 .is_some_and(|g| tree::signal_pid_raw(Pid::from_raw(-g.as_raw()), 0));
