@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# watchdog's main job on a self-contained loopback demo: a flaky local server, then downloads that
+# succeed, stall, drip past their deadline and serve the wrong content, each supervised by watchdog.
+# Needs only cargo and python3; no network beyond 127.0.0.1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --quiet || exit 1
+WATCHDOG=$PWD/target/release/watchdog
+OUT=$(mktemp -d /tmp/watchdog-demo.XXXXXX)
+python3 scripts/flaky_server.py >"$OUT/port" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.05; done
+BASE="http://127.0.0.1:$(cat "$OUT/port")"
+mkdir -p "$OUT/imgs"
+
+show() {
+  local title=$1; shift
+  printf '\n\033[1m== %s\033[0m\n$ watchdog %s\n' "$title" "$*"
+  local started=$SECONDS
+  "$WATCHDOG" "$@"
+  local code=$?
+  printf -- '-> exit %d after %ds\n' "$code" $((SECONDS - started))
+}
+
+show "A good download, with a progress bar" \
+  --timeout 10 --stall 2 -- fetch "$BASE/photo.png" -o "$OUT/imgs/photo.png"
+show "A server that goes silent: --stall stops it after 2 s (exit 124)" \
+  --timeout 10 --stall 2 -v -- fetch "$BASE/stall.jpg" -o "$OUT/imgs/stall.jpg"
+show "A server that drips bytes forever: never silent, so the 3 s deadline stops it (exit 124)" \
+  --timeout 3 --stall 2 -v -- fetch "$BASE/drip.jpg" -o "$OUT/imgs/drip.jpg"
+show "A proxy login page served as 200: refused by --expect image (exit 16)" \
+  --timeout 10 -- fetch --expect image "$BASE/login.jpg" -o "$OUT/imgs/login.jpg"
+show "A 404 (exit 14)" \
+  --timeout 10 -- fetch "$BASE/missing.jpg" -o "$OUT/imgs/missing.jpg"
+show "Any command: a shell whose background job escapes with setsid is still swept (exit 124)" \
+  --timeout 1 -v -- sh -c 'setsid sleep 600 & sleep 600'
+
+printf '\n\033[1m== What is on disk\033[0m: only complete files, no partial ones\n'
+ls -la "$OUT/imgs"
+if command -v file >/dev/null; then file "$OUT/imgs"/* 2>/dev/null; fi
+echo "(demo files are in $OUT)"
