@@ -1,9 +1,23 @@
-//! Batch mode. Placeholder.
+//! Batch mode: download a list of URLs, each in a supervised worker process, and report on every item.
+//!
+//! The building blocks here are pure (no processes, no network) so they can be tested on their own:
+//! [`list`] reads the list as a stream, [`allocate`] gives every item a unique output name and spots
+//! duplicates, [`shard`] splits a list between machines, [`report`] writes the JSON Lines report, sums
+//! it up and finds what a previous run already finished, [`retry`] decides what to try again and when.
+//! The runner that wires them to the supervisor and the fetch worker comes on top.
 
 use std::process::ExitCode;
 
 use crate::cli::BatchArgs;
 
+pub mod allocate;
+pub mod compact;
+pub mod list;
+pub mod report;
+pub mod retry;
+pub mod shard;
+
+/// Runs `watchdog batch`. Not wired up yet.
 pub fn run(_args: BatchArgs) -> ExitCode {
     crate::report_error("batch: not implemented yet");
     crate::exit::Exit::Failure.into()

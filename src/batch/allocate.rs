@@ -1,0 +1,291 @@
+//! Output names for a whole batch: every item gets a name no other item has, and a URL that appears
+//! twice is fetched once.
+//!
+//! The names come from [`crate::names`]; this module only decides between them. An item asks for a name
+//! (its list path, or its URL's name); when another URL already holds that name it gets
+//! `NAME-<8 hex>.EXT`, then `NAME-<16 hex>.EXT`, then `NAME-<16 hex>-2.EXT`, ..., the hex digits from its
+//! own URL. The chain depends only on the item, and the allocator only on the order of the list, so the
+//! same list (or the same shard of it) gives the same names on every run, which is what resuming needs.
+//!
+//! # Memory
+//!
+//! Lists run to ten million lines, so nothing of a URL or name is kept but two 64-bit hashes per
+//! assigned name, in a [`CompactMap`]: the key is a hash of the name (lower-cased, so `A.jpg` and
+//! `a.jpg`, which are one file on macOS and Windows, count as the same), the value a fingerprint of the
+//! URL that holds it. That is 16 bytes per item (plus 16 per distinct directory of list paths, plus the
+//! map's buffer of at most 1/32 more): about 16 MB for a million items and 170 MB for ten million.
+//! Bigger lists should be split with `--shard`, which divides this by the shard count. (Checking only
+//! the file system and the items in flight would need no memory but cannot tell a previous run's file
+//! of the same URL from another URL's file; a set of URL hashes alone cannot resolve name collisions.)
+//!
+//! # What can go wrong, and how rarely
+//!
+//! - Two names with the same 64-bit hash: the second gets a suffix it did not need. Never an overwrite:
+//!   equal names always have equal hashes.
+//! - A different URL with the same 64-bit fingerprint and a name with the same hash: it is taken for a
+//!   duplicate and not fetched. Each item compares against about three entries, so over ten million
+//!   items the chance is about 10^-12.
+//! - Across shards writing to one directory the allocator cannot see the other shards' names; the
+//!   file publishing step must refuse to replace an existing file, and the runner then retries with
+//!   [`crate::names::with_hash_suffix`].
+//! - Unicode normalization (macOS stores NFD) is not folded.
+//! - The same URL with two different list paths is two items and is fetched twice.
+
+use sha2::{Digest, Sha256};
+
+use super::compact::CompactMap;
+use crate::names::{url_hash_hex, with_suffix, LONG_HASH_HEX, SHORT_HASH_HEX};
+
+/// Value of a name held by something other than a download (e.g. the report file).
+const RESERVED: u64 = 1;
+/// Value of a name that is a directory of some list path.
+const DIRECTORY: u64 = 2;
+/// The longest suffix chain tried before giving up on an item.
+const MAX_CANDIDATES: u32 = 100;
+
+/// What the runner should do with an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocation {
+    /// Download to this name (relative to the output directory).
+    Assigned(String),
+    /// The same URL already has this name earlier in the list: do not download it again.
+    Duplicate(String),
+    /// No name can be given (a directory of the path is another item's file); the reason says why.
+    Conflict(String),
+}
+
+/// Hands out unique names; see the module documentation.
+#[derive(Default)]
+pub struct NameAllocator {
+    names: CompactMap<u64>,
+}
+
+impl NameAllocator {
+    pub fn new() -> NameAllocator {
+        NameAllocator::default()
+    }
+
+    /// Keeps `name` (relative to the output directory) away from every item, e.g. `report.jsonl`.
+    pub fn reserve(&mut self, name: &str) {
+        self.names.insert(name_key(name), RESERVED);
+    }
+
+    /// Gives the item `url`, which asks for `requested` (from [`crate::names::output_name`]), its name.
+    pub fn allocate(&mut self, url: &str, requested: &str) -> Allocation {
+        let fingerprint = url_fingerprint(url);
+        let directories = ancestors(requested);
+        for dir in &directories {
+            match self.names.get(name_key(dir)) {
+                None | Some(DIRECTORY) => {}
+                Some(_) => {
+                    return Allocation::Conflict(format!(
+                        "'{dir}' is a file of another item, not a directory"
+                    ))
+                }
+            }
+        }
+        let long = url_hash_hex(url, LONG_HASH_HEX);
+        for attempt in 0..MAX_CANDIDATES {
+            let candidate = match attempt {
+                0 => requested.to_string(),
+                1 => with_suffix(requested, &long[..SHORT_HASH_HEX]),
+                2 => with_suffix(requested, &long),
+                n => with_suffix(requested, &format!("{long}-{}", n - 1)),
+            };
+            let key = name_key(&candidate);
+            match self.names.get(key) {
+                None => {
+                    for dir in &directories {
+                        self.names.insert(name_key(dir), DIRECTORY);
+                    }
+                    self.names.insert(key, fingerprint);
+                    return Allocation::Assigned(candidate);
+                }
+                Some(holder) if holder == fingerprint => return Allocation::Duplicate(candidate),
+                Some(_) => {}
+            }
+        }
+        Allocation::Conflict(format!(
+            "no free name after {MAX_CANDIDATES} tries for '{requested}'"
+        ))
+    }
+
+    /// Names assigned, reserved and directories remembered.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Approximate heap memory in use, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.names.heap_bytes()
+    }
+}
+
+/// `a`, `a/b` for `a/b/c.jpg`.
+fn ancestors(path: &str) -> Vec<&str> {
+    path.match_indices('/').map(|(at, _)| &path[..at]).collect()
+}
+
+fn hash64(domain: &[u8], text: &str) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(domain);
+    hasher.update(text.as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+fn name_key(name: &str) -> u64 {
+    hash64(b"name\0", &name.to_lowercase())
+}
+
+/// A URL's fingerprint, never equal to the markers [`RESERVED`] and [`DIRECTORY`].
+fn url_fingerprint(url: &str) -> u64 {
+    let hash = hash64(b"url\0", url);
+    if hash <= DIRECTORY {
+        hash + DIRECTORY + 1
+    } else {
+        hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::{output_name, sanitize_component, with_hash_suffix};
+    use std::collections::HashSet;
+
+    fn assigned(allocation: Allocation) -> String {
+        match allocation {
+            Allocation::Assigned(name) => name,
+            other => panic!("expected a name, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn collisions_get_the_url_hash_and_duplicates_are_spotted() {
+        let mut names = NameAllocator::new();
+        let a = "https://h/1/cat.jpg";
+        let b = "https://h/2/cat.jpg";
+        assert_eq!(
+            names.allocate(a, "cat.jpg"),
+            Allocation::Assigned("cat.jpg".into())
+        );
+        let b_name = assigned(names.allocate(b, "cat.jpg"));
+        assert_eq!(b_name, with_hash_suffix("cat.jpg", b));
+        // The second copy of either URL finds its own name again, through the same chain.
+        assert_eq!(
+            names.allocate(a, "cat.jpg"),
+            Allocation::Duplicate("cat.jpg".into())
+        );
+        assert_eq!(names.allocate(b, "cat.jpg"), Allocation::Duplicate(b_name));
+    }
+
+    #[test]
+    fn names_differing_only_in_case_collide() {
+        let mut names = NameAllocator::new();
+        assert_eq!(
+            assigned(names.allocate("https://h/A.JPG", "A.JPG")),
+            "A.JPG"
+        );
+        let second = assigned(names.allocate("https://h/a.jpg", "a.jpg"));
+        assert_ne!(second.to_lowercase(), "a.jpg");
+    }
+
+    #[test]
+    fn reserved_names_are_never_handed_out() {
+        let mut names = NameAllocator::new();
+        names.reserve("report.jsonl");
+        let url = "https://h/report.jsonl";
+        assert_ne!(
+            assigned(names.allocate(url, "report.jsonl")),
+            "report.jsonl"
+        );
+    }
+
+    #[test]
+    fn files_and_directories_do_not_clash() {
+        let mut names = NameAllocator::new();
+        assert_eq!(
+            assigned(names.allocate("https://h/1", "a/b.jpg")),
+            "a/b.jpg"
+        );
+        // A file may not take the directory's name...
+        assert_ne!(assigned(names.allocate("https://h/a", "a")), "a");
+        // ...and a directory may not pass through a file.
+        assert_eq!(assigned(names.allocate("https://h/f", "f")), "f");
+        assert!(matches!(
+            names.allocate("https://h/2", "f/c.jpg"),
+            Allocation::Conflict(_)
+        ));
+        // Sharing a directory is fine.
+        assert_eq!(
+            assigned(names.allocate("https://h/3", "a/c.jpg")),
+            "a/c.jpg"
+        );
+    }
+
+    #[test]
+    fn the_chain_goes_on_when_short_hashes_collide() {
+        let mut names = NameAllocator::new();
+        let url = "https://h/x.jpg?v=1";
+        let short = with_hash_suffix("x.jpg", url);
+        // Other URLs already hold the name and its first two alternatives.
+        names.allocate("https://h/other1", "x.jpg");
+        names.allocate("https://h/other2", &short);
+        let long = with_suffix("x.jpg", &url_hash_hex(url, LONG_HASH_HEX));
+        names.allocate("https://h/other3", &long);
+        let got = assigned(names.allocate(url, "x.jpg"));
+        assert_eq!(
+            got,
+            with_suffix("x.jpg", &format!("{}-2", url_hash_hex(url, LONG_HASH_HEX)))
+        );
+        assert_eq!(names.allocate(url, "x.jpg"), Allocation::Duplicate(got));
+    }
+
+    #[test]
+    fn many_items_with_one_name_all_get_distinct_safe_names() {
+        let mut names = NameAllocator::new();
+        let mut seen = HashSet::new();
+        let n = 20_000;
+        for id in 0..n {
+            let url = format!("https://cdn/x/original.jpg?id={id}");
+            let requested = output_name(&url, None).unwrap_or_default();
+            let name = assigned(names.allocate(&url, &requested));
+            assert!(sanitize_component(&name).as_deref() == Some(name.as_str()));
+            assert!(seen.insert(name.to_lowercase()), "{name} handed out twice");
+        }
+        // Second pass: every URL is recognized as a duplicate of its own name.
+        for id in 0..n {
+            let url = format!("https://cdn/x/original.jpg?id={id}");
+            let requested = output_name(&url, None).unwrap_or_default();
+            match names.allocate(&url, &requested) {
+                Allocation::Duplicate(name) => assert!(seen.contains(&name.to_lowercase())),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(names.len(), n);
+        assert!(names.heap_bytes() < n * 24 + (1 << 16) * 40);
+    }
+
+    #[test]
+    fn allocation_is_deterministic() {
+        let run = || {
+            let mut names = NameAllocator::new();
+            (0..500)
+                .map(|i| {
+                    format!(
+                        "{:?}",
+                        names.allocate(&format!("https://h/{}?{i}", i % 7), "n.png")
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(), run());
+    }
+}

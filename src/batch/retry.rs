@@ -1,0 +1,148 @@
+//! Which failures are worth another attempt, and how long to wait before it.
+//!
+//! A failure is retried when it may be transient: the network or the server had a bad moment (timeout,
+//! stall, refused or reset connection, DNS hiccup, cut-off body, 5xx, 429, 408). It is not retried when
+//! trying again gives the same answer: other 4xx, a body refused by the content checks, an invalid URL,
+//! a local I/O error (a full disk does not empty itself), a TLS certificate problem.
+//!
+//! The wait is exponential backoff with full jitter (a uniform random delay between zero and the
+//! backoff), so thousands of items that failed together do not come back together.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::report::Status;
+
+/// The backoff before the first retry.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
+
+/// The longest backoff.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Whether an attempt that ended with `status` (and `http_status`, for `http_error`) may succeed if
+/// tried again.
+pub fn is_retriable(status: Status, http_status: Option<u16>) -> bool {
+    match status {
+        Status::Timeout
+        | Status::Stalled
+        | Status::ConnectError
+        | Status::DnsError
+        | Status::Truncated => true,
+        Status::HttpError => {
+            matches!(http_status, Some(code) if code >= 500 || code == 429 || code == 408)
+        }
+        Status::Ok
+        | Status::Skipped
+        | Status::TlsError
+        | Status::Rejected
+        | Status::Invalid
+        | Status::IoError => false,
+    }
+}
+
+/// The delay before retry number `attempt` (1 for the first retry): uniform in `[0, min(5 s, 200 ms ×
+/// 2^(attempt-1))]`. The same `(attempt, seed)` always gives the same delay; give each item its own
+/// seed, e.g. [`seed_from_clock`] mixed with the item's line number.
+pub fn backoff(attempt: u32, seed: u64) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(16);
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1u32 << doublings)
+        .min(BACKOFF_CAP);
+    let ceiling_ns = ceiling.as_nanos() as u64;
+    let random = splitmix64(seed ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    Duration::from_nanos(random % (ceiling_ns + 1))
+}
+
+/// A seed that differs between runs and between processes.
+pub fn seed_from_clock() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    splitmix64(nanos ^ (u64::from(std::process::id()) << 32))
+}
+
+/// Mixes a 64-bit value into a well-distributed one (SplitMix64's output function).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_are_retried() {
+        for status in [
+            Status::Timeout,
+            Status::Stalled,
+            Status::ConnectError,
+            Status::DnsError,
+            Status::Truncated,
+        ] {
+            assert!(is_retriable(status, None), "{status:?}");
+        }
+        for code in [500, 502, 503, 504, 429, 408] {
+            assert!(is_retriable(Status::HttpError, Some(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410, 451] {
+            assert!(!is_retriable(Status::HttpError, Some(code)), "{code}");
+        }
+        // Too many redirects: no status.
+        assert!(!is_retriable(Status::HttpError, None));
+        for status in [
+            Status::Ok,
+            Status::Skipped,
+            Status::TlsError,
+            Status::Rejected,
+            Status::Invalid,
+            Status::IoError,
+        ] {
+            assert!(!is_retriable(status, None), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_full_jitter() {
+        for attempt in 1..40u32 {
+            let ceiling = BACKOFF_BASE
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(BACKOFF_CAP);
+            let mut max = Duration::ZERO;
+            let mut min = Duration::MAX;
+            let mut sum = Duration::ZERO;
+            for seed in 0..2000u64 {
+                let delay = backoff(attempt, seed);
+                assert!(
+                    delay <= ceiling,
+                    "attempt {attempt}: {delay:?} > {ceiling:?}"
+                );
+                max = max.max(delay);
+                min = min.min(delay);
+                sum += delay;
+            }
+            // Spread over the whole range, centred on half the ceiling.
+            assert!(
+                max > ceiling * 9 / 10 && min < ceiling / 10,
+                "attempt {attempt}"
+            );
+            let mean = sum / 2000;
+            assert!(
+                mean > ceiling * 4 / 10 && mean < ceiling * 6 / 10,
+                "attempt {attempt}: {mean:?}"
+            );
+        }
+        assert_eq!(backoff(3, 42), backoff(3, 42));
+        assert_ne!(backoff(3, 42), backoff(3, 43));
+        assert!(backoff(0, 1) <= BACKOFF_BASE);
+        assert!(backoff(u32::MAX, 1) <= BACKOFF_CAP);
+    }
+
+    #[test]
+    fn seeds_vary() {
+        let a = seed_from_clock();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_ne!(a, seed_from_clock());
+    }
+}
