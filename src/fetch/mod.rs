@@ -1,13 +1,485 @@
-//! The built-in download worker (`watchdog -- fetch URL`). Placeholder until the worker lands.
+//! The built-in download worker (`watchdog -- fetch URL`).
+//!
+//! The supervisor re-runs its own binary as `watchdog __fetch-worker ARGS...`; [`worker_main`] is that
+//! process. It downloads one URL with a [`Fetcher`], reports on the progress channel (a `start` line
+//! when the response head arrives, `progress` lines as bytes come in, then `done` or `error`), and
+//! exits with one code per kind of failure. Batch mode keeps one [`Fetcher`] per long-lived worker so
+//! that downloads from the same host reuse keep-alive connections.
+//!
+//! The worker sets no overall deadline of its own: the supervisor's `--timeout` and `--stall` bound it
+//! and kill it, and then delete the temp file named in the `start` line.
+
+mod content;
+mod error;
+mod http;
+mod output;
+pub mod proxy;
 
 use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+pub use self::content::sniff_image;
+pub use self::error::{FailureKind, FetchError};
+pub use self::output::{temp_path_for, TEMP_SUFFIX};
+
+use self::content::BodyCheck;
+use self::http::{Client, Target};
+use self::output::{FileSink, Sink};
+use crate::cli::{DownloadOptions, Expect, FetchArgs};
+use crate::exit::Exit;
+use crate::protocol::{ProgressLine, ProgressWriter};
+use crate::redact::redact_credentials;
 
 /// The hidden first argument that puts the binary into worker mode.
 pub const WORKER_ARG: &str = "__fetch-worker";
 
+/// The shortest interval between two `progress` lines. Short enough that every chunk that arrives
+/// after a quiet spell is reported at once (a stall watch must see it), long enough to keep a fast
+/// transfer from flooding the channel.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where a download goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A file, written atomically through a temp file beside it.
+    File(PathBuf),
+    /// Standard output, streamed as it arrives.
+    Stdout,
+}
+
+impl Output {
+    /// `-` means stdout, anything else a file.
+    pub fn from_path(path: &Path) -> Output {
+        if path.as_os_str() == "-" {
+            Output::Stdout
+        } else {
+            Output::File(path.to_path_buf())
+        }
+    }
+}
+
+/// One download.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub url: String,
+    pub output: Output,
+    /// The expected SHA-256 of the body, in hex (either case).
+    pub sha256: Option<String>,
+    /// Continue from, and on transfer failure keep, the temp file.
+    pub resume: bool,
+}
+
+/// A completed download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The final path; `None` when the body went to stdout.
+    pub path: Option<PathBuf>,
+    /// The size of the complete body (including bytes kept from an earlier, resumed attempt).
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the complete body.
+    pub sha256: String,
+    /// The status of the final answer (200, 206, or 416 for a file that was already complete).
+    pub http_status: u16,
+}
+
+/// Downloads URLs with one HTTP agent, so consecutive downloads reuse connections.
+pub struct Fetcher {
+    client: Client,
+    expect: Option<Expect>,
+    max_size: Option<u64>,
+    fsync: bool,
+}
+
+/// How the body of an answer relates to what is on disk.
+enum Start {
+    /// Write from byte 0.
+    Fresh,
+    /// Append to the bytes already in the temp file.
+    Append,
+}
+
+impl Fetcher {
+    /// Builds the agent: trusted roots (system store plus `--cacert`), headers, proxy settings from the
+    /// environment. Fails on a malformed header or an unreadable `--cacert`.
+    pub fn new(options: &DownloadOptions) -> Result<Fetcher, FetchError> {
+        Ok(Fetcher {
+            client: Client::new(options)?,
+            expect: options.expect,
+            max_size: options.max_size,
+            fsync: options.fsync,
+        })
+    }
+
+    /// Downloads `request.url`. Reports on `progress` as it goes, ending with a `done` or an `error`
+    /// line. On failure nothing is left at the final path, and the temp file is removed unless
+    /// `request.resume` is set and the transfer (not the content) failed.
+    pub fn fetch(
+        &self,
+        request: &FetchRequest,
+        progress: &mut ProgressWriter,
+    ) -> Result<Outcome, FetchError> {
+        let result = self
+            .try_fetch(request, progress)
+            .map_err(|e| e.with_url(&request.url));
+        match &result {
+            Ok(outcome) => progress.send(&ProgressLine::Done {
+                path: outcome
+                    .path
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), |p| p.display().to_string()),
+                bytes: outcome.bytes,
+                sha256: outcome.sha256.clone(),
+            }),
+            Err(err) => progress.send(&ProgressLine::Error {
+                kind: err.kind().to_string(),
+                message: err.to_string(),
+                http_status: err.http_status(),
+            }),
+        }
+        result
+    }
+
+    fn try_fetch(
+        &self,
+        request: &FetchRequest,
+        progress: &mut ProgressWriter,
+    ) -> Result<Outcome, FetchError> {
+        let target = Target::parse(&request.url)?;
+        let expected_sha = request
+            .sha256
+            .as_deref()
+            .map(content::parse_sha256)
+            .transpose()?;
+        let final_path = match &request.output {
+            Output::File(path) => Some(path.as_path()),
+            Output::Stdout => None,
+        };
+        let resume_from = match final_path {
+            Some(path) if request.resume => std::fs::metadata(temp_path_for(path))
+                .ok()
+                .map(|m| m.len())
+                .filter(|&n| n > 0),
+            _ => None,
+        };
+
+        let mut range_from = resume_from;
+        let (answer, start, total) = loop {
+            let answer = self.client.get(&target, range_from)?;
+            let status = answer.status();
+            let code = status.as_u16();
+            let with_status = |e: FetchError| e.with_status(code);
+            match (range_from, code) {
+                (Some(from), 206) => {
+                    let range = content_range(&answer).ok_or_else(|| {
+                        with_status(bad_range("206 without a usable Content-Range"))
+                    })?;
+                    if range.start != Some(from) {
+                        self.remove_partial(final_path);
+                        return Err(with_status(bad_range(&format!(
+                            "asked for bytes from {from}, the server sent from {}; the partial file was removed",
+                            range.start.map_or("an unknown offset".to_string(), |s| s.to_string())
+                        ))));
+                    }
+                    let total = range
+                        .total
+                        .or_else(|| answer.body().content_length().map(|n| from + n));
+                    break (answer, Start::Append, total);
+                }
+                (Some(from), 416) => {
+                    let total = content_range(&answer).and_then(|r| r.total);
+                    if total == Some(from) {
+                        break (answer, Start::Append, total);
+                    }
+                    // The partial file does not fit the resource (it changed, or the server lies):
+                    // start over.
+                    self.remove_partial(final_path);
+                    range_from = None;
+                    continue;
+                }
+                (_, 200..=299) => {
+                    let total = answer.body().content_length();
+                    break (answer, Start::Fresh, total);
+                }
+                (_, 400..=599) => {
+                    let reason = status.canonical_reason().unwrap_or("");
+                    let hint = match code {
+                        404 | 410 => "; check the URL",
+                        401 | 403 => {
+                            "; the server refused access (credentials or -H headers may help)"
+                        }
+                        429 | 500..=599 => "; the server may recover, try again later",
+                        _ => "",
+                    };
+                    return Err(with_status(FetchError::new(
+                        FailureKind::HttpStatus,
+                        format!("the server answered {code} {reason}{hint}"),
+                    )));
+                }
+                _ => {
+                    return Err(with_status(FetchError::new(
+                        FailureKind::HttpStatus,
+                        format!("unexpected answer {status} for a download"),
+                    )));
+                }
+            }
+        };
+        let http_status = answer.status().as_u16();
+
+        let mut check = BodyCheck::new(self.expect, self.max_size);
+        check.check_announced(total)?;
+
+        let temp_path = final_path.map(temp_path_for);
+        progress.send(&ProgressLine::Start {
+            url: redact_credentials(&request.url),
+            http_status,
+            total,
+            temp_path: temp_path
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .map(|p| p.display().to_string()),
+        });
+
+        let mut sink = match (final_path, &start) {
+            (Some(path), Start::Fresh) => Sink::File(FileSink::create(path)?),
+            (Some(path), Start::Append) => {
+                let opened = FileSink::append(path, |bytes| check.feed_existing(bytes));
+                match opened {
+                    Ok(file) => Sink::File(file),
+                    Err(e) => {
+                        if e.failure_kind() == FailureKind::Rejected {
+                            self.remove_partial(final_path);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            (None, _) => Sink::Stdout(std::io::stdout()),
+        };
+
+        let streamed = self.stream(answer, &mut sink, &mut check, total, progress);
+        let finished = streamed.and_then(|()| {
+            let rest = check.finish()?;
+            sink.write_all(&rest)?;
+            verify(&check, total, expected_sha.as_deref())
+        });
+        if let Err(err) = finished {
+            if let Sink::File(file) = sink {
+                if request.resume && err.failure_kind().is_transfer_failure() {
+                    drop(file);
+                } else {
+                    file.discard();
+                }
+            }
+            return Err(err);
+        }
+
+        progress.send(&ProgressLine::Progress {
+            bytes: check.bytes(),
+            total,
+        });
+        if let Sink::File(file) = sink {
+            file.commit(self.fsync)?;
+        }
+        Ok(Outcome {
+            path: final_path.map(Path::to_path_buf),
+            bytes: check.bytes(),
+            sha256: check.sha256_hex(),
+            http_status,
+        })
+    }
+
+    /// Copies the body to `sink` through `check`, sending rate-limited progress lines.
+    fn stream(
+        &self,
+        answer: ureq::http::Response<ureq::Body>,
+        sink: &mut Sink,
+        check: &mut BodyCheck,
+        total: Option<u64>,
+        progress: &mut ProgressWriter,
+    ) -> Result<(), FetchError> {
+        let (_, body) = answer.into_parts();
+        let mut reader = body.into_reader();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut last_report = Instant::now();
+        let mut reported = check.bytes();
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(http::body_error(e, check.bytes(), total)),
+            };
+            let ready = check.feed(&buf[..n])?;
+            sink.write_all(&ready)?;
+            if check.bytes() != reported && last_report.elapsed() >= PROGRESS_INTERVAL {
+                progress.send(&ProgressLine::Progress {
+                    bytes: check.bytes(),
+                    total,
+                });
+                reported = check.bytes();
+                last_report = Instant::now();
+            }
+        }
+    }
+
+    fn remove_partial(&self, final_path: Option<&Path>) {
+        if let Some(path) = final_path {
+            let _ = std::fs::remove_file(temp_path_for(path));
+        }
+    }
+}
+
+/// The complete body against its announced length and `--sha256`.
+fn verify(
+    check: &BodyCheck,
+    total: Option<u64>,
+    expected_sha: Option<&str>,
+) -> Result<(), FetchError> {
+    if let Some(total) = total {
+        if check.bytes() < total {
+            return Err(FetchError::new(
+                FailureKind::Truncated,
+                format!(
+                    "the body ended after {} of {total} bytes; try again, with --resume to continue where it stopped",
+                    check.bytes()
+                ),
+            ));
+        }
+    }
+    if let Some(expected) = expected_sha {
+        let actual = check.sha256_hex();
+        if actual != expected {
+            return Err(FetchError::new(
+                FailureKind::Rejected,
+                format!(
+                    "SHA-256 mismatch: expected {expected}, got {actual}; the file was not kept"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn bad_range(why: &str) -> FetchError {
+    FetchError::new(FailureKind::Protocol, format!("cannot resume: {why}"))
+}
+
+/// `Content-Range: bytes START-END/TOTAL` (or `bytes */TOTAL` on a 416).
+struct ContentRange {
+    start: Option<u64>,
+    total: Option<u64>,
+}
+
+fn content_range(answer: &ureq::http::Response<ureq::Body>) -> Option<ContentRange> {
+    let value = answer.headers().get("content-range")?.to_str().ok()?;
+    parse_content_range(value)
+}
+
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    let start = match range.trim() {
+        "*" => None,
+        r => Some(r.split_once('-')?.0.trim().parse().ok()?),
+    };
+    Some(ContentRange { start, total })
+}
+
 /// Entry point of the worker process: `args` are what followed `fetch` on the command line.
-pub fn worker_main(_args: &[OsString]) -> ExitCode {
-    crate::report_error("fetch: not implemented yet");
-    crate::exit::Exit::Failure.into()
+pub fn worker_main(args: &[OsString]) -> ExitCode {
+    let argv = std::iter::once(OsString::from("fetch")).chain(args.iter().cloned());
+    let args = match FetchArgs::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            let _ = err.print();
+            return match err.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => Exit::Failure.into(),
+            };
+        }
+    };
+    let mut progress = ProgressWriter::from_env();
+    match run_worker(&args, &mut progress) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            crate::report_error(format!("fetch: {err}"));
+            err.exit().into()
+        }
+    }
+}
+
+fn run_worker(args: &FetchArgs, progress: &mut ProgressWriter) -> Result<Outcome, FetchError> {
+    let prepared = default_output(args).and_then(|output| {
+        let fetcher = Fetcher::new(&args.download)?;
+        Ok((output, fetcher))
+    });
+    let (output, fetcher) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            let err = err.with_url(&args.url);
+            progress.send(&ProgressLine::Error {
+                kind: err.kind().to_string(),
+                message: err.to_string(),
+                http_status: None,
+            });
+            return Err(err);
+        }
+    };
+    let request = FetchRequest {
+        url: args.url.clone(),
+        output,
+        sha256: args.sha256.clone(),
+        resume: args.resume,
+    };
+    fetcher.fetch(&request, progress)
+}
+
+/// `-o PATH`, or the URL's last path segment in the current directory.
+fn default_output(args: &FetchArgs) -> Result<Output, FetchError> {
+    if let Some(path) = &args.output {
+        return Ok(Output::from_path(path));
+    }
+    match crate::names::name_from_url(&args.url) {
+        Some(name) => Ok(Output::File(PathBuf::from(name))),
+        None => Err(FetchError::new(
+            FailureKind::Usage,
+            "cannot name the output file after this URL (its path has no file name); choose one with -o PATH",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_content_range() {
+        let r = parse_content_range("bytes 100-199/1000").unwrap();
+        assert_eq!((r.start, r.total), (Some(100), Some(1000)));
+        let r = parse_content_range("bytes */1000").unwrap();
+        assert_eq!((r.start, r.total), (None, Some(1000)));
+        let r = parse_content_range("bytes 5-9/*").unwrap();
+        assert_eq!((r.start, r.total), (Some(5), None));
+        assert!(parse_content_range("items 1-2/3").is_none());
+        assert!(parse_content_range("bytes x-2/3").is_none());
+    }
+
+    #[test]
+    fn dash_means_stdout() {
+        assert_eq!(Output::from_path(Path::new("-")), Output::Stdout);
+        assert_eq!(
+            Output::from_path(Path::new("a.jpg")),
+            Output::File(PathBuf::from("a.jpg"))
+        );
+    }
 }

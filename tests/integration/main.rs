@@ -1,5 +1,7 @@
 //! One integration test binary (faster to build than one per file); a module per feature.
 
 mod common;
+mod fetch;
 mod man;
+mod server;
 mod supervise;

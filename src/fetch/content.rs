@@ -1,0 +1,266 @@
+//! Content checks on a body as it streams by: `--expect image` by magic bytes, `--max-size`, and the
+//! SHA-256 of everything written. A body is refused as early as possible, so an HTML error page served
+//! with status 200 is stopped after its first bytes instead of being downloaded whole.
+
+use sha2::{Digest, Sha256};
+
+use super::error::{FailureKind, FetchError};
+use crate::cli::Expect;
+
+/// How many leading bytes the image check needs.
+pub const SNIFF_LEN: usize = 12;
+
+/// The image format a body starts with, judged by its magic bytes. `None` when it is none of JPEG,
+/// PNG, GIF, WebP, BMP or TIFF.
+pub fn sniff_image(head: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: &[(&[u8], &str)] = &[
+        (b"\xFF\xD8\xFF", "JPEG"),
+        (b"\x89PNG\r\n\x1A\n", "PNG"),
+        (b"GIF87a", "GIF"),
+        (b"GIF89a", "GIF"),
+        (b"BM", "BMP"),
+        (b"II*\0", "TIFF"),
+        (b"MM\0*", "TIFF"),
+    ];
+    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        return Some("WebP");
+    }
+    SIGNATURES
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map(|(_, name)| *name)
+}
+
+/// Parses `--sha256`: 64 hex digits, either case.
+pub fn parse_sha256(text: &str) -> Result<String, FetchError> {
+    let text = text.trim();
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(FetchError::new(
+            FailureKind::Usage,
+            format!("--sha256 '{text}' is not a SHA-256 digest: expected 64 hex digits"),
+        ))
+    }
+}
+
+/// A short description of what a refused body looks like, to make the message useful.
+fn describe(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    if text.trim_start().starts_with('<') {
+        "it looks like HTML or XML".to_string()
+    } else if head.is_empty() {
+        "the body is empty".to_string()
+    } else {
+        let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("it starts with bytes {}", hex.join(" "))
+    }
+}
+
+/// Watches the bytes of one body: counts them, hashes them, and applies `--expect` and `--max-size`.
+pub struct BodyCheck {
+    expect: Option<Expect>,
+    max_size: Option<u64>,
+    head: Vec<u8>,
+    /// How many bytes at the start of `head` are already on disk (fed by `feed_existing`).
+    head_on_disk: usize,
+    sniffed: bool,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl BodyCheck {
+    pub fn new(expect: Option<Expect>, max_size: Option<u64>) -> BodyCheck {
+        BodyCheck {
+            expect,
+            max_size,
+            head: Vec::with_capacity(SNIFF_LEN),
+            head_on_disk: 0,
+            sniffed: expect.is_none(),
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Refuses a body whose announced size is already over `--max-size`.
+    pub fn check_announced(&self, total: Option<u64>) -> Result<(), FetchError> {
+        match (total, self.max_size) {
+            (Some(total), Some(max)) if total > max => Err(FetchError::new(
+                FailureKind::Rejected,
+                format!(
+                    "the server announced {total} bytes, more than --max-size {max}; raise --max-size to accept it"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the next chunk of the body. Returns the part that may be written now: with `--expect`,
+    /// the first bytes are held back until there are enough of them to judge.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, FetchError> {
+        self.bytes += chunk.len() as u64;
+        if let Some(max) = self.max_size {
+            if self.bytes > max {
+                return Err(FetchError::new(
+                    FailureKind::Rejected,
+                    format!(
+                        "the body is larger than --max-size {max}; raise --max-size to accept it"
+                    ),
+                ));
+            }
+        }
+        self.hasher.update(chunk);
+        if self.sniffed {
+            return Ok(chunk.to_vec());
+        }
+        self.head.extend_from_slice(chunk);
+        if self.head.len() >= SNIFF_LEN {
+            self.judge()?;
+            return Ok(self.take_head());
+        }
+        Ok(Vec::new())
+    }
+
+    /// The held-back bytes that are not on disk yet.
+    fn take_head(&mut self) -> Vec<u8> {
+        let mut head = std::mem::take(&mut self.head);
+        head.drain(..self.head_on_disk.min(head.len()));
+        self.head_on_disk = 0;
+        head
+    }
+
+    /// Takes bytes already on disk from an earlier attempt (`--resume`): they count and are hashed,
+    /// and judged like new ones, but are not handed back for writing.
+    pub fn feed_existing(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
+        let was_sniffed = self.sniffed;
+        self.feed(chunk)?;
+        if !was_sniffed && !self.sniffed {
+            self.head_on_disk = self.head.len();
+        }
+        Ok(())
+    }
+
+    /// The end of the body: judges a body too short to have been judged yet. Returns bytes still held
+    /// back, which may now be written.
+    pub fn finish(&mut self) -> Result<Vec<u8>, FetchError> {
+        if !self.sniffed {
+            self.judge()?;
+        }
+        Ok(self.take_head())
+    }
+
+    fn judge(&mut self) -> Result<(), FetchError> {
+        self.sniffed = true;
+        match self.expect {
+            Some(Expect::Image) if sniff_image(&self.head).is_none() => Err(FetchError::new(
+                FailureKind::Rejected,
+                format!(
+                    "--expect image: the body is not a JPEG, PNG, GIF, WebP, BMP or TIFF image ({})",
+                    describe(&self.head)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Bytes seen so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The lowercase hex SHA-256 of everything fed.
+    pub fn sha256_hex(&self) -> String {
+        let digest = self.hasher.clone().finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_image_formats() {
+        assert_eq!(
+            sniff_image(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01"),
+            Some("JPEG")
+        );
+        assert_eq!(sniff_image(b"\x89PNG\r\n\x1A\n\0\0\0\x0D"), Some("PNG"));
+        assert_eq!(sniff_image(b"GIF89a\x01\0\x01\0\0\0"), Some("GIF"));
+        assert_eq!(sniff_image(b"GIF87a"), Some("GIF"));
+        assert_eq!(sniff_image(b"RIFF\x24\0\0\0WEBPVP8 "), Some("WebP"));
+        assert_eq!(sniff_image(b"BM\x36\0\0\0\0\0\0\0\x36\0"), Some("BMP"));
+        assert_eq!(sniff_image(b"II*\0\x08\0\0\0"), Some("TIFF"));
+        assert_eq!(sniff_image(b"MM\0*\0\0\0\x08"), Some("TIFF"));
+    }
+
+    #[test]
+    fn refuses_non_images() {
+        assert_eq!(sniff_image(b"<!doctype html><html>"), None);
+        assert_eq!(sniff_image(b"RIFF\x24\0\0\0WAVEfmt "), None);
+        assert_eq!(sniff_image(b""), None);
+        assert_eq!(sniff_image(b"\xFF\xD8"), None);
+    }
+
+    #[test]
+    fn sha256_accepts_either_case() {
+        let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        assert_eq!(parse_sha256(upper).unwrap(), upper.to_ascii_lowercase());
+        assert!(parse_sha256("abc").is_err());
+        assert!(parse_sha256(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn holds_back_the_head_until_judged() {
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        assert!(check.feed(b"\x89PN").unwrap().is_empty());
+        let out = check.feed(b"G\r\n\x1A\n\0\0\0\x0Drest").unwrap();
+        assert_eq!(out, b"\x89PNG\r\n\x1A\n\0\0\0\x0Drest");
+        assert_eq!(check.feed(b"more").unwrap(), b"more");
+        assert_eq!(check.bytes(), 20);
+    }
+
+    #[test]
+    fn refuses_html_early_and_short_bodies_at_the_end() {
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        let err = check.feed(b"<html><body>not found</body>").unwrap_err();
+        assert_eq!(err.failure_kind(), FailureKind::Rejected);
+        assert!(err.message().contains("HTML"), "{}", err.message());
+
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        assert!(check.feed(b"BM").unwrap().is_empty());
+        assert_eq!(check.finish().unwrap(), b"BM");
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        assert!(check.finish().is_err());
+    }
+
+    #[test]
+    fn max_size_applies_to_announced_and_streamed_sizes() {
+        let mut check = BodyCheck::new(None, Some(10));
+        assert!(check.check_announced(Some(10)).is_ok());
+        assert!(check.check_announced(Some(11)).is_err());
+        assert!(check.check_announced(None).is_ok());
+        assert!(check.feed(&[0; 10]).is_ok());
+        assert!(check.feed(&[0; 1]).is_err());
+    }
+
+    #[test]
+    fn bytes_already_on_disk_are_not_handed_back() {
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        check.feed_existing(b"\x89PNG").unwrap();
+        let out = check.feed(b"\r\n\x1A\n\0\0\0\x0D").unwrap();
+        assert_eq!(out, b"\r\n\x1A\n\0\0\0\x0D");
+        assert_eq!(check.bytes(), 12);
+    }
+
+    #[test]
+    fn hashes_everything_fed() {
+        let mut check = BodyCheck::new(None, None);
+        check.feed_existing(b"ab").unwrap();
+        check.feed(b"c").unwrap();
+        assert_eq!(
+            check.sha256_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

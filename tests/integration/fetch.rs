@@ -1,0 +1,666 @@
+//! The built-in download worker against the misbehaving loopback server: every failure has its own exit
+//! code and leaves nothing at the final path; slow and stuck transfers are stopped by the supervisor.
+//!
+//! Most tests run `watchdog [OPTIONS] -- fetch URL -o PATH` as a user would. A few run the worker
+//! directly (`watchdog __fetch-worker ...`) for behaviour that is the worker's alone.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{exists, run_bounded, tempdir, Marker, Run};
+use crate::server::{data, jpeg, png, tls_config, TestProxy, TestServer};
+
+/// Generous bound for anything that should be quick.
+const QUICK: Duration = Duration::from_secs(10);
+
+/// A test's world: a marker, a server and a temp directory.
+struct World {
+    marker: Marker,
+    server: TestServer,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        World {
+            marker: Marker::new(name),
+            server: TestServer::start(),
+            dir: tempdir(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// `watchdog __fetch-worker ARGS`: the worker alone, no supervisor.
+    fn worker(&self, args: &[&str]) -> Run {
+        let mut cmd = self.marker.watchdog();
+        cmd.current_dir(self.dir.path())
+            .arg(watchdog::fetch::WORKER_ARG)
+            .args(args);
+        run_bounded(&mut cmd, Duration::from_secs(30))
+    }
+
+    /// `watchdog SUPERVISOR_ARGS -- fetch FETCH_ARGS`.
+    fn supervised(&self, supervisor: &[&str], fetch: &[&str]) -> Run {
+        let mut cmd = self.marker.watchdog();
+        cmd.current_dir(self.dir.path())
+            .args(supervisor)
+            .args(["--", "fetch"])
+            .args(fetch);
+        run_bounded(&mut cmd, Duration::from_secs(30))
+    }
+
+    /// Asserts that neither the final path nor its temp file exists.
+    fn assert_nothing_at(&self, path: &Path) {
+        assert!(!exists(path), "{} exists", path.display());
+        let temp = watchdog::fetch::temp_path_for(path);
+        assert!(!exists(&temp), "temp file {} was left", temp.display());
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+// ---- through the supervisor ---------------------------------------------------------------------
+
+#[test]
+fn an_image_is_downloaded_and_reported_on_the_progress_channel() {
+    let w = World::new("fetch-ok");
+    let out = w.path("a.png");
+    let events = w.path("events.jsonl");
+    let run = w.supervised(
+        &["--timeout", "5", "--events", s(&events)],
+        &[&w.url("/image.png"), "-o", s(&out), "--expect", "image"],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+    let events = String::from_utf8_lossy(&read(&events)).into_owned();
+    assert!(events.contains(r#""event":"start""#), "{events}");
+    assert!(
+        events.contains("watchdog-part"),
+        "start names the temp file: {events}"
+    );
+    assert!(events.contains(r#""event":"done""#), "{events}");
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn headers_then_silence_is_stopped_by_the_deadline() {
+    let w = World::new("fetch-stall-deadline");
+    let out = w.path("a.png");
+    let run = w.supervised(&["--timeout", "1"], &[&w.url("/stall"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert!(run.elapsed < QUICK, "took {:?}", run.elapsed);
+    w.assert_nothing_at(&out);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn headers_then_silence_is_stopped_by_the_stall_watch() {
+    let w = World::new("fetch-stall");
+    let out = w.path("a.png");
+    let run = w.supervised(
+        &["--timeout", "20", "--stall", "0.5"],
+        &[&w.url("/stall"), "-o", s(&out)],
+    );
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert!(run.elapsed < QUICK, "took {:?}", run.elapsed);
+    w.assert_nothing_at(&out);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_server_that_never_answers_is_stopped_by_the_deadline() {
+    let w = World::new("fetch-silent");
+    let out = w.path("a.png");
+    let run = w.supervised(&["--timeout", "1"], &[&w.url("/silent"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(124));
+    assert!(run.elapsed < QUICK, "took {:?}", run.elapsed);
+    w.assert_nothing_at(&out);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn an_endless_body_is_stopped_by_the_deadline() {
+    let w = World::new("fetch-endless");
+    let out = w.path("a.png");
+    let run = w.supervised(&["--timeout", "1"], &[&w.url("/endless"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(124));
+    assert!(run.elapsed < QUICK, "took {:?}", run.elapsed);
+    w.assert_nothing_at(&out);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_slow_but_steady_drip_is_not_a_stall() {
+    // One byte every 150 ms for 1.5 s, under a 0.6 s stall watch: every byte is a sign of life.
+    let w = World::new("fetch-drip");
+    let out = w.path("a.png");
+    let run = w.supervised(
+        &["--timeout", "20", "--stall", "0.6"],
+        &[&w.url("/drip/150/10"), "-o", s(&out)],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), data(10));
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_drip_slower_than_the_deadline_is_stopped() {
+    let w = World::new("fetch-drip-slow");
+    let out = w.path("a.png");
+    let run = w.supervised(
+        &["--timeout", "1"],
+        &[&w.url("/drip/100/1000"), "-o", s(&out)],
+    );
+    assert_eq!(run.code, Some(124));
+    w.assert_nothing_at(&out);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_slow_chunked_body_completes_within_the_deadline() {
+    let w = World::new("fetch-chunked");
+    let out = w.path("a.png");
+    let run = w.supervised(
+        &["--timeout", "10"],
+        &[&w.url("/chunked/50/8"), "-o", s(&out), "--expect", "image"],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), data(8000));
+}
+
+#[test]
+fn resume_keeps_the_partial_file_after_a_deadline() {
+    let w = World::new("fetch-resume-kept");
+    let out = w.path("a.png");
+    let run = w.supervised(
+        &["--timeout", "1"],
+        &[&w.url("/stall"), "-o", s(&out), "--resume"],
+    );
+    assert_eq!(run.code, Some(124));
+    assert!(!exists(&out));
+    let temp = watchdog::fetch::temp_path_for(&out);
+    assert_eq!(
+        read(&temp),
+        data(1000),
+        "the partial file holds what arrived"
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn worker_exit_codes_pass_through_the_supervisor() {
+    let w = World::new("fetch-404-supervised");
+    let out = w.path("a.png");
+    let run = w.supervised(&["--timeout", "5"], &[&w.url("/status/404"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(14), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
+    w.assert_nothing_at(&out);
+}
+
+// ---- HTTP failures, one exit code each ----------------------------------------------------------
+
+#[test]
+fn http_error_statuses_exit_14_and_leave_nothing() {
+    let w = World::new("fetch-status");
+    for code in ["404", "500"] {
+        let out = w.path("a.png");
+        let run = w.worker(&[&w.url(&format!("/status/{code}")), "-o", s(&out)]);
+        assert_eq!(run.code, Some(14), "stderr: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("watchdog: fetch: http://127.0.0.1:"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(code), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        w.assert_nothing_at(&out);
+    }
+}
+
+#[test]
+fn html_instead_of_an_image_is_rejected() {
+    let w = World::new("fetch-html");
+    let out = w.path("a.png");
+    let run = w.worker(&[&w.url("/html"), "-o", s(&out), "--expect", "image"]);
+    assert_eq!(run.code, Some(16), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("HTML"), "{}", run.stderr);
+    w.assert_nothing_at(&out);
+    // Without --expect, the same page is a fine download.
+    let run = w.worker(&[&w.url("/html"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(0));
+}
+
+#[test]
+fn jpeg_passes_the_image_check() {
+    let w = World::new("fetch-jpeg");
+    let run = w.worker(&[&w.url("/image.jpg"), "--expect", "image"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&w.path("image.jpg")), jpeg(), "named after the URL");
+}
+
+#[test]
+fn a_url_without_a_file_name_needs_dash_o() {
+    let w = World::new("fetch-noname");
+    let run = w.worker(&[&w.url("/")]);
+    assert_eq!(run.code, Some(125));
+    assert!(run.stderr.contains("-o PATH"), "{}", run.stderr);
+}
+
+#[test]
+fn redirects_are_followed_up_to_the_limit() {
+    let w = World::new("fetch-redirect");
+    let out = w.path("a.png");
+    let run = w.worker(&[&w.url("/redirect/redirect/image.png"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+
+    let run = w.worker(&[&w.url("/loop"), "-o", s(&out), "--max-redirects", "3"]);
+    assert_eq!(run.code, Some(14), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("too many redirects"), "{}", run.stderr);
+    let loops = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/loop")
+        .count();
+    assert_eq!(loops, 4, "the first request and three redirects");
+}
+
+#[test]
+fn a_redirect_to_a_file_url_is_refused() {
+    let w = World::new("fetch-redirect-file");
+    let out = w.path("a.png");
+    let run = w.worker(&[&w.url("/redirect-file"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(10), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("file:"), "{}", run.stderr);
+    w.assert_nothing_at(&out);
+}
+
+#[test]
+fn a_body_shorter_than_content_length_is_truncated() {
+    let w = World::new("fetch-short");
+    let out = w.path("a.png");
+    for route in ["/short", "/chunked-cut"] {
+        let run = w.worker(&[&w.url(route), "-o", s(&out)]);
+        assert_eq!(run.code, Some(15), "{route}: {}", run.stderr);
+        assert!(run.stderr.contains("--resume"), "{}", run.stderr);
+        w.assert_nothing_at(&out);
+    }
+    // With --resume the partial file stays for the next attempt.
+    let run = w.worker(&[&w.url("/short"), "-o", s(&out), "--resume"]);
+    assert_eq!(run.code, Some(15));
+    assert!(!exists(&out));
+    assert_eq!(read(&watchdog::fetch::temp_path_for(&out)), data(1000));
+}
+
+#[test]
+fn max_size_refuses_announced_and_endless_bodies() {
+    let w = World::new("fetch-max-size");
+    let out = w.path("a.png");
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out), "--max-size", "1K"]);
+    assert_eq!(run.code, Some(16), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("--max-size"), "{}", run.stderr);
+    w.assert_nothing_at(&out);
+    let run = w.worker(&[&w.url("/endless"), "-o", s(&out), "--max-size", "100K"]);
+    assert_eq!(run.code, Some(16), "stderr: {}", run.stderr);
+    assert!(run.elapsed < QUICK);
+    w.assert_nothing_at(&out);
+}
+
+#[test]
+fn sha256_is_checked_in_either_case() {
+    use sha2::{Digest, Sha256};
+    let w = World::new("fetch-sha");
+    let out = w.path("a.png");
+    let digest: String = Sha256::digest(png())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out), "--sha256", &digest]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    std::fs::remove_file(&out).expect("remove");
+    let wrong = "0".repeat(64);
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out), "--sha256", &wrong]);
+    assert_eq!(run.code, Some(16), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("SHA-256 mismatch"), "{}", run.stderr);
+    w.assert_nothing_at(&out);
+}
+
+#[test]
+fn answers_that_are_not_http_exit_18() {
+    let w = World::new("fetch-garbage");
+    let out = w.path("a.png");
+    for route in ["/garbage", "/empty-reply"] {
+        let run = w.worker(&[&w.url(route), "-o", s(&out)]);
+        assert_eq!(run.code, Some(18), "{route}: {}", run.stderr);
+        w.assert_nothing_at(&out);
+    }
+}
+
+#[test]
+fn refused_connections_exit_12_and_bad_names_11() {
+    let w = World::new("fetch-connect");
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let out = w.path("a.png");
+    let run = w.worker(&[&format!("http://127.0.0.1:{port}/a.png"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(12), "stderr: {}", run.stderr);
+    w.assert_nothing_at(&out);
+    let run = w.worker(&[
+        "http://no-such-host.invalid/a.png",
+        "-o",
+        s(&out),
+        "--connect-timeout",
+        "3",
+    ]);
+    assert_eq!(run.code, Some(11), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("no-such-host.invalid"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn only_http_and_https_urls_are_accepted() {
+    let w = World::new("fetch-scheme");
+    for url in ["ftp://127.0.0.1/a.png", "file:///etc/passwd", "not a url"] {
+        let run = w.worker(&[url, "-o", s(&w.path("a"))]);
+        assert_eq!(run.code, Some(10), "{url}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn credentials_never_appear_in_output_but_are_sent() {
+    let w = World::new("fetch-creds");
+    let url = w.url("/status/404").replace("://", "://alice:s3cret@");
+    let events = w.path("events.jsonl");
+    let run = w.supervised(&["--events", s(&events)], &[&url, "-o", s(&w.path("a"))]);
+    assert_eq!(run.code, Some(14));
+    assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+    assert!(run.stderr.contains("***@127.0.0.1"), "{}", run.stderr);
+    let events = String::from_utf8_lossy(&read(&events)).into_owned();
+    assert!(!events.contains("s3cret"), "{events}");
+    let sent = w.server.requests();
+    let auth = sent.first().and_then(|r| r.header("authorization"));
+    assert_eq!(auth, Some("Basic YWxpY2U6czNjcmV0"));
+}
+
+#[test]
+fn headers_are_sent_and_validated() {
+    let w = World::new("fetch-headers");
+    let out = w.path("a.png");
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out), "-H", "X-Test: yes"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let sent = w.server.requests();
+    assert_eq!(sent.first().and_then(|r| r.header("x-test")), Some("yes"));
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out), "-H", "no colon here"]);
+    assert_eq!(run.code, Some(125));
+    assert!(run.stderr.contains("invalid header"), "{}", run.stderr);
+}
+
+#[test]
+fn stdout_gets_the_body() {
+    let w = World::new("fetch-stdout");
+    let run = w.worker(&[&w.url("/html"), "-o", "-"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.starts_with("<!doctype html>"), "{}", run.stdout);
+}
+
+// ---- --resume -----------------------------------------------------------------------------------
+
+/// Puts the first `len` bytes of `body` where a resumed download of `out` looks for them.
+fn partial(out: &Path, body: &[u8]) {
+    std::fs::write(watchdog::fetch::temp_path_for(out), body).expect("write the partial file");
+}
+
+#[test]
+fn resume_continues_with_a_range_request() {
+    let w = World::new("fetch-resume");
+    let out = w.path("a.bin");
+    partial(&out, &data(50_000)[..20_000]);
+    let run = w.worker(&[
+        &w.url("/data/50000"),
+        "-o",
+        s(&out),
+        "--resume",
+        "--expect",
+        "image",
+    ]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), data(50_000));
+    let sent = w.server.requests();
+    assert_eq!(
+        sent.first().and_then(|r| r.header("range")),
+        Some("bytes=20000-")
+    );
+    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+}
+
+#[test]
+fn resume_starts_over_when_the_server_ignores_range() {
+    let w = World::new("fetch-resume-norange");
+    let out = w.path("a.bin");
+    partial(&out, b"stale bytes that must not survive");
+    let run = w.worker(&[&w.url("/norange/30000"), "-o", s(&out), "--resume"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), data(30_000));
+}
+
+#[test]
+fn resume_of_a_complete_partial_file_finishes_it() {
+    let w = World::new("fetch-resume-416");
+    let out = w.path("a.bin");
+    partial(&out, &data(5000));
+    let run = w.worker(&[&w.url("/data/5000"), "-o", s(&out), "--resume"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), data(5000));
+    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+}
+
+#[test]
+fn resume_starts_over_when_the_partial_file_is_longer_than_the_resource() {
+    let w = World::new("fetch-resume-long");
+    let out = w.path("a.bin");
+    partial(&out, &[b'x'; 6000]);
+    let run = w.worker(&[&w.url("/data/5000"), "-o", s(&out), "--resume"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), data(5000));
+}
+
+#[test]
+fn resume_refuses_a_range_that_starts_elsewhere() {
+    let w = World::new("fetch-resume-lying");
+    let out = w.path("a.bin");
+    partial(&out, &data(3000)[..1000]);
+    let run = w.worker(&[&w.url("/lying-range/3000"), "-o", s(&out), "--resume"]);
+    assert_eq!(run.code, Some(18), "stderr: {}", run.stderr);
+    w.assert_nothing_at(&out);
+}
+
+// ---- TLS ----------------------------------------------------------------------------------------
+
+#[test]
+fn https_with_a_private_ca_needs_cacert() {
+    let marker = Marker::new("fetch-tls");
+    let dir = tempdir();
+    let (config, ca_pem) = tls_config();
+    let server = TestServer::start_tls(config);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).expect("write CA");
+    let out = dir.path().join("a.png");
+    let run = |args: &[&str]| {
+        let mut cmd = marker.watchdog();
+        cmd.arg(watchdog::fetch::WORKER_ARG)
+            .args([&server.url("/image.png"), "-o", s(&out)])
+            .args(args);
+        run_bounded(&mut cmd, Duration::from_secs(30))
+    };
+    let unverified = run(&[]);
+    assert_eq!(unverified.code, Some(13), "stderr: {}", unverified.stderr);
+    assert!(
+        unverified.stderr.contains("--cacert"),
+        "{}",
+        unverified.stderr
+    );
+    assert!(!exists(&out));
+
+    let trusted = run(&["--cacert", s(&ca)]);
+    assert_eq!(trusted.code, Some(0), "stderr: {}", trusted.stderr);
+    assert_eq!(read(&out), png());
+    std::fs::remove_file(&out).expect("remove");
+
+    let insecure = run(&["--insecure"]);
+    assert_eq!(insecure.code, Some(0), "stderr: {}", insecure.stderr);
+}
+
+#[test]
+fn https_to_a_plain_http_port_exits_13() {
+    let w = World::new("fetch-tls-plain");
+    let url = w.url("/image.png").replace("http://", "https://");
+    let run = w.worker(&[&url, "-o", s(&w.path("a.png"))]);
+    assert_eq!(run.code, Some(13), "stderr: {}", run.stderr);
+}
+
+#[test]
+fn a_bad_cacert_file_is_a_clear_error() {
+    let w = World::new("fetch-bad-cacert");
+    let bogus = w.path("bogus.pem");
+    std::fs::write(&bogus, "not a certificate\n").expect("write");
+    for file in [s(&bogus), "/nonexistent/ca.pem"] {
+        let run = w.worker(&[
+            &w.url("/image.png"),
+            "-o",
+            s(&w.path("a")),
+            "--cacert",
+            file,
+        ]);
+        assert_eq!(run.code, Some(125), "stderr: {}", run.stderr);
+        assert!(run.stderr.contains("--cacert"), "{}", run.stderr);
+    }
+}
+
+// ---- proxies ------------------------------------------------------------------------------------
+
+fn with_env(cmd: &mut Command, vars: &[(&str, &str)]) -> Run {
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    run_bounded(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn http_proxy_is_used_and_no_proxy_bypasses_it() {
+    let w = World::new("fetch-proxy");
+    let proxy = TestProxy::start();
+    let out = w.path("a.png");
+    let fetch = || {
+        let mut cmd = w.marker.watchdog();
+        cmd.arg(watchdog::fetch::WORKER_ARG)
+            .args([&w.url("/image.png"), "-o", s(&out)]);
+        cmd
+    };
+    let run = with_env(&mut fetch(), &[("HTTP_PROXY", &proxy.url())]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    assert_eq!(
+        proxy.tunnels(),
+        vec![format!("127.0.0.1:{}", w.server.port())]
+    );
+
+    for no_proxy in ["127.0.0.1", "localhost,127.0.0.0/8", "*"] {
+        let run = with_env(
+            &mut fetch(),
+            &[("HTTP_PROXY", &proxy.url()), ("NO_PROXY", no_proxy)],
+        );
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    }
+    assert_eq!(proxy.tunnels().len(), 1, "NO_PROXY bypassed the proxy");
+}
+
+#[test]
+fn lowercase_proxy_variables_win() {
+    let w = World::new("fetch-proxy-case");
+    let proxy = TestProxy::start();
+    let dead = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let mut cmd = w.marker.watchdog();
+    cmd.arg(watchdog::fetch::WORKER_ARG)
+        .args([&w.url("/image.png"), "-o", s(&w.path("a.png"))]);
+    let run = with_env(
+        &mut cmd,
+        &[
+            ("http_proxy", &proxy.url()),
+            ("HTTP_PROXY", &format!("http://127.0.0.1:{dead}")),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(proxy.tunnels().len(), 1);
+}
+
+// ---- the library, as batch mode uses it ---------------------------------------------------------
+
+#[test]
+fn one_fetcher_reuses_its_connection() {
+    use watchdog::fetch::{FetchRequest, Fetcher, Output};
+    let server = TestServer::start();
+    let dir = tempdir();
+    let options = watchdog::cli::DownloadOptions {
+        connect_timeout: Some(Duration::from_secs(5)),
+        max_size: None,
+        expect: Some(watchdog::cli::Expect::Image),
+        headers: Vec::new(),
+        max_redirects: 10,
+        cacert: None,
+        insecure: false,
+        fsync: true,
+    };
+    let fetcher = Fetcher::new(&options).expect("fetcher");
+    let mut progress = watchdog::protocol::ProgressWriter::disabled();
+    for name in ["a.png", "b.png", "c.png"] {
+        let request = FetchRequest {
+            url: server.url("/image.png"),
+            output: Output::File(dir.path().join(name)),
+            sha256: None,
+            resume: false,
+        };
+        let outcome = fetcher.fetch(&request, &mut progress).expect("download");
+        assert_eq!(outcome.bytes, png().len() as u64);
+        assert_eq!(outcome.http_status, 200);
+        assert_eq!(read(&dir.path().join(name)), png());
+    }
+    let failed = fetcher
+        .fetch(
+            &FetchRequest {
+                url: server.url("/html"),
+                output: Output::File(dir.path().join("d.png")),
+                sha256: None,
+                resume: false,
+            },
+            &mut progress,
+        )
+        .expect_err("HTML is not an image");
+    assert_eq!(failed.kind(), "rejected");
+    assert_eq!(failed.exit(), watchdog::exit::Exit::Rejected);
+    assert_eq!(server.connections(), 1, "keep-alive reused one connection");
+}
