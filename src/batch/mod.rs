@@ -3,8 +3,9 @@
 //! The building blocks here are pure (no processes, no network) so they can be tested on their own:
 //! [`list`] reads the list as a stream, [`allocate`] gives every item a unique output name and spots
 //! duplicates, [`shard`] splits a list between machines, [`report`] writes the JSON Lines report, sums
-//! it up and finds what a previous run already finished, [`retry`] decides what to try again and when.
-//! The runner that wires them to the supervisor and the fetch worker comes on top.
+//! it up and finds what a previous run already finished, [`retry`] decides what to try again and when,
+//! and [`plan`] folds these steps into one decision per list line. The runner wires them to the
+//! supervisor and the fetch worker.
 
 use std::process::ExitCode;
 
@@ -13,6 +14,7 @@ use crate::cli::BatchArgs;
 pub mod allocate;
 pub mod compact;
 pub mod list;
+pub mod plan;
 pub mod report;
 pub mod retry;
 pub mod shard;
