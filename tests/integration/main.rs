@@ -3,5 +3,6 @@
 mod common;
 mod fetch;
 mod man;
+mod nginx;
 mod server;
 mod supervise;

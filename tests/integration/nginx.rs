@@ -1,0 +1,299 @@
+//! Downloads from a real nginx on a loopback port: a normal transfer with a checksum, Range requests
+//! for `--resume`, and a `limit_rate` location whose slow transfers the deadline must cut short, both
+//! for the built-in worker and for a real `curl` supervised as an ordinary command.
+//!
+//! nginx runs from a generated configuration in a temp directory (its pid file, logs and temp paths
+//! too), in the foreground, as a single process that the test kills when done. Without nginx the tests
+//! print a note and pass, except under CI (`CI` set), where a missing nginx is a failure.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{exists, run_bounded, tempdir, Marker, Run};
+use crate::server::data;
+
+/// Size of `big.bin`: at the slow location's 20 KB/s it would take about 50 s.
+const BIG: usize = 1 << 20;
+
+/// A running nginx, killed on drop.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx, or returns `None` (after printing why) when it is not installed outside CI.
+    fn start(test: &str) -> Option<Nginx> {
+        let Some(binary) = find_nginx() else {
+            if std::env::var_os("CI").is_some() {
+                panic!("nginx is not installed; CI must install it (apt-get install nginx)");
+            }
+            eprintln!("skipping {test}: nginx is not installed");
+            return None;
+        };
+        let dir = tempdir();
+        let root = dir.path();
+        let www = root.join("www");
+        std::fs::create_dir_all(&www).expect("create www");
+        std::fs::create_dir_all(root.join("tmp")).expect("create tmp");
+        std::fs::write(www.join("image.png"), data(5000)).expect("write image.png");
+        std::fs::write(www.join("big.bin"), data(BIG)).expect("write big.bin");
+        let port = free_port();
+        let root_str = root.display();
+        let config = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+pid {root_str}/nginx.pid;
+error_log {root_str}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {root_str}/access.log;
+    client_body_temp_path {root_str}/tmp/client;
+    proxy_temp_path {root_str}/tmp/proxy;
+    fastcgi_temp_path {root_str}/tmp/fastcgi;
+    uwsgi_temp_path {root_str}/tmp/uwsgi;
+    scgi_temp_path {root_str}/tmp/scgi;
+    types {{ image/png png; }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root_str}/www;
+        location /slow/ {{
+            alias {root_str}/www/;
+            limit_rate 20k;
+        }}
+    }}
+}}
+"
+        );
+        let conf = root.join("nginx.conf");
+        std::fs::write(&conf, config).expect("write nginx.conf");
+        let child = Command::new(&binary)
+            .arg("-p")
+            .arg(root)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(root.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let mut nginx = Nginx { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                let log =
+                    std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
+                panic!("nginx exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "nginx did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(nginx)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_nginx() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
+        .map(|dir| dir.join("nginx"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+fn watchdog(marker: &Marker, args: &[&str]) -> Run {
+    run_bounded(marker.watchdog().args(args), Duration::from_secs(30))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn nginx_download_with_checksum() {
+    let Some(nginx) = Nginx::start("nginx_download_with_checksum") else {
+        return;
+    };
+    let m = Marker::new("nginx-ok");
+    let out = nginx.out("a.png");
+    let digest = sha256_hex(&data(5000));
+    let run = watchdog(
+        &m,
+        &[
+            "--timeout",
+            "10",
+            "--",
+            "fetch",
+            &nginx.url("/image.png"),
+            "-o",
+            s(&out),
+            "--expect",
+            "image",
+            "--sha256",
+            &digest,
+        ],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(std::fs::read(&out).expect("read"), data(5000));
+
+    let wrong = "f".repeat(64);
+    let other = nginx.out("b.png");
+    let run = watchdog(
+        &m,
+        &[
+            "--timeout",
+            "10",
+            "--",
+            "fetch",
+            &nginx.url("/image.png"),
+            "-o",
+            s(&other),
+            "--sha256",
+            &wrong,
+        ],
+    );
+    assert_eq!(run.code, Some(16), "stderr: {}", run.stderr);
+    assert!(!exists(&other));
+
+    let run = watchdog(
+        &m,
+        &["--", "fetch", &nginx.url("/missing.png"), "-o", s(&other)],
+    );
+    assert_eq!(run.code, Some(14), "stderr: {}", run.stderr);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn nginx_resume_uses_range_requests() {
+    let Some(nginx) = Nginx::start("nginx_resume_uses_range_requests") else {
+        return;
+    };
+    let m = Marker::new("nginx-resume");
+    let out = nginx.out("big.bin");
+    std::fs::write(watchdog::fetch::temp_path_for(&out), &data(BIG)[..300_000])
+        .expect("write partial");
+    let run = watchdog(
+        &m,
+        &[
+            "--timeout",
+            "10",
+            "--",
+            "fetch",
+            &nginx.url("/big.bin"),
+            "-o",
+            s(&out),
+            "--resume",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(std::fs::read(&out).expect("read") == data(BIG));
+    let log = std::fs::read_to_string(nginx.dir.path().join("access.log")).unwrap_or_default();
+    assert!(log.contains("\" 206 "), "nginx answered 206: {log}");
+}
+
+#[test]
+fn nginx_slow_transfer_is_stopped_by_the_deadline() {
+    let Some(nginx) = Nginx::start("nginx_slow_transfer_is_stopped_by_the_deadline") else {
+        return;
+    };
+    let m = Marker::new("nginx-slow");
+    let out = nginx.out("big.bin");
+    let run = watchdog(
+        &m,
+        &[
+            "--timeout",
+            "1",
+            "--",
+            "fetch",
+            &nginx.url("/slow/big.bin"),
+            "-o",
+            s(&out),
+        ],
+    );
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(!exists(&out));
+    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+    m.assert_no_survivors();
+}
+
+#[test]
+fn nginx_slow_curl_is_stopped_and_leaves_no_process() {
+    let Some(nginx) = Nginx::start("nginx_slow_curl_is_stopped_and_leaves_no_process") else {
+        return;
+    };
+    if find_in_path("curl").is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("curl is not installed; CI must install it");
+        }
+        eprintln!("skipping nginx_slow_curl_is_stopped_and_leaves_no_process: no curl");
+        return;
+    }
+    let m = Marker::new("nginx-curl");
+    let out = nginx.out("curl.bin");
+    let run = watchdog(
+        &m,
+        &[
+            "--timeout",
+            "1",
+            "--",
+            "curl",
+            "-s",
+            "-o",
+            s(&out),
+            &nginx.url("/slow/big.bin"),
+        ],
+    );
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    m.assert_no_survivors();
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
