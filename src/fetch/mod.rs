@@ -265,6 +265,7 @@ impl Fetcher {
         let finished = streamed.and_then(|()| {
             let rest = check.finish()?;
             sink.write_all(&rest)?;
+            sink.flush()?;
             verify(&check, total, expected_sha.as_deref())
         });
         if let Err(err) = finished {

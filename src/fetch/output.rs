@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{FailureKind, FetchError};
@@ -57,6 +58,18 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// Pushes out buffered bytes (stdout); files are flushed by `commit`.
+    pub fn flush(&mut self) -> Result<(), FetchError> {
+        match self {
+            Sink::File(_) => Ok(()),
+            Sink::Stdout(out) => out.flush().map_err(|e| {
+                FetchError::new(FailureKind::LocalIo, format!("cannot write to stdout: {e}"))
+            }),
+        }
+    }
+}
+
 /// The temp file of a download to a file.
 pub struct FileSink {
     file: File,
@@ -68,7 +81,14 @@ impl FileSink {
     /// Creates (or truncates) the temp file for `final_path`.
     pub fn create(final_path: &Path) -> Result<FileSink, FetchError> {
         let temp = temp_path_for(final_path);
-        let file = File::create(&temp).map_err(|e| io_error("cannot create", &temp, &e))?;
+        // O_NOFOLLOW: a symlink planted at the temp path must not redirect the write elsewhere.
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temp)
+            .map_err(|e| io_error("cannot create", &temp, &e))?;
         Ok(FileSink {
             file,
             temp,
@@ -86,6 +106,7 @@ impl FileSink {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&temp)
             .map_err(|e| io_error("cannot open", &temp, &e))?;
         let mut buf = vec![0u8; 64 * 1024];

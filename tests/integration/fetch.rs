@@ -418,6 +418,28 @@ fn headers_are_sent_and_validated() {
 }
 
 #[test]
+fn an_unwritable_destination_exits_17() {
+    let w = World::new("fetch-local-io");
+    let out = w.path("missing-dir/a.png");
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(17), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("missing-dir"), "{}", run.stderr);
+    w.assert_nothing_at(&out);
+}
+
+#[test]
+fn a_symlink_at_the_temp_path_is_not_followed() {
+    let w = World::new("fetch-symlink");
+    let out = w.path("a.png");
+    let victim = w.path("victim");
+    std::fs::write(&victim, "keep me").expect("write");
+    std::os::unix::fs::symlink(&victim, watchdog::fetch::temp_path_for(&out)).expect("symlink");
+    let run = w.worker(&[&w.url("/image.png"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(17), "stderr: {}", run.stderr);
+    assert_eq!(read(&victim), b"keep me");
+}
+
+#[test]
 fn stdout_gets_the_body() {
     let w = World::new("fetch-stdout");
     let run = w.worker(&[&w.url("/html"), "-o", "-"]);
@@ -594,6 +616,40 @@ fn http_proxy_is_used_and_no_proxy_bypasses_it() {
         assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     }
     assert_eq!(proxy.tunnels().len(), 1, "NO_PROXY bypassed the proxy");
+}
+
+#[test]
+fn https_goes_through_https_proxy() {
+    let marker = Marker::new("fetch-tls-proxy");
+    let dir = tempdir();
+    let (config, ca_pem) = tls_config();
+    let server = TestServer::start_tls(config);
+    let proxy = TestProxy::start();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).expect("write CA");
+    let out = dir.path().join("a.png");
+    let mut cmd = marker.watchdog();
+    cmd.arg(watchdog::fetch::WORKER_ARG).args([
+        &server.url("/image.png"),
+        "-o",
+        s(&out),
+        "--cacert",
+        s(&ca),
+    ]);
+    // HTTP_PROXY is for http:// URLs only; the https one must come from HTTPS_PROXY.
+    let run = with_env(
+        &mut cmd,
+        &[
+            ("HTTPS_PROXY", &proxy.url()),
+            ("HTTP_PROXY", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    assert_eq!(
+        proxy.tunnels(),
+        vec![format!("127.0.0.1:{}", server.port())]
+    );
 }
 
 #[test]
