@@ -15,6 +15,12 @@ fn main() -> ExitCode {
     {
         return watchdog::fetch::worker_main(&args[2..]);
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == watchdog::batch::worker::WORKER_ARG)
+    {
+        return watchdog::batch::worker::worker_main(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => return watchdog::cli::exit_for_usage(err),

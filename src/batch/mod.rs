@@ -17,10 +17,12 @@ pub mod list;
 pub mod plan;
 pub mod report;
 pub mod retry;
+pub mod runner;
+pub mod session;
 pub mod shard;
+pub mod worker;
 
-/// Runs `watchdog batch`. Not wired up yet.
-pub fn run(_args: BatchArgs) -> ExitCode {
-    crate::report_error("batch: not implemented yet");
-    crate::exit::Exit::Failure.into()
+/// Runs `watchdog batch`.
+pub fn run(args: BatchArgs) -> ExitCode {
+    session::run(args)
 }

@@ -7,8 +7,8 @@
 //! a second `waitpid` caller could steal the command's exit status.
 
 mod relay;
-mod signal_watch;
-mod spawn;
+pub mod signal_watch;
+pub mod spawn;
 pub mod tree;
 
 use std::ffi::OsString;
@@ -155,6 +155,7 @@ impl Supervisor {
             arg0: None,
             own_group: !args.foreground,
             capture_output: args.stall.is_some(),
+            pipe_stdin: false,
         };
         let mut worker_args = Vec::new();
         if program == "fetch" {

@@ -22,6 +22,8 @@ pub struct SpawnSpec<'a> {
     pub own_group: bool,
     /// Pipe stdout/stderr through watchdog (needed to see output as a sign of life for `--stall`).
     pub capture_output: bool,
+    /// Give the command a pipe for stdin (batch workers take their items there).
+    pub pipe_stdin: bool,
 }
 
 /// A started command and watchdog's ends of its pipes.
@@ -74,6 +76,9 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
     }
     if spec.capture_output {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    if spec.pipe_stdin {
+        command.stdin(Stdio::piped());
     }
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
     // functions (fcntl, prctl, getppid) on integers; it allocates nothing and takes no locks.

@@ -1,0 +1,544 @@
+//! The batch supervisor: streams the list, hands items to long-lived worker processes, watches each
+//! item's deadline and stall timer, SIGKILLs and replaces a worker whose item overruns, retries what may
+//! be transient, and writes one report line per item.
+//!
+//! Like the single-command supervisor, one thread decides everything, blocking in `poll(2)` on the
+//! signal self-pipe and every busy worker's progress channel, with the nearest timer as timeout; it is
+//! the only place that reaps. Memory is bounded by `--jobs`: the list is read one item at a time, only
+//! when a worker is free.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, ExitCode};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::report::{ReportEntry, Status};
+use super::retry::{backoff, is_retriable, seed_from_clock};
+use super::worker::{worker_args, Assignment};
+use crate::cli::BatchArgs;
+use crate::exit::Exit;
+use crate::protocol::{drain_fd, LineReader, ProgressLine};
+use crate::supervisor::signal_watch::{SignalWatch, FORWARDED};
+use crate::supervisor::spawn::{spawn, ProgressChannel, SpawnSpec};
+use crate::supervisor::tree;
+
+/// An item waiting for a worker.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The list line it came from (seeds the retry jitter).
+    pub line_no: u64,
+    pub url: String,
+    /// The path relative to the output directory, as reported.
+    pub rel: String,
+    /// Where the file goes.
+    pub path: PathBuf,
+    pub sha256: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub first_started: Option<Instant>,
+    /// Not to be retried before this.
+    pub not_before: Instant,
+}
+
+/// Where items come from and where their outcomes go; the runner knows nothing of lists and reports.
+pub trait Items {
+    /// The next item to download, or `None` when the list is exhausted. Items that need no download
+    /// (invalid lines, already done) are reported through `finish` by the implementation itself.
+    fn next_item(&mut self) -> Option<Pending>;
+    /// Records an item's final outcome.
+    fn finish(&mut self, entry: ReportEntry);
+}
+
+/// Per-item limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub jobs: usize,
+    pub timeout: Option<Duration>,
+    pub stall: Option<Duration>,
+    pub retries: u32,
+}
+
+struct Job {
+    item: Pending,
+    started: Instant,
+    last_activity: Instant,
+    temp_path: Option<PathBuf>,
+    http_status: Option<u16>,
+}
+
+struct Worker {
+    pid: Pid,
+    stdin: Option<ChildStdin>,
+    progress: OwnedFd,
+    lines: LineReader,
+    job: Option<Job>,
+}
+
+/// How a run ended.
+pub enum RunEnd {
+    /// Every item was handled.
+    Complete,
+    /// watchdog received this signal; the workers were killed, items in flight were not reported.
+    Interrupted(i32),
+}
+
+pub struct Runner<'a> {
+    limits: Limits,
+    worker_args: Vec<std::ffi::OsString>,
+    exe: PathBuf,
+    signals: SignalWatch,
+    workers: Vec<Worker>,
+    retry: VecDeque<Pending>,
+    items: &'a mut dyn Items,
+    list_done: bool,
+    seed: u64,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        args: &BatchArgs,
+        limits: Limits,
+        items: &'a mut dyn Items,
+    ) -> Result<Runner<'a>, String> {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find watchdog's own executable: {e}"))?;
+        tree::become_subreaper();
+        let signals =
+            SignalWatch::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        Ok(Runner {
+            limits,
+            worker_args: worker_args(&args.download),
+            exe,
+            signals,
+            workers: Vec::new(),
+            retry: VecDeque::new(),
+            items,
+            list_done: false,
+            seed: seed_from_clock(),
+        })
+    }
+
+    pub fn run(mut self) -> RunEnd {
+        let end = loop {
+            let arrived = self.signals.take();
+            if let Some(signal) = FORWARDED
+                .iter()
+                .zip(arrived.forwarded)
+                .find(|(_, came)| *came)
+                .map(|(s, _)| *s)
+            {
+                break RunEnd::Interrupted(signal);
+            }
+            self.reap();
+            self.check_timers();
+            self.assign();
+            if self.list_done
+                && self.retry.is_empty()
+                && self.workers.iter().all(|w| w.job.is_none())
+            {
+                break RunEnd::Complete;
+            }
+            self.wait_for_events();
+        };
+        self.shut_down();
+        end
+    }
+
+    /// Hands items to idle workers, starting workers up to `--jobs`.
+    fn assign(&mut self) {
+        loop {
+            let idle = self.workers.iter().position(|w| w.job.is_none());
+            if idle.is_none() && self.workers.len() >= self.limits.jobs {
+                return;
+            }
+            let Some(item) = self.next_pending() else {
+                return;
+            };
+            let index = match idle {
+                Some(i) => i,
+                None => match self.start_worker() {
+                    Ok(i) => i,
+                    Err(e) => {
+                        crate::report_error(format!("batch: cannot start a worker: {e}"));
+                        self.finish_failed(
+                            item,
+                            Status::IoError,
+                            None,
+                            format!("cannot start a worker: {e}"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            self.give(index, item);
+        }
+    }
+
+    /// A retry whose backoff has passed, else the next list item.
+    fn next_pending(&mut self) -> Option<Pending> {
+        let now = Instant::now();
+        if let Some(pos) = self.retry.iter().position(|p| p.not_before <= now) {
+            return self.retry.remove(pos);
+        }
+        if self.list_done {
+            return None;
+        }
+        match self.items.next_item() {
+            Some(item) => Some(item),
+            None => {
+                self.list_done = true;
+                None
+            }
+        }
+    }
+
+    fn start_worker(&mut self) -> io::Result<usize> {
+        let spec = SpawnSpec {
+            program: self.exe.clone().into_os_string(),
+            args: &self.worker_args,
+            arg0: Some("watchdog-batch-worker".into()),
+            own_group: true,
+            capture_output: false,
+            pipe_stdin: true,
+        };
+        let mut spawned = spawn(&spec, ProgressChannel::new()?)?;
+        let stdin = spawned.child.stdin.take();
+        let pid = Pid::from_raw(spawned.child.id() as i32);
+        self.workers.push(Worker {
+            pid,
+            stdin,
+            progress: spawned.progress,
+            lines: LineReader::new(),
+            job: None,
+        });
+        Ok(self.workers.len() - 1)
+    }
+
+    fn give(&mut self, index: usize, mut item: Pending) {
+        let now = Instant::now();
+        let resume = item.attempts > 0;
+        item.attempts += 1;
+        item.first_started.get_or_insert(now);
+        let assignment = Assignment {
+            url: item.url.clone(),
+            path: item.path.clone(),
+            sha256: item.sha256.clone(),
+            resume,
+        };
+        let worker = &mut self.workers[index];
+        let sent = match (serde_json::to_vec(&assignment), worker.stdin.as_mut()) {
+            (Ok(mut line), Some(stdin)) => {
+                line.push(b'\n');
+                stdin.write_all(&line).and_then(|_| stdin.flush()).is_ok()
+            }
+            _ => false,
+        };
+        worker.job = Some(Job {
+            item,
+            started: now,
+            last_activity: now,
+            temp_path: None,
+            http_status: None,
+        });
+        if !sent {
+            // The worker died before it could take the item: treat it as a crash of this attempt.
+            self.kill_worker(
+                index,
+                Status::IoError,
+                "the worker process exited unexpectedly".into(),
+            );
+        }
+    }
+
+    /// Reaps exited children; a worker that died with an item in hand fails that attempt.
+    fn reap(&mut self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Ok(status) => {
+                    let Some(pid) = status.pid() else { continue };
+                    if let Some(index) = self.workers.iter().position(|w| w.pid == pid) {
+                        // Read what it said before it died: its last line may be the item's outcome.
+                        self.read_progress(index);
+                        let worker = self.workers.remove(index);
+                        if let Some(job) = worker.job {
+                            self.attempt_failed(
+                                job,
+                                Status::IoError,
+                                format!("the worker process died ({status:?})"),
+                            );
+                        }
+                    }
+                }
+                Err(Errno::EINTR) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn check_timers(&mut self) {
+        let now = Instant::now();
+        let mut overdue = Vec::new();
+        for (index, worker) in self.workers.iter().enumerate() {
+            let Some(job) = &worker.job else { continue };
+            if self.limits.timeout.is_some_and(|t| now >= job.started + t) {
+                overdue.push((index, Status::Timeout));
+            } else if self
+                .limits
+                .stall
+                .is_some_and(|s| now >= job.last_activity + s)
+            {
+                overdue.push((index, Status::Stalled));
+            }
+        }
+        for (index, status) in overdue.into_iter().rev() {
+            let detail = match status {
+                Status::Timeout => format!(
+                    "deadline of {:?} passed",
+                    self.limits.timeout.unwrap_or_default()
+                ),
+                _ => format!("no data for {:?}", self.limits.stall.unwrap_or_default()),
+            };
+            self.kill_worker(index, status, detail);
+        }
+    }
+
+    /// SIGKILLs a worker's whole group and fails its attempt. The worker is reaped by `reap` later.
+    fn kill_worker(&mut self, index: usize, status: Status, message: String) {
+        let mut worker = self.workers.remove(index);
+        tree::signal_group(worker.pid, Signal::SIGKILL);
+        worker.stdin = None;
+        if let Some(job) = worker.job.take() {
+            self.attempt_failed(job, status, message);
+        }
+        // Reaped (by pid) in `reap` through waitpid(-1); dropping `Child` does not wait.
+        drop(worker);
+    }
+
+    fn attempt_failed(&mut self, job: Job, status: Status, message: String) {
+        let Job {
+            mut item,
+            temp_path,
+            http_status,
+            ..
+        } = job;
+        if item.attempts <= self.limits.retries && is_retriable(status, http_status) {
+            // The partial file is kept: the retry continues it with a Range request.
+            let seed = self.seed ^ item.line_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            item.not_before = Instant::now() + backoff(item.attempts, seed);
+            self.retry.push_back(item);
+            return;
+        }
+        if let Some(temp) = temp_path {
+            let _ = std::fs::remove_file(temp);
+        }
+        self.finish_failed(item, status, http_status, message);
+    }
+
+    fn finish_failed(
+        &mut self,
+        item: Pending,
+        status: Status,
+        http_status: Option<u16>,
+        message: String,
+    ) {
+        let elapsed_ms = item
+            .first_started
+            .map_or(0, |s| s.elapsed().as_millis() as u64);
+        self.items.finish(ReportEntry {
+            path: Some(item.rel),
+            http_status,
+            attempts: item.attempts,
+            elapsed_ms,
+            error: Some(message),
+            ..ReportEntry::new(&item.url, status)
+        });
+    }
+
+    fn wait_for_events(&mut self) {
+        let now = Instant::now();
+        let mut wake: Option<Instant> = self.retry.iter().map(|p| p.not_before).min();
+        for job in self.workers.iter().filter_map(|w| w.job.as_ref()) {
+            let timers = [
+                self.limits.timeout.map(|t| job.started + t),
+                self.limits.stall.map(|s| job.last_activity + s),
+            ];
+            for at in timers.into_iter().flatten() {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
+        let timeout = match wake {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let ms = at
+                    .saturating_duration_since(now)
+                    .as_nanos()
+                    .div_ceil(1_000_000)
+                    .min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let ready: Vec<usize> = {
+            let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+            for worker in &self.workers {
+                fds.push(PollFd::new(worker.progress.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => fds[1..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(i, _)| i)
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
+        };
+        for index in ready {
+            self.read_progress(index);
+        }
+    }
+
+    fn read_progress(&mut self, index: usize) {
+        let Some(worker) = self.workers.get_mut(index) else {
+            return;
+        };
+        let mut lines = Vec::new();
+        let _ = drain_fd(worker.progress.as_raw_fd(), &mut worker.lines, |line| {
+            if let Ok(parsed) = serde_json::from_slice::<ProgressLine>(line) {
+                lines.push(parsed);
+            }
+        });
+        for line in lines {
+            self.handle_line(index, line);
+        }
+    }
+
+    fn handle_line(&mut self, index: usize, line: ProgressLine) {
+        let Some(worker) = self.workers.get_mut(index) else {
+            return;
+        };
+        let Some(job) = worker.job.as_mut() else {
+            return;
+        };
+        job.last_activity = Instant::now();
+        match line {
+            ProgressLine::Start {
+                http_status,
+                temp_path,
+                ..
+            } => {
+                job.http_status = Some(http_status);
+                job.temp_path = temp_path.map(PathBuf::from);
+            }
+            ProgressLine::Progress { .. } => {}
+            ProgressLine::Done { bytes, sha256, .. } => {
+                let Some(job) = worker.job.take() else { return };
+                let elapsed_ms = job
+                    .item
+                    .first_started
+                    .map_or(0, |s| s.elapsed().as_millis() as u64);
+                self.items.finish(ReportEntry {
+                    path: Some(job.item.rel),
+                    http_status: job.http_status,
+                    bytes: Some(bytes),
+                    sha256: Some(sha256),
+                    attempts: job.item.attempts,
+                    elapsed_ms,
+                    ..ReportEntry::new(&job.item.url, Status::Ok)
+                });
+            }
+            ProgressLine::Error {
+                kind,
+                message,
+                http_status,
+            } => {
+                let Some(mut job) = worker.job.take() else {
+                    return;
+                };
+                job.http_status = http_status.or(job.http_status);
+                let status = Status::from_name(&kind).unwrap_or(Status::IoError);
+                self.attempt_failed(job, status, message);
+            }
+        }
+    }
+
+    /// Closes every worker's stdin (idle workers exit), kills what is left, and sweeps the tree.
+    fn shut_down(&mut self) {
+        for worker in &mut self.workers {
+            worker.stdin = None;
+            if worker.job.is_some() {
+                tree::signal_group(worker.pid, Signal::SIGKILL);
+            }
+        }
+        let until = Instant::now() + Duration::from_secs(2);
+        while !self.workers.is_empty() && Instant::now() < until {
+            let _ = waitpid_some(&mut self.workers);
+            if !self.workers.is_empty() {
+                let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(20u8));
+                self.signals.take();
+            }
+        }
+        for worker in self.workers.drain(..) {
+            tree::signal_group(worker.pid, Signal::SIGKILL);
+        }
+        // Everything else watchdog started, wherever it went.
+        let me = nix::unistd::getpid();
+        for _ in 0..200 {
+            while matches!(waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)), Ok(s) if s != WaitStatus::StillAlive)
+            {
+            }
+            let left = tree::descendants(me);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                tree::signal_pid(pid, Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Reaps exited workers (blocking-free) and removes them from the list.
+fn waitpid_some(workers: &mut Vec<Worker>) -> bool {
+    let mut any = false;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return any,
+            Ok(status) => {
+                if let Some(pid) = status.pid() {
+                    workers.retain(|w| w.pid != pid);
+                    any = true;
+                }
+            }
+        }
+    }
+}
+
+/// Opens LIST (`-` is stdin) for streaming.
+pub fn open_list(path: &Path) -> io::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        Ok(Box::new(BufReader::new(io::stdin())))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(
+            64 * 1024,
+            File::open(path)?,
+        )))
+    }
+}
+
+/// The batch exit code for a failure of watchdog itself.
+pub fn failure(message: impl std::fmt::Display) -> ExitCode {
+    crate::report_error(format!("batch: {message}"));
+    Exit::Failure.into()
+}

@@ -1,0 +1,211 @@
+//! One `watchdog batch` run: opens the list and the report, resolves the shard, plans every line, and
+//! lets the [`Runner`](super::runner::Runner) download what needs downloading.
+
+use std::io::{self, BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::list::ListReader;
+use super::plan::{Plan, Planner};
+use super::report::{is_done, DoneIndex, ReportEntry, ReportWriter, Status, Summary};
+use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
+use super::shard::Shard;
+use crate::cli::BatchArgs;
+
+/// The list, the planner and the report, seen by the runner as a stream of items.
+struct ListItems {
+    reader: ListReader<Box<dyn BufRead>>,
+    planner: Planner,
+    out_dir: PathBuf,
+    report: ReportWriter,
+    report_path: PathBuf,
+    summary: Summary,
+    /// The first error reading the list or writing the report; ends the run with 125.
+    fatal: Option<String>,
+    show_progress: bool,
+}
+
+impl ListItems {
+    fn record(&mut self, entry: ReportEntry) {
+        if let Err(e) = self.report.write(&entry) {
+            if self.fatal.is_none() {
+                self.fatal = Some(format!(
+                    "cannot write the report '{}': {e}",
+                    self.report_path.display()
+                ));
+            }
+        }
+        self.summary.record(&entry);
+        if self.show_progress {
+            eprint!(
+                "\r\x1b[2Kwatchdog batch: {} done, {} ok, {} failed",
+                self.summary.total(),
+                self.summary.count(Status::Ok) + self.summary.count(Status::Skipped),
+                self.summary.failed()
+            );
+        }
+    }
+}
+
+impl Items for ListItems {
+    fn next_item(&mut self) -> Option<Pending> {
+        if self.fatal.is_some() {
+            return None;
+        }
+        loop {
+            let entry = match self.reader.next()? {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.fatal = Some(format!("cannot read the list: {e}"));
+                    return None;
+                }
+            };
+            let (line_no, item, path) = match self.planner.plan(entry) {
+                Plan::NotMine => continue,
+                Plan::Report(entry) => {
+                    self.record(entry);
+                    continue;
+                }
+                Plan::Fetch {
+                    line_no,
+                    item,
+                    path,
+                } => (line_no, item, path),
+                Plan::CheckDone {
+                    line_no,
+                    item,
+                    path,
+                    expected,
+                } => {
+                    if is_done(&self.out_dir.join(&path), &expected).unwrap_or(false) {
+                        self.record(ReportEntry {
+                            path: Some(path),
+                            bytes: Some(expected.bytes),
+                            error: Some("already complete from an earlier run".to_string()),
+                            ..ReportEntry::new(&item.url, Status::Skipped)
+                        });
+                        continue;
+                    }
+                    (line_no, item, path)
+                }
+            };
+            let target = self.out_dir.join(&path);
+            if let Some(parent) = target.parent() {
+                if let Err(e) = std::fs::create_dir_all(parent) {
+                    self.record(ReportEntry {
+                        path: Some(path),
+                        error: Some(format!(
+                            "cannot create the directory '{}': {e}",
+                            parent.display()
+                        )),
+                        ..ReportEntry::new(&item.url, Status::IoError)
+                    });
+                    continue;
+                }
+            }
+            return Some(Pending {
+                line_no,
+                path: self.out_dir.join(&path),
+                rel: path,
+                url: item.url,
+                sha256: item.sha256,
+                attempts: 0,
+                first_started: None,
+                not_before: Instant::now(),
+            });
+        }
+    }
+
+    fn finish(&mut self, entry: ReportEntry) {
+        self.record(entry);
+    }
+}
+
+/// Runs `watchdog batch`.
+pub fn run(args: BatchArgs) -> ExitCode {
+    let started = Instant::now();
+    if args.jobs == 0 {
+        return failure("--jobs must be at least 1");
+    }
+    let shard = match &args.shard {
+        None => Shard::ALL,
+        Some(spec) => match Shard::resolve(spec, args.shard_count, |name| std::env::var(name).ok())
+        {
+            Ok(shard) => shard,
+            Err(e) => return failure(format!("--shard: {e}")),
+        },
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        return failure(format!(
+            "cannot create the output directory '{}': {e}",
+            args.out.display()
+        ));
+    }
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| args.out.join("report.jsonl"));
+    let done = match DoneIndex::load(&report_path) {
+        Ok(done) => done,
+        Err(e) => {
+            return failure(format!(
+                "cannot read the earlier report '{}': {e}",
+                report_path.display()
+            ))
+        }
+    };
+    let report = match ReportWriter::open(&report_path) {
+        Ok(report) => report,
+        Err(e) => {
+            return failure(format!(
+                "cannot open the report '{}': {e}",
+                report_path.display()
+            ))
+        }
+    };
+    let list = match open_list(&args.list) {
+        Ok(list) => list,
+        Err(e) => {
+            return failure(format!(
+                "cannot open the list '{}': {e}",
+                args.list.display()
+            ))
+        }
+    };
+    let show_progress = !args.quiet && io::stderr().is_terminal();
+    let mut items = ListItems {
+        reader: ListReader::new(list),
+        planner: Planner::new(shard, &args.out, &report_path, done),
+        out_dir: args.out.clone(),
+        report,
+        report_path: report_path.clone(),
+        summary: Summary::new(),
+        fatal: None,
+        show_progress,
+    };
+    let limits = Limits {
+        jobs: args.jobs,
+        timeout: args.timeout,
+        stall: args.stall,
+        retries: args.retries,
+    };
+    let runner = match Runner::new(&args, limits, &mut items) {
+        Ok(runner) => runner,
+        Err(e) => return failure(e),
+    };
+    let end = runner.run();
+    if show_progress {
+        eprintln!();
+    }
+    if let Some(fatal) = &items.fatal {
+        return failure(fatal);
+    }
+    if !args.quiet {
+        eprintln!("{}", items.summary.render(started.elapsed()));
+    }
+    match end {
+        RunEnd::Interrupted(signal) => ExitCode::from((128 + signal) as u8),
+        RunEnd::Complete => ExitCode::from(items.summary.exit_code()),
+    }
+}
