@@ -3,9 +3,9 @@
 //! The supervisor decides whether to draw it (stderr is a terminal and no `--quiet`); when disabled
 //! nothing is drawn at all.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::protocol::ProgressLine;
 
@@ -125,5 +125,111 @@ mod tests {
             sha256: String::new(),
         });
         assert!(progress.bar.is_none());
+    }
+}
+
+/// What a person sees during `watchdog batch` on a terminal: one overall bar (done/total, ok/failed,
+/// files/s, MB/s, ETA) and one line per busy worker (its URL and bytes so far).
+pub struct BatchProgress {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    workers: Vec<Option<ProgressBar>>,
+    ok: u64,
+    failed: u64,
+    bytes: u64,
+    started: Instant,
+}
+
+const OVERALL_TEMPLATE: &str =
+    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}";
+const OVERALL_UNKNOWN_TEMPLATE: &str = "{spinner} [{elapsed_precise}] {pos} done {msg}";
+const WORKER_TEMPLATE: &str = "  {prefix:>3} {wide_msg} {bytes}/{total_bytes}";
+
+impl BatchProgress {
+    /// `total` is the number of list lines when it could be counted up front.
+    pub fn new(total: Option<u64>) -> BatchProgress {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let overall = multi.add(ProgressBar::new(total.unwrap_or(0)));
+        let template = if total.is_some() {
+            OVERALL_TEMPLATE
+        } else {
+            OVERALL_UNKNOWN_TEMPLATE
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            overall.set_style(style);
+        }
+        overall.enable_steady_tick(Duration::from_millis(200));
+        BatchProgress {
+            multi,
+            overall,
+            workers: Vec::new(),
+            ok: 0,
+            failed: 0,
+            bytes: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Worker `slot` took the item `url`.
+    pub fn worker_busy(&mut self, slot: usize, url: &str) {
+        if self.workers.len() <= slot {
+            self.workers.resize(slot + 1, None);
+        }
+        let bar = self.workers[slot].get_or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new(0));
+            if let Ok(style) = ProgressStyle::with_template(WORKER_TEMPLATE) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(format!("{}", slot + 1));
+            bar
+        });
+        bar.set_message(crate::redact::redact_credentials(url));
+        bar.set_position(0);
+        bar.set_length(0);
+    }
+
+    /// Bytes so far of worker `slot`'s item.
+    pub fn worker_progress(&mut self, slot: usize, bytes: u64, total: Option<u64>) {
+        if let Some(Some(bar)) = self.workers.get(slot) {
+            bar.set_length(total.unwrap_or(bytes));
+            bar.set_position(bytes);
+        }
+    }
+
+    /// Worker `slot` has no item (finished, or was replaced).
+    pub fn worker_idle(&mut self, slot: usize) {
+        if let Some(Some(bar)) = self.workers.get(slot) {
+            bar.set_message("");
+            bar.set_length(0);
+            bar.set_position(0);
+        }
+    }
+
+    /// One list line is finished (lines that needed no download too).
+    pub fn item_done(&mut self, ok: bool, bytes: u64) {
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.bytes += bytes;
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        self.overall.inc(1);
+        self.overall.set_message(format!(
+            "ok {} failed {} · {:.1} files/s · {:.1} MB/s",
+            self.ok,
+            self.failed,
+            (self.ok + self.failed) as f64 / seconds,
+            self.bytes as f64 / seconds / 1e6
+        ));
+    }
+
+    /// Removes every bar from the terminal.
+    pub fn finish(&mut self) {
+        for bar in self.workers.drain(..).flatten() {
+            bar.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
     }
 }

@@ -56,6 +56,12 @@ pub trait Items {
     fn next_item(&mut self) -> Option<Pending>;
     /// Records an item's final outcome.
     fn finish(&mut self, entry: ReportEntry);
+    /// Worker `slot` (0 to jobs-1, stable while the worker is replaced) took the item `url`.
+    fn worker_busy(&mut self, _slot: usize, _url: &str) {}
+    /// Bytes so far of worker `slot`'s item.
+    fn worker_progress(&mut self, _slot: usize, _bytes: u64, _total: Option<u64>) {}
+    /// Worker `slot` has no item any more.
+    fn worker_idle(&mut self, _slot: usize) {}
 }
 
 /// Per-item limits.
@@ -76,6 +82,8 @@ struct Job {
 }
 
 struct Worker {
+    /// A number from 0 to jobs-1 that a replacement worker inherits, for the progress display.
+    slot: usize,
     pid: Pid,
     stdin: Option<ChildStdin>,
     progress: OwnedFd,
@@ -213,7 +221,11 @@ impl<'a> Runner<'a> {
         let mut spawned = spawn(&spec, ProgressChannel::new()?)?;
         let stdin = spawned.child.stdin.take();
         let pid = Pid::from_raw(spawned.child.id() as i32);
+        let slot = (0..)
+            .find(|n| self.workers.iter().all(|w| w.slot != *n))
+            .unwrap_or(0);
         self.workers.push(Worker {
+            slot,
             pid,
             stdin,
             progress: spawned.progress,
@@ -234,6 +246,7 @@ impl<'a> Runner<'a> {
             sha256: item.sha256.clone(),
             resume,
         };
+        self.items.worker_busy(self.workers[index].slot, &item.url);
         let worker = &mut self.workers[index];
         let sent = match (serde_json::to_vec(&assignment), worker.stdin.as_mut()) {
             (Ok(mut line), Some(stdin)) => {
@@ -270,6 +283,7 @@ impl<'a> Runner<'a> {
                         // Read what it said before it died: its last line may be the item's outcome.
                         self.read_progress(index);
                         let worker = self.workers.remove(index);
+                        self.items.worker_idle(worker.slot);
                         if let Some(job) = worker.job {
                             self.attempt_failed(
                                 job,
@@ -316,6 +330,7 @@ impl<'a> Runner<'a> {
     fn kill_worker(&mut self, index: usize, status: Status, message: String) {
         let mut worker = self.workers.remove(index);
         tree::signal_group(worker.pid, Signal::SIGKILL);
+        self.items.worker_idle(worker.slot);
         worker.stdin = None;
         if let Some(job) = worker.job.take() {
             self.attempt_failed(job, status, message);
@@ -430,18 +445,24 @@ impl<'a> Runner<'a> {
             return;
         };
         job.last_activity = Instant::now();
+        let slot = worker.slot;
         match line {
             ProgressLine::Start {
                 http_status,
                 temp_path,
+                total,
                 ..
             } => {
                 job.http_status = Some(http_status);
                 job.temp_path = temp_path.map(PathBuf::from);
+                self.items.worker_progress(slot, 0, total);
             }
-            ProgressLine::Progress { .. } => {}
+            ProgressLine::Progress { bytes, total } => {
+                self.items.worker_progress(slot, bytes, total)
+            }
             ProgressLine::Done { bytes, sha256, .. } => {
                 let Some(job) = worker.job.take() else { return };
+                self.items.worker_idle(slot);
                 let elapsed_ms = job
                     .item
                     .first_started
@@ -464,6 +485,7 @@ impl<'a> Runner<'a> {
                 let Some(mut job) = worker.job.take() else {
                     return;
                 };
+                self.items.worker_idle(slot);
                 job.http_status = http_status.or(job.http_status);
                 let status = Status::from_name(&kind).unwrap_or(Status::IoError);
                 self.attempt_failed(job, status, message);

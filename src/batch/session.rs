@@ -12,6 +12,7 @@ use super::report::{is_done, DoneIndex, ReportEntry, ReportWriter, Status, Summa
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use crate::cli::BatchArgs;
+use crate::progress::BatchProgress;
 
 /// The list, the planner and the report, seen by the runner as a stream of items.
 struct ListItems {
@@ -23,7 +24,7 @@ struct ListItems {
     summary: Summary,
     /// The first error reading the list or writing the report; ends the run with 125.
     fatal: Option<String>,
-    show_progress: bool,
+    progress: Option<BatchProgress>,
 }
 
 impl ListItems {
@@ -37,12 +38,15 @@ impl ListItems {
             }
         }
         self.summary.record(&entry);
-        if self.show_progress {
-            eprint!(
-                "\r\x1b[2Kwatchdog batch: {} done, {} ok, {} failed",
-                self.summary.total(),
-                self.summary.count(Status::Ok) + self.summary.count(Status::Skipped),
-                self.summary.failed()
+        if let Some(progress) = self.progress.as_mut() {
+            let ok = matches!(entry.status, Status::Ok | Status::Skipped);
+            progress.item_done(
+                ok,
+                if entry.status == Status::Ok {
+                    entry.bytes.unwrap_or(0)
+                } else {
+                    0
+                },
             );
         }
     }
@@ -120,6 +124,52 @@ impl Items for ListItems {
     fn finish(&mut self, entry: ReportEntry) {
         self.record(entry);
     }
+
+    fn worker_busy(&mut self, slot: usize, url: &str) {
+        if let Some(progress) = self.progress.as_mut() {
+            progress.worker_busy(slot, url);
+        }
+    }
+
+    fn worker_progress(&mut self, slot: usize, bytes: u64, total: Option<u64>) {
+        if let Some(progress) = self.progress.as_mut() {
+            progress.worker_progress(slot, bytes, total);
+        }
+    }
+
+    fn worker_idle(&mut self, slot: usize) {
+        if let Some(progress) = self.progress.as_mut() {
+            progress.worker_idle(slot);
+        }
+    }
+}
+
+/// The number of lines of a list file that may be items (not blank, not comments), for the progress
+/// bar's total; `None` for stdin or a file that cannot be read. Only counted when a bar is drawn.
+fn count_items(list: &std::path::Path) -> Option<u64> {
+    if list.as_os_str() == "-" {
+        return None;
+    }
+    let file = std::fs::File::open(list).ok()?;
+    let mut count = 0;
+    let mut reader = io::BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Some(count),
+            Ok(_) => {
+                let text = line.trim_ascii();
+                if !text.is_empty()
+                    && !text.starts_with(b"#")
+                    && !text.starts_with("\u{feff}#".as_bytes())
+                {
+                    count += 1;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Runs `watchdog batch`.
@@ -174,6 +224,15 @@ pub fn run(args: BatchArgs) -> ExitCode {
         }
     };
     let show_progress = !args.quiet && io::stderr().is_terminal();
+    // A shard takes an unknown part of the list, so its total is unknown too.
+    let progress = show_progress.then(|| {
+        BatchProgress::new(
+            args.shard
+                .is_none()
+                .then(|| count_items(&args.list))
+                .flatten(),
+        )
+    });
     let mut items = ListItems {
         reader: ListReader::new(list),
         planner: Planner::new(shard, &args.out, &report_path, done),
@@ -182,7 +241,7 @@ pub fn run(args: BatchArgs) -> ExitCode {
         report_path: report_path.clone(),
         summary: Summary::new(),
         fatal: None,
-        show_progress,
+        progress,
     };
     let limits = Limits {
         jobs: args.jobs,
@@ -195,8 +254,8 @@ pub fn run(args: BatchArgs) -> ExitCode {
         Err(e) => return failure(e),
     };
     let end = runner.run();
-    if show_progress {
-        eprintln!();
+    if let Some(progress) = items.progress.as_mut() {
+        progress.finish();
     }
     if let Some(fatal) = &items.fatal {
         return failure(fatal);
