@@ -89,45 +89,6 @@ fn set_style(bar: &ProgressBar, total: Option<u64>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_disabled_bar_ignores_everything() {
-        let mut progress = FetchProgress::new(false);
-        progress.observe(&ProgressLine::Progress {
-            bytes: 1,
-            total: None,
-        });
-        assert!(progress.bar.is_none());
-        progress.finish();
-    }
-
-    #[test]
-    fn an_enabled_bar_follows_the_lines() {
-        let mut progress = FetchProgress::new(true);
-        progress.observe(&ProgressLine::Start {
-            url: "http://h/a".into(),
-            http_status: 200,
-            total: None,
-            temp_path: None,
-        });
-        progress.observe(&ProgressLine::Progress {
-            bytes: 10,
-            total: Some(100),
-        });
-        let bar = progress.bar.as_ref().map(|b| (b.position(), b.length()));
-        assert_eq!(bar, Some((10, Some(100))));
-        progress.observe(&ProgressLine::Done {
-            path: "a".into(),
-            bytes: 100,
-            sha256: String::new(),
-        });
-        assert!(progress.bar.is_none());
-    }
-}
-
 /// What a person sees during `watchdog batch` on a terminal: one overall bar (done/total, ok/failed,
 /// files/s, MB/s, ETA) and one line per busy worker (its URL and bytes so far).
 pub struct BatchProgress {
@@ -231,5 +192,44 @@ impl BatchProgress {
         }
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disabled_bar_ignores_everything() {
+        let mut progress = FetchProgress::new(false);
+        progress.observe(&ProgressLine::Progress {
+            bytes: 1,
+            total: None,
+        });
+        assert!(progress.bar.is_none());
+        progress.finish();
+    }
+
+    #[test]
+    fn an_enabled_bar_follows_the_lines() {
+        let mut progress = FetchProgress::new(true);
+        progress.observe(&ProgressLine::Start {
+            url: "http://h/a".into(),
+            http_status: 200,
+            total: None,
+            temp_path: None,
+        });
+        progress.observe(&ProgressLine::Progress {
+            bytes: 10,
+            total: Some(100),
+        });
+        let bar = progress.bar.as_ref().map(|b| (b.position(), b.length()));
+        assert_eq!(bar, Some((10, Some(100))));
+        progress.observe(&ProgressLine::Done {
+            path: "a".into(),
+            bytes: 100,
+            sha256: String::new(),
+        });
+        assert!(progress.bar.is_none());
     }
 }
