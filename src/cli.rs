@@ -42,6 +42,36 @@ Events file:
    \"status\":{\"code\":N} or {\"signal\":N},\"elapsed_ms\":N}
   Credentials in URLs (user:password@) are replaced by \"***\".";
 
+/// The batch mode's examples, list format and report, shown by `batch --help` and its man page.
+pub const BATCH_HELP: &str = "\
+Examples:
+  watchdog batch urls.txt --out imgs/ --jobs 16 --timeout 10 --stall 3
+      Download urls.txt into imgs/, 16 at a time; report in imgs/report.jsonl.
+  grep jpg urls.txt | watchdog batch - --out imgs/ --expect image --max-size 20M
+      Read the list from stdin; refuse anything that is not an image or is over 20 MiB.
+  watchdog batch urls.txt --out imgs/ --shard 3/8
+      Take the third of eight disjoint shards (by a hash of the URL); run the other seven elsewhere.
+  watchdog batch urls.txt --out imgs/ --shard auto
+      Pick the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or from JOB_COMPLETION_INDEX
+      with --shard-count N (a Kubernetes Indexed Job).
+
+List format:
+  One item per line: a URL; URL<TAB>RELATIVE/PATH to name the file; or a JSON object
+  {\"url\":...,\"path\":...,\"sha256\":...}. Blank lines and # comments are skipped; CRLF and a UTF-8 BOM are
+  accepted. A line that is not an http(s) URL, is unparsable or is longer than 8 KiB is reported invalid.
+  Names come from the URL's last path segment, percent-decoded and sanitized; no name ever leaves DIR.
+  Name collisions get a short hash suffix; a URL listed twice is fetched once.
+
+Report:
+  One JSON object per item, appended and flushed as each finishes:
+  {\"url\",\"path\",\"status\",\"http_status\",\"bytes\",\"sha256\",\"attempts\",\"elapsed_ms\",\"error\"}
+  status is one of ok, timeout, stalled, http_error, dns_error, connect_error, tls_error, truncated,
+  rejected, invalid, io_error, skipped. Credentials in URLs are replaced by \"***\".";
+
+fn batch_after_help() -> String {
+    format!("{BATCH_HELP}\n\n{}", crate::batch::report::BATCH_EXIT_HELP)
+}
+
 fn after_help() -> String {
     format!("{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{PROTOCOL_HELP}")
 }
@@ -263,7 +293,13 @@ pub struct FetchArgs {
 
 /// `watchdog batch`: many downloads, each supervised, one report line per item.
 #[derive(Debug, Clone, Args)]
-#[command(after_long_help = EXIT_STATUS_HELP)]
+#[command(
+    long_about = "Download every URL in LIST into DIR. Each item runs in a worker process under its own deadline \
+(--timeout, per attempt) and stall watch (--stall); a worker whose item overruns is SIGKILLed and replaced, \
+so one stuck download never delays another. Every item gets one line in the report, written and flushed as \
+it finishes. Run the same command again after a crash or a failure: items already complete are skipped.",
+    after_long_help = batch_after_help()
+)]
 pub struct BatchArgs {
     /// File with one item per line (URL, URL<TAB>PATH, or a JSON object); `-` reads stdin.
     #[arg(value_name = "LIST")]

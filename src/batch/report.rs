@@ -232,7 +232,7 @@ impl ReportWriter {
 
 /// The batch exit codes, shown by `watchdog batch --help`.
 pub const BATCH_EXIT_HELP: &str = "\
-Exit status (batch):
+Exit status:
   0        every item is done: downloaded, already complete from an earlier run, or a duplicate
   1        at least one item failed or one list line was invalid; the report says which and why
            (run the same command again to retry: items already done are skipped)

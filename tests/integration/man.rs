@@ -13,6 +13,7 @@ fn render(command: clap::Command) -> String {
         .get_after_long_help()
         .map(|h| h.to_string())
         .unwrap_or_default();
+    let has_subcommands = command.get_subcommands().next().is_some();
     let man = clap_mangen::Man::new(command);
     let mut out = Vec::new();
     man.render_title(&mut out).expect("render");
@@ -20,7 +21,9 @@ fn render(command: clap::Command) -> String {
     man.render_synopsis_section(&mut out).expect("render");
     man.render_description_section(&mut out).expect("render");
     man.render_options_section(&mut out).expect("render");
-    man.render_subcommands_section(&mut out).expect("render");
+    if has_subcommands {
+        man.render_subcommands_section(&mut out).expect("render");
+    }
     let mut page = String::from_utf8(out).expect("man page is UTF-8");
     for block in extra.split("\n\n") {
         let Some((title, body)) = block.split_once('\n') else {
