@@ -37,7 +37,14 @@ show "A 404 (exit 14)" \
 show "Any command: a shell whose background job escapes with setsid is still swept (exit 124)" \
   --timeout 1 -v -- sh -c 'setsid sleep 600 & sleep 600'
 
+printf '%s\n' "$BASE/photo.png" "$BASE/stall.jpg" "$BASE/drip.jpg" "$BASE/login.jpg" "$BASE/missing.jpg" \
+  "ftp://127.0.0.1/not-http.jpg" > "$OUT/list.txt"
+for i in 1 2 3 4 5 6; do printf '%s\tbatch/copy-%d.png\n' "$BASE/photo.png" "$i"; done >> "$OUT/list.txt"
+show "Batch: 12 items, 4 at a time, 3 s deadline and 2 s stall per item, no retries (exit 1: some failed)" \
+  batch "$OUT/list.txt" --out "$OUT/imgs" --jobs 4 --timeout 3 --stall 2 --retries 0 --expect image
+printf '\n\033[1m== The report\033[0m (%s)\n' "$OUT/imgs/report.jsonl"
+cut -c1-160 "$OUT/imgs/report.jsonl"
+
 printf '\n\033[1m== What is on disk\033[0m: only complete files, no partial ones\n'
-ls -la "$OUT/imgs"
-if command -v file >/dev/null; then file "$OUT/imgs"/* 2>/dev/null; fi
+ls -laR "$OUT/imgs"
 echo "(demo files are in $OUT)"
