@@ -31,7 +31,6 @@ use self::content::BodyCheck;
 use self::http::{Client, Target};
 use self::output::{FileSink, Sink};
 use crate::cli::{DownloadOptions, Expect, FetchArgs};
-use crate::exit::Exit;
 use crate::protocol::{ProgressLine, ProgressWriter};
 use crate::redact::redact_credentials;
 
@@ -400,14 +399,7 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
     let argv = std::iter::once(OsString::from("fetch")).chain(args.iter().cloned());
     let args = match FetchArgs::try_parse_from(argv) {
         Ok(args) => args,
-        Err(err) => {
-            use clap::error::ErrorKind;
-            let _ = err.print();
-            return match err.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                _ => Exit::Failure.into(),
-            };
-        }
+        Err(err) => return crate::cli::exit_for_usage(err),
     };
     let mut progress = ProgressWriter::from_env();
     match run_worker(&args, &mut progress) {
