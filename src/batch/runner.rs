@@ -497,8 +497,13 @@ impl<'a> Runner<'a> {
     fn shut_down(&mut self) {
         for worker in &mut self.workers {
             worker.stdin = None;
-            if worker.job.is_some() {
+            if let Some(job) = worker.job.take() {
                 tree::signal_group(worker.pid, Signal::SIGKILL);
+                // An interrupted item is not reported and starts afresh next run; its partial file
+                // would only be clutter.
+                if let Some(temp) = job.temp_path {
+                    let _ = std::fs::remove_file(temp);
+                }
             }
         }
         let until = Instant::now() + Duration::from_secs(2);
