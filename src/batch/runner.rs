@@ -353,9 +353,10 @@ impl<'a> Runner<'a> {
             self.retry.push_back(item);
             return;
         }
-        if let Some(temp) = temp_path {
-            let _ = std::fs::remove_file(temp);
-        }
+        // This attempt may have failed before naming its temp file (a 503, a refused connection) while
+        // an earlier one left a partial file there for resuming; the name follows from the final path.
+        let temp = temp_path.unwrap_or_else(|| crate::fetch::temp_path_for(&item.path));
+        let _ = std::fs::remove_file(temp);
         self.finish_failed(item, status, http_status, message);
     }
 
