@@ -15,9 +15,10 @@
 //! URL that holds it. That is 16 bytes per item (plus 16 per distinct directory of list paths, plus the
 //! map's buffer of at most 1/32 more): about 16 MB for a million items; ten million measured 164 MB
 //! of heap (174 MB peak resident) at about 2.5 µs per item, hashing included.
-//! Bigger lists should be split with `--shard`, which divides this by the shard count. (Checking only
-//! the file system and the items in flight would need no memory but cannot tell a previous run's file
-//! of the same URL from another URL's file; a set of URL hashes alone cannot resolve name collisions.)
+//! Every shard names every item of the list (see [`super::plan`]), so `--shard` does not divide this.
+//! (Checking only the file system and the items in flight would need no memory but cannot tell a
+//! previous run's file of the same URL from another URL's file; a set of URL hashes alone cannot
+//! resolve name collisions.)
 //!
 //! # What can go wrong, and how rarely
 //!
@@ -26,9 +27,9 @@
 //! - A different URL with the same 64-bit fingerprint and a name with the same hash: it is taken for a
 //!   duplicate and not fetched. Each item compares against about three entries, so over ten million
 //!   items the chance is about 10^-12.
-//! - Across shards writing to one directory the allocator cannot see the other shards' names; the
-//!   file publishing step must refuse to replace an existing file, and the runner then retries with
-//!   [`crate::names::with_hash_suffix`].
+//! - Shards writing to one directory agree on every name because each one allocates the whole list,
+//!   but each reserves only its own report's name: a URL named like another shard's report, in the
+//!   same directory, would replace that report. Put the reports elsewhere, or name them distinctly.
 //! - Unicode normalization (macOS stores NFD) is not folded.
 //! - The same URL with two different list paths is two items and is fetched twice.
 

@@ -1,10 +1,12 @@
 //! What to do with each line of the list, decided before any process starts.
 //!
 //! The runner reads the list and asks a [`Planner`] about every entry. The answer folds together the
-//! pure steps of batch mode in the order that matters: the shard keeps only its own items; a bad line
-//! becomes its `invalid` report entry; the item's name is made safe and unique; a URL seen before is a
-//! `skipped` duplicate; a name an earlier run finished is a candidate for skipping, which the runner
-//! confirms with [`super::report::is_done`] where slow file I/O cannot stall it.
+//! pure steps of batch mode in the order that matters: a bad line becomes its `invalid` report entry;
+//! the item's name is made safe and unique, by every shard for every item, so that shards writing to
+//! one directory agree on all names and never give one name to two URLs; the shard keeps only its own
+//! items; a URL seen before is a `skipped` duplicate; a name an earlier run finished is a candidate for
+//! skipping, which the runner confirms with [`super::report::is_done`] where slow file I/O cannot stall
+//! it.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -71,14 +73,18 @@ impl Planner {
                 };
             }
         };
-        if !self.shard.owns(&item.url) {
-            return Plan::NotMine;
-        }
+        let mine = self.shard.owns(&item.url);
         let requested = match names::output_name(&item.url, item.path.as_deref()) {
             Ok(name) => name,
+            Err(_) if !mine => return Plan::NotMine,
             Err(err) => return Plan::Report(refused(line_no, &item, &err.reason)),
         };
-        let path = match self.names.allocate(&item.url, &requested) {
+        // Other shards' items take their names too: the shards may share the output directory.
+        let allocation = self.names.allocate(&item.url, &requested);
+        if !mine {
+            return Plan::NotMine;
+        }
+        let path = match allocation {
             Allocation::Assigned(path) => path,
             Allocation::Duplicate(path) => {
                 return Plan::Report(ReportEntry {
