@@ -177,16 +177,33 @@ pub struct Run {
 /// Runs `cmd` to completion, failing the test (instead of hanging it) if watchdog itself takes longer
 /// than `limit`.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
-    use std::io::Read;
+    run_bounded_with_input(cmd, None, limit)
+}
+
+/// [`run_bounded`] with `input` written to watchdog's stdin (then closed), as in `cat list | watchdog`.
+pub fn run_bounded_with_input(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Run {
+    use std::io::{Read, Write};
     use std::process::Stdio;
     use wait_timeout::ChildExt;
     let started = Instant::now();
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start watchdog");
+    let writer = input.map(|input| {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        // A thread, so that a watchdog that stops reading cannot block the test.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
     // Read both pipes on threads so a chatty command cannot fill one and block.
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
@@ -209,6 +226,9 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
         }
     };
     let elapsed = started.elapsed();
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
     Run {
         code: status.code(),
         stdout: out_reader.join().unwrap_or_default(),

@@ -1,5 +1,6 @@
 //! One integration test binary (faster to build than one per file); a module per feature.
 
+mod batch;
 mod common;
 mod fetch;
 mod man;

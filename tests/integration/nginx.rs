@@ -18,7 +18,7 @@ use crate::server::data;
 const BIG: usize = 1 << 20;
 
 /// A running nginx, killed on drop.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -26,7 +26,7 @@ struct Nginx {
 
 impl Nginx {
     /// Starts nginx, or returns `None` (after printing why) when it is not installed outside CI.
-    fn start(test: &str) -> Option<Nginx> {
+    pub(crate) fn start(test: &str) -> Option<Nginx> {
         let Some(binary) = find_nginx() else {
             if std::env::var_os("CI").is_some() {
                 panic!("nginx is not installed; CI must install it (apt-get install nginx)");
@@ -98,8 +98,13 @@ http {{
         Some(nginx)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The document root: a file written here is served at `/NAME`.
+    pub(crate) fn www(&self) -> PathBuf {
+        self.dir.path().join("www")
     }
 
     fn out(&self, name: &str) -> PathBuf {

@@ -25,6 +25,9 @@
 //! | `/chunked-cut`            | two chunks, then closes without the last chunk |
 //! | `/garbage`                | bytes that are not HTTP |
 //! | `/empty-reply`            | closes without answering |
+//! | `/file/ANYTHING`          | 200 with [`file_body`] of the request target (any path, any query) |
+//! | `/flaky/ANYTHING`         | 500 the first time this exact target is asked for, then as `/file/` |
+//! | `/stall-once/ANYTHING`    | as `/stall` the first time this exact target is asked for, then 503 |
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -61,6 +64,16 @@ pub fn png() -> Vec<u8> {
 pub fn jpeg() -> Vec<u8> {
     let mut body = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01".to_vec();
     body.extend((0..3000).map(|i| (i % 199) as u8));
+    body
+}
+
+/// The body of `/file/...` and of `/flaky/...` once it recovers: a few hundred bytes that name the
+/// request target (as sent, query included), so every URL has content of its own.
+pub fn file_body(target: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..(8 + target.len() % 13) {
+        body.extend_from_slice(format!("{i} {target}\n").as_bytes());
+    }
     body
 }
 
@@ -192,6 +205,14 @@ impl TestServer {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// How many requests asked for exactly this target (path and query, as sent).
+    pub fn requests_for(&self, target: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.target == target)
+            .count()
     }
 
     /// How many connections were accepted.
@@ -442,8 +463,50 @@ fn respond<S: Read + Write>(
             Err(())
         }
         ["empty-reply"] => Err(()),
+        ["file", _, ..] => io(send(
+            stream,
+            200,
+            "application/octet-stream",
+            &[],
+            &file_body(&request.target),
+        )),
+        ["stall-once", _, ..] if times_asked(shared, request) > 1 => {
+            io(send(stream, 503, "text/plain", &[], b"busy\n"))
+        }
+        ["stall-once", _, ..] => {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n";
+            io(stream.write_all(head.as_bytes()))?;
+            io(stream.write_all(&data(1000)))?;
+            io(stream.flush())?;
+            idle_until_stopped(shared, since);
+            Err(())
+        }
+        ["flaky", _, ..] => {
+            if times_asked(shared, request) <= 1 {
+                io(send(stream, 500, "text/plain", &[], b"try again\n"))
+            } else {
+                io(send(
+                    stream,
+                    200,
+                    "application/octet-stream",
+                    &[],
+                    &file_body(&request.target),
+                ))
+            }
+        }
         _ => io(send(stream, 404, "text/plain", &[], b"not found\n")),
     }
+}
+
+/// How many times `request`'s exact target has been asked for, this request included (it is recorded
+/// before it is answered).
+fn times_asked(shared: &Shared, request: &Request) -> usize {
+    shared
+        .requests
+        .lock()
+        .map(|r| r.iter().filter(|r| r.target == request.target).count())
+        .unwrap_or(1)
 }
 
 fn write_chunk<S: Write>(stream: &mut S, chunk: &[u8]) -> io::Result<()> {

@@ -1,0 +1,1077 @@
+//! `watchdog batch LIST --out DIR` as a user runs it, against the misbehaving loopback server: every
+//! list line ends as exactly one report line with the right status, a file is complete at its final
+//! path or absent, nothing is written outside DIR, one stuck item does not hold up the others, a
+//! killed batch resumes without downloading again what it finished, shards split a list exactly, and
+//! bad input is one line on stderr and exit 125. Every test ends by checking that no process survived.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::common::{exists, run_bounded, run_bounded_with_input, tempdir, Marker, Run};
+use crate::nginx::Nginx;
+use crate::server::{data, file_body, jpeg, png, TestServer};
+
+/// Bound for one batch run; far above what any run here needs.
+const LIMIT: Duration = Duration::from_secs(40);
+
+/// Variables that `--shard auto` reads; cleared so that a test run inside a Slurm or Kubernetes job
+/// behaves like anywhere else.
+const SCHEDULER_ENV: [&str; 5] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+    "JOB_COMPLETION_INDEX",
+];
+
+/// One report line. `deny_unknown_fields` and the absence of defaults pin the documented key set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    url: String,
+    path: Option<String>,
+    status: String,
+    http_status: Option<u16>,
+    bytes: Option<u64>,
+    sha256: Option<String>,
+    attempts: u32,
+    elapsed_ms: u64,
+    error: Option<String>,
+}
+
+/// A test's world: a marker, the server, and a root directory that holds the list and DIR and nothing
+/// else, so that anything written outside DIR shows up.
+struct World {
+    marker: Marker,
+    server: TestServer,
+    root: tempfile::TempDir,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        World {
+            marker: Marker::new(name),
+            server: TestServer::start(),
+            root: tempdir(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// DIR of the tests that use one output directory.
+    fn out(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// What the server sends for `url` (one of its own).
+    fn body_of(&self, url: &str) -> Vec<u8> {
+        let target = url
+            .strip_prefix(&self.url(""))
+            .unwrap_or_else(|| panic!("{url} is not on the test server"));
+        let path = target.split('?').next().unwrap_or(target);
+        match path {
+            "/image.png" => png(),
+            "/image.jpg" => jpeg(),
+            _ if path.starts_with("/drip/") => {
+                let n = path.rsplit('/').next().and_then(|n| n.parse().ok());
+                data(n.unwrap_or_else(|| panic!("no length in {path}")))
+            }
+            _ => file_body(target),
+        }
+    }
+
+    /// `watchdog batch ARGS`, under the marker, outside any scheduler.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.marker.watchdog();
+        cmd.arg("batch").args(args).current_dir(self.root.path());
+        for var in SCHEDULER_ENV {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Writes `list` to `list.txt` and runs `watchdog batch list.txt --out DIR ARGS`.
+    fn batch(&self, list: &str, args: &[&str]) -> Run {
+        let list_path = self.write_list("list.txt", list);
+        self.run(&[&[s(&list_path), "--out", s(&self.out())], args].concat())
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run_bounded(&mut self.command(args), LIMIT)
+    }
+
+    fn write_list(&self, name: &str, list: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, list).expect("write the list");
+        path
+    }
+
+    /// The default report, DIR/report.jsonl.
+    fn report(&self) -> Vec<Line> {
+        read_report(&self.out().join("report.jsonl"))
+    }
+
+    /// Asserts that every `ok` line's file holds exactly what the server sent, with the reported size
+    /// and SHA-256.
+    fn assert_ok_files_are_intact(&self, dir: &Path, lines: &[Line]) {
+        for line in lines.iter().filter(|l| l.status == "ok") {
+            let rel = line.path.as_deref().expect("an ok line has a path");
+            let got = std::fs::read(dir.join(rel))
+                .unwrap_or_else(|e| panic!("{rel} of {}: {e}", line.url));
+            let expected = self.body_of(&line.url);
+            assert!(
+                got == expected,
+                "{rel} differs from what {} served",
+                line.url
+            );
+            assert_eq!(line.bytes, Some(expected.len() as u64), "{line:?}");
+            assert_eq!(line.sha256.as_deref(), Some(sha256_hex(&got).as_str()));
+        }
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn read_report(path: &Path) -> Vec<Line> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read the report {}: {e}", path.display()));
+    parse_report(&text)
+}
+
+fn parse_report(text: &str) -> Vec<Line> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("report line {l:?}: {e}")))
+        .collect()
+}
+
+/// The single line for `url`; fails when there is none or more than one.
+fn line_for<'a>(lines: &'a [Line], url: &str) -> &'a Line {
+    let found: Vec<&Line> = lines.iter().filter(|l| l.url == url).collect();
+    assert_eq!(found.len(), 1, "{url} has {} report lines", found.len());
+    found[0]
+}
+
+/// Every regular file and directory under `dir`, relative, with `/` separators; directories end in `/`.
+fn tree(dir: &Path) -> BTreeSet<String> {
+    fn walk(base: &Path, dir: &Path, found: &mut BTreeSet<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                found.insert(format!("{rel}/"));
+                walk(base, &path, found);
+            } else {
+                found.insert(rel);
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    walk(dir, dir, &mut found);
+    found
+}
+
+/// The files (not directories) under `dir`.
+fn files(dir: &Path) -> BTreeSet<String> {
+    tree(dir)
+        .into_iter()
+        .filter(|p| !p.ends_with('/'))
+        .collect()
+}
+
+fn assert_one_error_line(run: &Run, expected: &str) {
+    assert_eq!(run.code, Some(125), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {:?}", run.stderr);
+    assert!(
+        lines[0].starts_with("watchdog: batch: ") && lines[0].contains(expected),
+        "{:?} should be `watchdog: batch: ...{expected}...`",
+        lines[0]
+    );
+}
+
+// ---- one run over a faulty list ----------------------------------------------------------------
+
+#[test]
+fn a_faulty_list_gets_one_report_line_per_item_and_only_complete_files() {
+    let w = World::new("batch-mixed");
+    // Each route and the status its item must end with.
+    let items = [
+        ("/image.png", "ok"),
+        ("/image.jpg", "ok"),
+        ("/stall", "stalled"),
+        ("/silent", "stalled"),
+        ("/drip/100/1000", "timeout"),
+        ("/short", "truncated"),
+        ("/html", "rejected"),
+        ("/status/404", "http_error"),
+        ("/status/500", "http_error"),
+        ("/loop", "http_error"),
+        ("/endless", "rejected"),
+    ];
+    let list: String = items.iter().map(|(p, _)| w.url(p) + "\n").collect();
+    let (jobs, deadline, attempts) = (4, 1.5, 2);
+    let run = w.batch(
+        &list,
+        &[
+            "-j",
+            "4",
+            "-t",
+            "1.5",
+            "--stall",
+            "0.6",
+            "--retries",
+            "1",
+            "--expect",
+            "image",
+            "--max-size",
+            "100K",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("11 items in") && run.stderr.contains("2 ok"),
+        "summary: {}",
+        run.stderr
+    );
+    let bound = (items.len() as f64 / jobs as f64).ceil() * deadline * attempts as f64 + 5.0;
+    assert!(
+        run.elapsed < Duration::from_secs_f64(bound),
+        "took {:?}, bound {bound} s",
+        run.elapsed
+    );
+
+    let report = w.report();
+    assert_eq!(report.len(), items.len(), "{report:#?}");
+    for (route, status) in items {
+        let line = line_for(&report, &w.url(route));
+        assert_eq!(line.status, status, "{route}: {line:?}");
+        let retriable =
+            matches!(status, "stalled" | "timeout" | "truncated") || route.ends_with("500");
+        assert_eq!(
+            line.attempts,
+            if retriable { 2 } else { 1 },
+            "{route}: {line:?}"
+        );
+        if status != "ok" {
+            assert!(line.error.is_some(), "{route}: a failure says why");
+            assert!(line.bytes.is_none() && line.sha256.is_none(), "{line:?}");
+        }
+    }
+    assert_eq!(
+        line_for(&report, &w.url("/status/404")).http_status,
+        Some(404)
+    );
+    assert_eq!(
+        line_for(&report, &w.url("/status/500")).http_status,
+        Some(500)
+    );
+    // Retried items were asked for again; the others once.
+    assert_eq!(w.server.requests_for("/status/500"), 2);
+    assert_eq!(w.server.requests_for("/status/404"), 1);
+
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    // Complete files and the report, nothing else: no partial file, no temp file.
+    assert_eq!(
+        tree(w.root.path()),
+        BTreeSet::from(
+            [
+                "list.txt",
+                "out/",
+                "out/report.jsonl",
+                "out/image.png",
+                "out/image.jpg"
+            ]
+            .map(String::from)
+        )
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn one_hanging_item_does_not_hold_up_the_others() {
+    let w = World::new("batch-isolation");
+    let good: Vec<String> = (0..12)
+        .map(|i| w.url(&format!("/file/iso/{i}.bin")))
+        .collect();
+    let list = format!("{}\n{}\n", w.url("/silent"), good.join("\n"));
+    let run = w.batch(&list, &["-j", "4", "-t", "2", "--retries", "0"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_secs(7),
+        "took {:?}",
+        run.elapsed
+    );
+
+    let report = w.report();
+    assert_eq!(report.len(), 13);
+    let hung = report
+        .iter()
+        .position(|l| l.url == w.url("/silent"))
+        .expect("the hanging item is reported");
+    assert_eq!(report[hung].status, "timeout");
+    assert!(report[hung].elapsed_ms >= 2000, "{:?}", report[hung]);
+    // The twelve others finished while the fourth worker was stuck, each in well under its deadline.
+    assert_eq!(hung, 12, "the hanging item finishes last: {report:#?}");
+    for url in &good {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "ok", "{line:?}");
+        assert!(line.elapsed_ms < 1000, "{line:?}");
+    }
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+// ---- kill and resume ---------------------------------------------------------------------------
+
+#[test]
+fn a_killed_batch_resumes_without_downloading_finished_items_again() {
+    let w = World::new("batch-resume");
+    // Slow items (1.2 s each) around quick ones, two at a time: when the first item is reported, a
+    // slow one is still in flight.
+    let slow = |i: u32| w.url(&format!("/drip/20/60?s={i}"));
+    let quick = |i: u32| w.url(&format!("/file/quick/{i}.bin"));
+    let items = [slow(1), quick(1), quick(2), quick(3), slow(2), slow(3)];
+    let list = format!(
+        "{}\tslow/1.bin\n{}\n{}\n{}\n{}\tslow/2.bin\n{}\tslow/3.bin\n",
+        items[0], items[1], items[2], items[3], items[4], items[5]
+    );
+    let list_path = w.write_list("list.txt", &list);
+    let out = w.out();
+    let report_path = out.join("report.jsonl");
+    let args = [s(&list_path), "--out", s(&out), "-j", "2", "-t", "10"];
+
+    let mut child = w
+        .command(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog batch");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(&report_path).unwrap_or_default();
+        if text.contains("\"status\":\"ok\"") {
+            break;
+        }
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the batch ended before the test could kill it"
+        );
+        assert!(Instant::now() < deadline, "no item was reported ok");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL watchdog");
+    let _ = child.wait();
+    // The workers die with it (PR_SET_PDEATHSIG).
+    w.marker.assert_no_survivors();
+
+    let first = read_report(&report_path);
+    assert!(!first.is_empty() && first.len() < items.len(), "{first:#?}");
+    // Whatever is at a final path is complete; a partial download is at most a temp file.
+    let final_path = |i: usize| match i {
+        0 => "slow/1.bin".to_string(),
+        4 => "slow/2.bin".to_string(),
+        5 => "slow/3.bin".to_string(),
+        _ => format!("{}.bin", i),
+    };
+    for (i, url) in items.iter().enumerate() {
+        let path = w.out().join(final_path(i));
+        if exists(&path) {
+            assert!(
+                std::fs::read(&path).ok() == Some(w.body_of(url)),
+                "{} is not complete",
+                path.display()
+            );
+        }
+    }
+    for file in files(&w.out()) {
+        let name = file.rsplit('/').next().unwrap_or(&file);
+        let known = file == "report.jsonl"
+            || (0..items.len()).any(|i| final_path(i) == file)
+            || (name.starts_with('.') && name.ends_with(".watchdog-part"));
+        assert!(known, "unexpected file {file} after the kill");
+    }
+    let finished: Vec<&Line> = first.iter().filter(|l| l.status == "ok").collect();
+    let requests_before: Vec<usize> = finished
+        .iter()
+        .map(|l| w.server.requests_for(&l.url[w.url("").len()..]))
+        .collect();
+
+    // The same command again.
+    let run = w.run(&args);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let all = read_report(&report_path);
+    let second = &all[first.len()..];
+    assert_eq!(second.len(), items.len(), "{second:#?}");
+    for url in &items {
+        let line = line_for(second, url);
+        let done_before = finished.iter().any(|l| &l.url == url);
+        let expected = if done_before { "skipped" } else { "ok" };
+        assert_eq!(line.status, expected, "{line:?}");
+    }
+    for (line, before) in finished.iter().zip(requests_before) {
+        let target = &line.url[w.url("").len()..];
+        assert_eq!(
+            w.server.requests_for(target),
+            before,
+            "{target} was downloaded again"
+        );
+    }
+    w.assert_ok_files_are_intact(&w.out(), second);
+    let mut expected: BTreeSet<String> = (0..items.len()).map(final_path).collect();
+    expected.insert("report.jsonl".into());
+    assert_eq!(files(&w.out()), expected, "no temp file is left");
+    for (i, url) in items.iter().enumerate() {
+        assert!(std::fs::read(w.out().join(final_path(i))).ok() == Some(w.body_of(url)));
+    }
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn sigterm_stops_the_batch_with_128_plus_15_and_a_rerun_finishes_it() {
+    let w = World::new("batch-sigterm");
+    let slow = |i: u32| w.url(&format!("/drip/20/100?t={i}"));
+    let quick = |i: u32| w.url(&format!("/file/term/{i}.bin"));
+    let items = [slow(1), quick(1), quick(2), slow(2), slow(3)];
+    let list = format!(
+        "{}\ta.bin\n{}\n{}\n{}\tb.bin\n{}\tc.bin\n",
+        items[0], items[1], items[2], items[3], items[4]
+    );
+    let list_path = w.write_list("list.txt", &list);
+    let out = w.out();
+    let report_path = out.join("report.jsonl");
+    let args = [s(&list_path), "--out", s(&out), "-j", "2", "-t", "10"];
+    let mut child = w
+        .command(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog batch");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(&report_path)
+        .unwrap_or_default()
+        .contains("\"status\":\"ok\"")
+    {
+        assert!(Instant::now() < deadline, "no item was reported ok");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = Instant::now();
+    // SAFETY: kill(2) on the child this test started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = {
+        use wait_timeout::ChildExt;
+        child
+            .wait_timeout(Duration::from_secs(10))
+            .expect("wait for watchdog")
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("watchdog did not stop within 10 s of SIGTERM")
+            })
+    };
+    assert_eq!(status.code(), Some(143));
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
+    w.marker.assert_no_survivors();
+
+    // The report holds what finished, and what it says is on disk; nothing partial is at a final path.
+    let first = read_report(&report_path);
+    assert!(first.len() < items.len(), "{first:#?}");
+    assert!(first.iter().all(|l| l.status == "ok"), "{first:#?}");
+    w.assert_ok_files_are_intact(&out, &first);
+    for (name, url) in ["a.bin", "b.bin", "c.bin"]
+        .iter()
+        .zip([&items[0], &items[3], &items[4]])
+    {
+        let path = out.join(name);
+        assert!(
+            !exists(&path) || std::fs::read(&path).ok() == Some(w.body_of(url)),
+            "{name} is not complete"
+        );
+    }
+
+    // An interrupted item starts afresh next time: its partial file is not kept either.
+    let temps: Vec<String> = files(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".watchdog-part"))
+        .collect();
+    assert!(temps.is_empty(), "partial files left: {temps:?}");
+
+    let run = w.run(&args);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let second = &read_report(&report_path)[first.len()..];
+    assert_eq!(second.len(), items.len());
+    w.assert_ok_files_are_intact(&out, second);
+    assert_eq!(
+        files(&out),
+        ["1.bin", "2.bin", "a.bin", "b.bin", "c.bin", "report.jsonl"]
+            .map(String::from)
+            .into(),
+    );
+    w.marker.assert_no_survivors();
+}
+
+// ---- shards ------------------------------------------------------------------------------------
+
+/// The URLs reported `ok` in a report.
+fn ok_urls(report: &Path) -> BTreeSet<String> {
+    read_report(report)
+        .into_iter()
+        .filter(|l| l.status == "ok")
+        .map(|l| l.url)
+        .collect()
+}
+
+#[test]
+fn shards_split_a_list_exactly_and_auto_reads_the_scheduler() {
+    let w = World::new("batch-shards");
+    let urls: Vec<String> = (0..30)
+        .map(|i| w.url(&format!("/file/shard/{i}.bin")))
+        .collect();
+    let list = w.write_list("list.txt", &(urls.join("\n") + "\n"));
+    let everything: BTreeSet<String> = urls.iter().cloned().collect();
+
+    // Three machines, one shared directory, a report each.
+    let mut explicit = Vec::new();
+    for k in 1..=3 {
+        let report = w.path(&format!("shard-{k}.jsonl"));
+        let shard = format!("{k}/3");
+        let run = w.run(&[
+            s(&list),
+            "--out",
+            s(&w.out()),
+            "--report",
+            s(&report),
+            "--shard",
+            &shard,
+        ]);
+        assert_eq!(run.code, Some(0), "shard {shard}: {}", run.stderr);
+        let lines = read_report(&report);
+        assert!(lines.iter().all(|l| l.status == "ok"), "{lines:#?}");
+        w.assert_ok_files_are_intact(&w.out(), &lines);
+        explicit.push(ok_urls(&report));
+    }
+    let mut union = BTreeSet::new();
+    for part in &explicit {
+        assert!(part.is_disjoint(&union), "shards overlap");
+        union.extend(part.iter().cloned());
+    }
+    assert_eq!(union, everything);
+    assert_eq!(files(&w.out()).len(), urls.len());
+    for url in &urls {
+        assert_eq!(w.server.requests_for(&url[w.url("").len()..]), 1, "{url}");
+    }
+
+    // `--shard auto` picks the same parts from a Slurm job array and a Kubernetes Indexed Job.
+    for k in 1..=3u32 {
+        let index = (k - 1).to_string();
+        let slurm_out = w.path(&format!("slurm-{k}"));
+        let mut cmd = w.command(&[s(&list), "--out", s(&slurm_out), "--shard", "auto"]);
+        cmd.env("SLURM_ARRAY_TASK_ID", &index)
+            .env("SLURM_ARRAY_TASK_COUNT", "3");
+        let run = run_bounded(&mut cmd, LIMIT);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        assert_eq!(
+            ok_urls(&slurm_out.join("report.jsonl")),
+            explicit[k as usize - 1]
+        );
+
+        let k8s_out = w.path(&format!("k8s-{k}"));
+        let mut cmd = w.command(&[
+            s(&list),
+            "--out",
+            s(&k8s_out),
+            "--shard",
+            "auto",
+            "--shard-count",
+            "3",
+        ]);
+        cmd.env("JOB_COMPLETION_INDEX", &index);
+        let run = run_bounded(&mut cmd, LIMIT);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        assert_eq!(
+            ok_urls(&k8s_out.join("report.jsonl")),
+            explicit[k as usize - 1]
+        );
+    }
+    w.marker.assert_no_survivors();
+}
+
+/// The 0-based shard of `url` among `count`, as documented: the first 8 bytes of its SHA-256,
+/// big-endian, modulo the count.
+fn shard_of(url: &str, count: u64) -> u64 {
+    let digest = Sha256::digest(url.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) % count
+}
+
+#[test]
+fn shards_sharing_one_directory_do_not_overwrite_each_others_files() {
+    // Two URLs that both want `same.bin`, owned by different shards: neither shard's allocator sees
+    // the other's name.
+    let w = World::new("batch-shards-one-dir");
+    let candidates: Vec<String> = (0..50)
+        .map(|i| w.url(&format!("/file/d{i}/same.bin")))
+        .collect();
+    let first = &candidates[0];
+    let second = candidates
+        .iter()
+        .find(|u| shard_of(u, 2) != shard_of(first, 2))
+        .expect("two URLs in different shards");
+    let list = w.write_list("list.txt", &format!("{first}\n{second}\n"));
+    for k in ["1/2", "2/2"] {
+        let report = w.path(&format!("shard-{}.jsonl", &k[..1]));
+        let run = w.run(&[
+            s(&list),
+            "--out",
+            s(&w.out()),
+            "--report",
+            s(&report),
+            "--shard",
+            k,
+        ]);
+        assert_eq!(run.code, Some(0), "shard {k}: {}", run.stderr);
+    }
+    let mut lines = read_report(&w.path("shard-1.jsonl"));
+    lines.extend(read_report(&w.path("shard-2.jsonl")));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    // The names an unsharded run gives: the first line keeps the name, the second gets a suffix.
+    assert_eq!(line_for(&lines, first).path.as_deref(), Some("same.bin"));
+    let other = line_for(&lines, second).path.clone().unwrap_or_default();
+    assert!(
+        other.starts_with("same-") && other.ends_with(".bin"),
+        "{other}"
+    );
+    w.assert_ok_files_are_intact(&w.out(), &lines);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_bad_shard_is_one_error_line_and_nothing_is_written() {
+    let w = World::new("batch-bad-shard");
+    let list = w.write_list("list.txt", &(w.url("/file/x.bin") + "\n"));
+    let refused = |args: &[&str], env: &[(&str, &str)], says: &str| {
+        let mut cmd = w.command(&[&[s(&list), "--out", s(&w.out())], args].concat());
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let run = run_bounded(&mut cmd, LIMIT);
+        assert_one_error_line(&run, says);
+        assert!(run.stderr.contains("--shard"), "{}", run.stderr);
+        assert!(!exists(&w.out()), "{args:?} created DIR");
+    };
+    refused(&["--shard", "0/3"], &[], "invalid shard '0/3'");
+    refused(&["--shard", "4/3"], &[], "invalid shard '4/3'");
+    refused(&["--shard", "x"], &[], "expected K/N");
+    refused(&["--shard", "auto"], &[], "neither SLURM_ARRAY_TASK_ID");
+    let k8s = [("JOB_COMPLETION_INDEX", "2")];
+    refused(&["--shard", "auto"], &k8s, "add --shard-count");
+    let count = ["--shard", "auto", "--shard-count", "2"];
+    refused(&count, &k8s, "not below --shard-count 2");
+    let slurm = [
+        ("SLURM_ARRAY_TASK_ID", "5"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+    ];
+    refused(&["--shard", "auto"], &slurm, "Slurm array task 5");
+    assert!(w.server.requests().is_empty());
+    w.marker.assert_no_survivors();
+}
+
+// ---- what the list may hold --------------------------------------------------------------------
+
+#[test]
+fn hostile_names_stay_inside_dir() {
+    let w = World::new("batch-names");
+    // DIR two levels down, so that an escape by `../..` would still land in the test's own root.
+    let out = w.path("a/b/out");
+    let u = |p: &str| w.url(p);
+    let json =
+        |url: String, path: &str| serde_json::json!({ "url": url, "path": path }).to_string();
+    let absolute = w.path("absolute.bin");
+    let lines = [
+        format!("{}\t../../etc/x", u("/file/up")),
+        format!("{}\t{}", u("/file/abs"), s(&absolute)),
+        json(u("/file/json-up"), "x\u{0}/../../../y"),
+        u("/file/%2F..%2F..%2Fescaped.bin"),
+        format!("{}\tsub%2F..%2F..%2Fpct.bin", u("/file/pct")),
+        json(u("/file/ctl"), "ctl/a\u{0}b\u{1b}[1m.bin"),
+        json(u("/file/nl"), "new\nline.bin"),
+        u("/file/dots/.."),
+        format!("{}\tCON", u("/file/w1")),
+        format!("{}\tnul.txt", u("/file/w2")),
+        format!("{}\tlpt1/x.bin", u("/file/w3")),
+        u("/file/AUX.png"),
+        u("/file/a/same.bin"),
+        u("/file/b/same.bin"),
+        u("/file/dup.bin"),
+        u("/file/dup.bin"),
+        u("/file/report.jsonl"),
+    ];
+    let list = w.write_list("list.txt", &(lines.join("\n") + "\n"));
+    let run = w.run(&[s(&list), "--out", s(&out)]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "invalid lines fail the run: {}",
+        run.stderr
+    );
+
+    let report = read_report(&out.join("report.jsonl"));
+    assert_eq!(report.len(), lines.len(), "{report:#?}");
+    // A refused line is reported with its own text in place of the URL, and the reason.
+    for (n, refused, reason) in [
+        (1, "/file/up", "leaves the output directory"),
+        (2, "/file/abs", "absolute path"),
+        (3, "/file/json-up", "leaves the output directory"),
+    ] {
+        let found: Vec<&Line> = report
+            .iter()
+            .filter(|l| l.url.contains(&u(refused)))
+            .collect();
+        assert_eq!(found.len(), 1, "{refused}: {report:#?}");
+        let line = found[0];
+        assert_eq!(line.status, "invalid", "{line:?}");
+        let error = line.error.as_deref().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("line {n}: ")) && error.contains(reason),
+            "{line:?}"
+        );
+        assert_eq!((line.attempts, line.path.as_deref()), (0, None));
+    }
+    let path_of = |url: &str| -> String {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "ok", "{line:?}");
+        line.path.clone().expect("path")
+    };
+    assert_eq!(
+        path_of(&u("/file/%2F..%2F..%2Fescaped.bin")),
+        "_.._.._escaped.bin"
+    );
+    assert_eq!(path_of(&u("/file/pct")), "sub%2F..%2F..%2Fpct.bin");
+    assert_eq!(path_of(&u("/file/ctl")), "ctl/a_b_[1m.bin");
+    assert_eq!(path_of(&u("/file/nl")), "new_line.bin");
+    assert!(path_of(&u("/file/dots/..")).starts_with("127.0.0.1-"));
+    assert_eq!(path_of(&u("/file/w1")), "_CON");
+    assert_eq!(path_of(&u("/file/w2")), "_nul.txt");
+    assert_eq!(path_of(&u("/file/w3")), "_lpt1/x.bin");
+    assert_eq!(path_of(&u("/file/AUX.png")), "_AUX.png");
+    // Two URLs with one name: the second gets a suffix from its own URL.
+    assert_eq!(path_of(&u("/file/a/same.bin")), "same.bin");
+    let other = path_of(&u("/file/b/same.bin"));
+    assert!(
+        other.starts_with("same-")
+            && other.ends_with(".bin")
+            && other.len() == "same-12345678.bin".len(),
+        "{other}"
+    );
+    // The report keeps its name.
+    assert_ne!(path_of(&u("/file/report.jsonl")), "report.jsonl");
+    // A URL listed twice is fetched once.
+    let dups: Vec<&Line> = report
+        .iter()
+        .filter(|l| l.url == u("/file/dup.bin"))
+        .collect();
+    // (The duplicate is reported when its line is read, possibly before the first one finishes.)
+    let mut dup_statuses: Vec<&str> = dups.iter().map(|l| l.status.as_str()).collect();
+    dup_statuses.sort_unstable();
+    assert_eq!(dup_statuses, ["ok", "skipped"]);
+    assert!(dups.iter().all(|l| l.path.as_deref() == Some("dup.bin")));
+    assert_eq!(w.server.requests_for("/file/dup.bin"), 1);
+
+    w.assert_ok_files_are_intact(&out, &report);
+    // Nothing outside DIR: the root holds the list and the way down to DIR, and DIR holds the report
+    // and one file per ok line (plus their directories).
+    let mut expected: BTreeSet<String> =
+        ["list.txt", "a/", "a/b/", "a/b/out/", "a/b/out/report.jsonl"]
+            .map(String::from)
+            .into();
+    for line in report.iter().filter(|l| l.status == "ok") {
+        let rel = line.path.as_deref().unwrap_or_default();
+        expected.insert(format!("a/b/out/{rel}"));
+        if let Some((dir, _)) = rel.rsplit_once('/') {
+            expected.insert(format!("a/b/out/{dir}/"));
+        }
+    }
+    assert_eq!(tree(w.root.path()), expected);
+    for name in tree(&out) {
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+    }
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn bad_lines_are_reported_invalid_with_their_line_number_and_the_run_goes_on() {
+    let w = World::new("batch-bad-lines");
+    let long = w.url(&format!("/file/{}", "x".repeat(9000)));
+    let list = format!(
+        "\u{FEFF}{}\r\n\
+         ftp://127.0.0.1/x.bin\r\n\
+         garbage\r\n\
+         # a comment\r\n\
+         \r\n\
+         {long}\r\n\
+         {{\"url\": broken\r\n\
+         {}\tsub/two.bin\r\n\
+         {{\"url\":\"{}\",\"path\":\"three.bin\"}}\r\n",
+        w.url("/file/one.bin"),
+        w.url("/file/two"),
+        w.url("/file/three"),
+    );
+    let run = w.batch(&list, &[]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(
+        report.len(),
+        7,
+        "blank and comment lines are not items: {report:#?}"
+    );
+    let invalid: BTreeMap<u32, &Line> = report
+        .iter()
+        .filter(|l| l.status == "invalid")
+        .map(|l| {
+            let error = l.error.as_deref().unwrap_or_default();
+            let number = error
+                .strip_prefix("line ")
+                .and_then(|e| e.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no line number in {error:?}"));
+            (number, l)
+        })
+        .collect();
+    assert_eq!(invalid.keys().copied().collect::<Vec<_>>(), [2, 3, 6, 7]);
+    assert_eq!(invalid[&2].url, "ftp://127.0.0.1/x.bin");
+    assert!(invalid[&6]
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("longer than 8192")));
+    assert!(
+        invalid[&6].url.len() <= 200,
+        "an invalid line is shown cut short"
+    );
+    assert!(invalid[&7]
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("invalid JSON")));
+    for line in invalid.values() {
+        assert_eq!((line.attempts, line.path.as_deref()), (0, None), "{line:?}");
+    }
+    // The BOM and the CRs are not part of URLs or names.
+    assert_eq!(
+        line_for(&report, &w.url("/file/one.bin")).path.as_deref(),
+        Some("one.bin")
+    );
+    assert_eq!(
+        line_for(&report, &w.url("/file/two")).path.as_deref(),
+        Some("sub/two.bin")
+    );
+    assert_eq!(
+        line_for(&report, &w.url("/file/three")).path.as_deref(),
+        Some("three.bin")
+    );
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    assert_eq!(report.iter().filter(|l| l.status == "ok").count(), 3);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn the_list_can_come_from_stdin() {
+    let w = World::new("batch-stdin");
+    let urls: Vec<String> = (0..5)
+        .map(|i| w.url(&format!("/file/stdin/{i}.bin")))
+        .collect();
+    let list = urls.join("\n") + "\n";
+    let mut cmd = w.command(&["-", "--out", s(&w.out()), "-j", "2"]);
+    let run = run_bounded_with_input(&mut cmd, Some(list.as_bytes()), LIMIT);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 5);
+    for url in &urls {
+        assert_eq!(line_for(&report, url).status, "ok");
+    }
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    assert!(!exists(&w.path("-")) && !exists(&w.out().join("-")));
+    w.marker.assert_no_survivors();
+}
+
+// ---- retries -----------------------------------------------------------------------------------
+
+#[test]
+fn transient_failures_are_retried_and_permanent_ones_are_not() {
+    let w = World::new("batch-retries");
+    let list = format!(
+        "{}\n{}\n{}\n",
+        w.url("/flaky/a.bin"),
+        w.url("/status/404"),
+        w.url("/status/503")
+    );
+    let run = w.batch(&list, &["--retries", "2", "-t", "5"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 3);
+
+    let flaky = line_for(&report, &w.url("/flaky/a.bin"));
+    assert_eq!(
+        (flaky.status.as_str(), flaky.attempts),
+        ("ok", 2),
+        "{flaky:?}"
+    );
+    assert_eq!(w.server.requests_for("/flaky/a.bin"), 2);
+    let missing = line_for(&report, &w.url("/status/404"));
+    assert_eq!(
+        (missing.status.as_str(), missing.attempts),
+        ("http_error", 1)
+    );
+    assert_eq!(w.server.requests_for("/status/404"), 1);
+    let down = line_for(&report, &w.url("/status/503"));
+    assert_eq!((down.status.as_str(), down.attempts), ("http_error", 3));
+    assert_eq!(down.http_status, Some(503));
+    assert_eq!(w.server.requests_for("/status/503"), 3);
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_partial_download_kept_for_a_retry_is_removed_when_the_retry_fails() {
+    // The first attempt stalls mid-body: its partial file is kept so that the retry can continue it.
+    // The retry gets a 503 before any body, and that is the item's last attempt.
+    let w = World::new("batch-retry-cleanup");
+    let url = w.url("/stall-once/part.bin");
+    let run = w.batch(&format!("{url}\n"), &["--retries", "1", "--stall", "0.5"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    let line = line_for(&report, &url);
+    assert_eq!(
+        (line.status.as_str(), line.attempts, line.http_status),
+        ("http_error", 2, Some(503)),
+        "{line:?}"
+    );
+    assert_eq!(
+        files(&w.out()),
+        BTreeSet::from(["report.jsonl".to_string()]),
+        "neither the file nor its partial download is left"
+    );
+    w.marker.assert_no_survivors();
+}
+
+// ---- watchdog's own failures -------------------------------------------------------------------
+
+#[test]
+fn bad_input_is_one_error_line_and_exit_125() {
+    let w = World::new("batch-bad-input");
+    let list = w.write_list("list.txt", &(w.url("/file/x.bin") + "\n"));
+    let out = s(&w.out()).to_string();
+
+    let missing = w.path("no-such-list.txt");
+    let run = w.run(&[s(&missing), "--out", &out]);
+    assert_one_error_line(&run, "cannot open the list");
+
+    // A directory opens but cannot be read.
+    let run = w.run(&[s(w.root.path()), "--out", &out]);
+    assert_one_error_line(&run, "cannot read the list");
+
+    let run = w.run(&[s(&list), "--out", &out, "--jobs", "0"]);
+    assert_one_error_line(&run, "--jobs must be at least 1");
+
+    let nowhere = w.path("missing-dir/report.jsonl");
+    let run = w.run(&[s(&list), "--out", &out, "--report", s(&nowhere)]);
+    assert_one_error_line(&run, "cannot open the report");
+
+    let run = w.run(&[s(&list), "--out", &out, "--report", s(w.root.path())]);
+    assert_one_error_line(&run, "report");
+
+    // A file where DIR should be.
+    let run = w.run(&[s(&list), "--out", s(&list)]);
+    assert_one_error_line(&run, "cannot create the output directory");
+
+    assert!(w.server.requests().is_empty(), "nothing was downloaded");
+    w.marker.assert_no_survivors();
+}
+
+// ---- a real web server -------------------------------------------------------------------------
+
+#[test]
+fn nginx_batch_of_fifty_files() {
+    let Some(nginx) = Nginx::start("nginx_batch_of_fifty_files") else {
+        return;
+    };
+    let m = Marker::new("batch-nginx");
+    let dir = tempdir();
+    let www = nginx.www().join("batch");
+    std::fs::create_dir_all(&www).expect("create www/batch");
+    let body = |i: usize| {
+        let mut bytes = data(100 + i * 97);
+        bytes.extend_from_slice(format!("file {i}").as_bytes());
+        bytes
+    };
+    let mut list = String::new();
+    for i in 0..50 {
+        std::fs::write(www.join(format!("{i:03}.bin")), body(i)).expect("write a file");
+        list.push_str(&nginx.url(&format!("/batch/{i:03}.bin")));
+        list.push('\n');
+    }
+    let list_path = dir.path().join("list.txt");
+    std::fs::write(&list_path, list).expect("write the list");
+    let out = dir.path().join("out");
+    let mut cmd = m.watchdog();
+    cmd.args([
+        "batch",
+        s(&list_path),
+        "--out",
+        s(&out),
+        "-j",
+        "8",
+        "-t",
+        "10",
+    ]);
+    let run = run_bounded(&mut cmd, LIMIT);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("50 items in"), "{}", run.stderr);
+
+    let report = read_report(&out.join("report.jsonl"));
+    assert_eq!(report.len(), 50);
+    for i in 0..50 {
+        let url = nginx.url(&format!("/batch/{i:03}.bin"));
+        let line = line_for(&report, &url);
+        assert_eq!(line.status, "ok", "{line:?}");
+        assert_eq!(line.http_status, Some(200));
+        let name = format!("{i:03}.bin");
+        assert_eq!(line.path.as_deref(), Some(name.as_str()));
+        let got = std::fs::read(out.join(&name)).expect("read a download");
+        assert!(got == body(i), "{name} differs");
+        assert_eq!(line.sha256.as_deref(), Some(sha256_hex(&got).as_str()));
+    }
+    assert_eq!(files(&out).len(), 51, "50 files and the report");
+    m.assert_no_survivors();
+}
