@@ -501,11 +501,16 @@ impl<'a> Runner<'a> {
             if let Some(job) = worker.job.take() {
                 tree::signal_group(worker.pid, Signal::SIGKILL);
                 // An interrupted item is not reported and starts afresh next run; its partial file
-                // would only be clutter.
-                if let Some(temp) = job.temp_path {
-                    let _ = std::fs::remove_file(temp);
-                }
+                // would only be clutter. (Its start line, which names the file, may be unread.)
+                let temp = job
+                    .temp_path
+                    .unwrap_or_else(|| crate::fetch::temp_path_for(&job.item.path));
+                let _ = std::fs::remove_file(temp);
             }
+        }
+        // So do items waiting for a retry, whose partial files were kept for it.
+        for item in self.retry.drain(..) {
+            let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
         }
         let until = Instant::now() + Duration::from_secs(2);
         while !self.workers.is_empty() && Instant::now() < until {
