@@ -542,6 +542,56 @@ fn sigterm_stops_the_batch_with_128_plus_15_and_a_rerun_finishes_it() {
     w.marker.assert_no_survivors();
 }
 
+#[test]
+fn sigterm_while_an_item_waits_for_its_retry_leaves_no_partial_file() {
+    // Every attempt stalls after 1000 bytes; between attempts the partial file waits for the retry.
+    let w = World::new("batch-sigterm-retry");
+    let out = w.out();
+    let list_path = w.write_list("list.txt", &format!("{}\n", w.url("/stall")));
+    let args = [
+        s(&list_path),
+        "--out",
+        s(&out),
+        "-j",
+        "1",
+        "--stall",
+        "0.3",
+        "--retries",
+        "10",
+    ];
+    let mut child = w
+        .command(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog batch");
+    // From the fourth attempt on, backoffs run to 1.6 s and more: wait for one, when only watchdog
+    // itself is left (the stalled worker killed, the next one not started).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while w.server.requests_for("/stall") < 4 || w.marker.survivors().len() > 1 {
+        assert!(Instant::now() < deadline, "no retry was pending");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: kill(2) on the child this test started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = {
+        use wait_timeout::ChildExt;
+        child
+            .wait_timeout(Duration::from_secs(10))
+            .expect("wait for watchdog")
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("watchdog did not stop within 10 s of SIGTERM")
+            })
+    };
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(files(&out), BTreeSet::from(["report.jsonl".to_string()]));
+    w.marker.assert_no_survivors();
+}
+
 // ---- shards ------------------------------------------------------------------------------------
 
 /// The URLs reported `ok` in a report.
