@@ -456,7 +456,7 @@ fn a_killed_batch_resumes_without_downloading_finished_items_again() {
 #[test]
 fn sigterm_stops_the_batch_with_128_plus_15_and_a_rerun_finishes_it() {
     let w = World::new("batch-sigterm");
-    let slow = |i: u32| w.url(&format!("/drip/20/100?t={i}"));
+    let slow = |i: u32| w.url(&format!("/drip/10/100?t={i}"));
     let quick = |i: u32| w.url(&format!("/file/term/{i}.bin"));
     let items = [slow(1), quick(1), quick(2), slow(2), slow(3)];
     let list = format!(
