@@ -58,7 +58,7 @@ impl Target {
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(authority_end);
         let (credentials, host_port) = match authority.rfind('@') {
-            Some(at) => (Some(percent_decode(&authority[..at])), &authority[at + 1..]),
+            Some(at) => (Some(crate::names::percent_decode(&authority[..at])), &authority[at + 1..]),
             None => (None, authority),
         };
         if host_port.is_empty() || host_port.starts_with(':') {
@@ -226,25 +226,6 @@ fn encode_unsafe(path: &str) -> String {
         }
     }
     out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One `-H 'Name: value'`.
