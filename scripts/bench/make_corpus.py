@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Files and lists for scripts/bench.sh, deterministic (fixed seed) so every run sees the same sizes.
+
+  make_corpus.py big DIR BYTES
+      DIR/www/big.bin of BYTES bytes.
+  make_corpus.py batch DIR N NGINX_BASE FAULTY_BASE
+      N files of 20-80 KB in DIR/www/b/ (served by nginx) and, for two batches, the same items as
+      three kinds of list: NAME.urls (one URL a line), NAME.curl (a curl config of url/output pairs,
+      outputs relative to the working directory) and NAME.sizes ("file size", the expected result):
+        clean   every item from nginx
+        faulty  the same, except every 10th item comes from the misbehaving server, its kind cycling
+                through stall, drip, close and never (10% of the items, 2.5% of each kind)
+  make_corpus.py memlist FILE N MODE
+      A list of N lines for the supervisor-memory benchmark (scripts/bench.sh says what each
+      exercises). MODE:
+        invalid  ftp://127.0.0.1:9/m/NNNNNNN.bin, not an http(s) URL
+        urls     http://127.0.0.1:9/m/NNNNNNN.bin
+        named    http://127.0.0.1:9/m/NNNNNNN.bin<TAB>blocked/NNNNNNN.bin, for an output directory where
+                 'blocked' is a plain file, so that creating the item's directory fails
+"""
+import os
+import random
+import sys
+
+SEED = 20240611
+KINDS = ["stall", "drip", "close", "never"]
+
+
+def big(dir_, size):
+    www = os.path.join(dir_, "www")
+    os.makedirs(www, exist_ok=True)
+    rng = random.Random(SEED)
+    block = rng.randbytes(1 << 20)
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+
+
+def batch(dir_, n, nginx, faulty):
+    rng = random.Random(SEED)
+    www = os.path.join(dir_, "www", "b")
+    os.makedirs(www, exist_ok=True)
+    filler = rng.randbytes(80_000)
+    sizes = [rng.randint(20_000, 80_000) for _ in range(n)]
+    names = [f"f{i:05d}.bin" for i in range(n)]
+    for name, size in zip(names, sizes):
+        with open(os.path.join(www, name), "wb") as f:
+            f.write(filler[:size])
+    for list_name in ("clean", "faulty"):
+        urls = []
+        for i, (name, size) in enumerate(zip(names, sizes)):
+            if list_name == "faulty" and i % 10 == 9:
+                kind = KINDS[(i // 10) % len(KINDS)]
+                urls.append(f"{faulty}/{kind}/{size}/{name}")
+            else:
+                urls.append(f"{nginx}/b/{name}")
+        base = os.path.join(dir_, list_name)
+        with open(base + ".urls", "w") as f:
+            f.writelines(u + "\n" for u in urls)
+        with open(base + ".curl", "w") as f:
+            f.writelines(f'url = "{u}"\noutput = "{name}"\n' for u, name in zip(urls, names))
+        with open(base + ".sizes", "w") as f:
+            f.writelines(f"{name} {size}\n" for name, size in zip(names, sizes))
+
+
+def memlist(path, n, mode):
+    with open(path, "w", buffering=1 << 20) as f:
+        for i in range(n):
+            url = f"http://127.0.0.1:9/m/{i:07d}.bin"
+            if mode == "invalid":
+                f.write("ftp" + url[4:] + "\n")
+            elif mode == "urls":
+                f.write(url + "\n")
+            elif mode == "named":
+                f.write(f"{url}\tblocked/{i:07d}.bin\n")
+            else:
+                sys.exit(f"make_corpus: unknown memlist mode {mode}")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1]
+    if what == "big":
+        big(sys.argv[2], int(sys.argv[3]))
+    elif what == "batch":
+        batch(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif what == "memlist":
+        memlist(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    else:
+        sys.exit(f"make_corpus: unknown command {what}")
