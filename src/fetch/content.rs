@@ -2,6 +2,10 @@
 //! SHA-256 of everything written. A body is refused as early as possible, so an HTML error page served
 //! with status 200 is stopped after its first bytes instead of being downloaded whole.
 
+use std::borrow::Cow;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
 use sha2::{Digest, Sha256};
 
 use super::error::{FailureKind, FetchError};
@@ -65,7 +69,7 @@ pub struct BodyCheck {
     /// How many bytes at the start of `head` are already on disk (fed by `feed_existing`).
     head_on_disk: usize,
     sniffed: bool,
-    hasher: Sha256,
+    hasher: BodyHasher,
     bytes: u64,
 }
 
@@ -77,7 +81,7 @@ impl BodyCheck {
             head: Vec::with_capacity(SNIFF_LEN),
             head_on_disk: 0,
             sniffed: expect.is_none(),
-            hasher: Sha256::new(),
+            hasher: BodyHasher::new(),
             bytes: 0,
         }
     }
@@ -97,7 +101,7 @@ impl BodyCheck {
 
     /// Takes the next chunk of the body. Returns the part that may be written now: with `--expect`,
     /// the first bytes are held back until there are enough of them to judge.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, FetchError> {
+    pub fn feed<'a>(&mut self, chunk: &'a [u8]) -> Result<Cow<'a, [u8]>, FetchError> {
         self.bytes += chunk.len() as u64;
         if let Some(max) = self.max_size {
             if self.bytes > max {
@@ -111,14 +115,14 @@ impl BodyCheck {
         }
         self.hasher.update(chunk);
         if self.sniffed {
-            return Ok(chunk.to_vec());
+            return Ok(Cow::Borrowed(chunk));
         }
         self.head.extend_from_slice(chunk);
         if self.head.len() >= SNIFF_LEN {
             self.judge()?;
-            return Ok(self.take_head());
+            return Ok(Cow::Owned(self.take_head()));
         }
-        Ok(Vec::new())
+        Ok(Cow::Borrowed(&[]))
     }
 
     /// The held-back bytes that are not on disk yet.
@@ -168,16 +172,157 @@ impl BodyCheck {
         self.bytes
     }
 
-    /// The lowercase hex SHA-256 of everything fed.
-    pub fn sha256_hex(&self) -> String {
-        let digest = self.hasher.clone().finalize();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+    /// The lowercase hex SHA-256 of everything fed. Feeding more afterwards is a mistake the hash
+    /// ignores.
+    pub fn sha256_hex(&mut self) -> String {
+        self.hasher
+            .finish()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Bodies up to this size are hashed inline; past it, on a helper thread.
+const INLINE_HASH_LIMIT: u64 = 1 << 20;
+/// How much body the helper thread is given at a time.
+const HASH_BATCH: usize = 256 * 1024;
+/// The most one read of the body hands over (see the fetcher's read buffer): a batch grows by at most
+/// this past `HASH_BATCH`.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+/// SHA-256 of a body. Hashing runs at about the speed a fast loopback transfer arrives, so on a single
+/// thread it would halve the throughput of a large download; past the first MiB the hashing moves to a
+/// helper thread and overlaps with receiving and writing. Small bodies (most images) never pay for a
+/// thread.
+enum BodyHasher {
+    /// `fed` counts toward the switch; `None` once a thread could not be started (stay inline).
+    Inline {
+        hasher: Sha256,
+        fed: Option<u64>,
+    },
+    Background {
+        batch: Vec<u8>,
+        to_thread: SyncSender<Vec<u8>>,
+        thread: JoinHandle<Option<Sha256>>,
+    },
+    Finished([u8; 32]),
+    /// Only while switching between the states above.
+    Switching,
+}
+
+impl BodyHasher {
+    fn new() -> BodyHasher {
+        BodyHasher::Inline {
+            hasher: Sha256::new(),
+            fed: Some(0),
+        }
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        match self {
+            BodyHasher::Inline { hasher, fed } => {
+                hasher.update(chunk);
+                if let Some(fed) = fed {
+                    *fed += chunk.len() as u64;
+                    if *fed > INLINE_HASH_LIMIT {
+                        self.move_to_thread();
+                    }
+                }
+            }
+            BodyHasher::Background {
+                batch, to_thread, ..
+            } => {
+                batch.extend_from_slice(chunk);
+                if batch.len() >= HASH_BATCH {
+                    let full =
+                        std::mem::replace(batch, Vec::with_capacity(HASH_BATCH + READ_CHUNK));
+                    let _ = to_thread.send(full);
+                }
+            }
+            BodyHasher::Finished(_) | BodyHasher::Switching => {}
+        }
+    }
+
+    fn move_to_thread(&mut self) {
+        let BodyHasher::Inline { hasher, .. } = std::mem::replace(self, BodyHasher::Switching)
+        else {
+            return;
+        };
+        // A short queue bounds the memory held for the thread when it falls behind. The hasher goes
+        // over only once the thread runs, so a failed spawn leaves it here to carry on inline.
+        let (to_thread, from_body) = sync_channel::<Vec<u8>>(4);
+        let (give_hasher, take_hasher) = sync_channel::<Sha256>(1);
+        let spawned = std::thread::Builder::new()
+            .name("sha256".into())
+            .spawn(move || {
+                let mut hasher = take_hasher.recv().ok()?;
+                for batch in from_body {
+                    hasher.update(&batch);
+                }
+                Some(hasher)
+            });
+        *self = match spawned {
+            Ok(thread) if give_hasher.send(hasher.clone()).is_ok() => BodyHasher::Background {
+                batch: Vec::with_capacity(HASH_BATCH + READ_CHUNK),
+                to_thread,
+                thread,
+            },
+            _ => BodyHasher::Inline { hasher, fed: None },
+        };
+    }
+
+    fn finish(&mut self) -> [u8; 32] {
+        let digest = match std::mem::replace(self, BodyHasher::Switching) {
+            BodyHasher::Inline { hasher, .. } => hasher.finalize().into(),
+            BodyHasher::Background {
+                batch,
+                to_thread,
+                thread,
+            } => {
+                let _ = to_thread.send(batch);
+                drop(to_thread);
+                match thread.join() {
+                    Ok(Some(hasher)) => hasher.finalize().into(),
+                    // The thread never got the hasher or panicked: there is no digest to give. Both
+                    // are impossible short of memory corruption; an all-zero digest fails any check.
+                    _ => [0; 32],
+                }
+            }
+            BodyHasher::Finished(digest) => digest,
+            BodyHasher::Switching => [0; 32],
+        };
+        *self = BodyHasher::Finished(digest);
+        digest
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_large_bodies_on_a_thread_with_the_same_result() {
+        // 3 MiB + a ragged tail, fed in uneven chunks: crosses the inline limit and several batches.
+        let body: Vec<u8> = (0..(3 << 20) + 12345)
+            .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let mut check = BodyCheck::new(None, None);
+        for chunk in body.chunks(70_001) {
+            assert_eq!(check.feed(chunk).unwrap().len(), chunk.len());
+        }
+        let expected: String = Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(check.sha256_hex(), expected);
+        assert_eq!(
+            check.sha256_hex(),
+            expected,
+            "asking twice gives the same digest"
+        );
+        assert_eq!(check.bytes(), body.len() as u64);
+    }
 
     #[test]
     fn recognizes_image_formats() {
@@ -215,8 +360,8 @@ mod tests {
         let mut check = BodyCheck::new(Some(Expect::Image), None);
         assert!(check.feed(b"\x89PN").unwrap().is_empty());
         let out = check.feed(b"G\r\n\x1A\n\0\0\0\x0Drest").unwrap();
-        assert_eq!(out, b"\x89PNG\r\n\x1A\n\0\0\0\x0Drest");
-        assert_eq!(check.feed(b"more").unwrap(), b"more");
+        assert_eq!(&*out, b"\x89PNG\r\n\x1A\n\0\0\0\x0Drest");
+        assert_eq!(&*check.feed(b"more").unwrap(), b"more");
         assert_eq!(check.bytes(), 20);
     }
 
@@ -249,7 +394,7 @@ mod tests {
         let mut check = BodyCheck::new(Some(Expect::Image), None);
         check.feed_existing(b"\x89PNG").unwrap();
         let out = check.feed(b"\r\n\x1A\n\0\0\0\x0D").unwrap();
-        assert_eq!(out, b"\r\n\x1A\n\0\0\0\x0D");
+        assert_eq!(&*out, b"\r\n\x1A\n\0\0\0\x0D");
         assert_eq!(check.bytes(), 12);
     }
 

@@ -265,7 +265,7 @@ impl Fetcher {
             let rest = check.finish()?;
             sink.write_all(&rest)?;
             sink.flush()?;
-            verify(&check, total, expected_sha.as_deref())
+            verify(&mut check, total, expected_sha.as_deref())
         });
         if let Err(err) = finished {
             if let Sink::File(file) = sink {
@@ -304,7 +304,7 @@ impl Fetcher {
     ) -> Result<(), FetchError> {
         let (_, body) = answer.into_parts();
         let mut reader = body.into_reader();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; content::READ_CHUNK];
         let mut last_report = Instant::now();
         let mut reported = check.bytes();
         loop {
@@ -336,7 +336,7 @@ impl Fetcher {
 
 /// The complete body against its announced length and `--sha256`.
 fn verify(
-    check: &BodyCheck,
+    check: &mut BodyCheck,
     total: Option<u64>,
     expected_sha: Option<&str>,
 ) -> Result<(), FetchError> {
