@@ -154,6 +154,11 @@ pub fn drain_fd(
     loop {
         match nix::unistd::read(fd, &mut buf) {
             Ok(0) => return Ok(false),
+            // A short read emptied the pipe: asking again would only return EAGAIN.
+            Ok(n) if n < buf.len() => {
+                reader.feed(&buf[..n], &mut on_line);
+                return Ok(true);
+            }
             Ok(n) => reader.feed(&buf[..n], &mut on_line),
             Err(nix::errno::Errno::EAGAIN) => return Ok(true),
             Err(nix::errno::Errno::EINTR) => continue,

@@ -25,6 +25,8 @@ struct ListItems {
     /// The first error reading the list or writing the report; ends the run with 125.
     fatal: Option<String>,
     progress: Option<BatchProgress>,
+    /// The directory the previous item needed, known to exist.
+    last_dir: Option<PathBuf>,
 }
 
 impl ListItems {
@@ -95,7 +97,12 @@ impl Items for ListItems {
                 }
             };
             let target = self.out_dir.join(&path);
-            if let Some(parent) = target.parent() {
+            // Most lists name no directories: the output directory exists, and a mkdir per item
+            // would be wasted.
+            let parent = target
+                .parent()
+                .filter(|p| *p != self.out_dir && Some(*p) != self.last_dir.as_deref());
+            if let Some(parent) = parent {
                 if let Err(e) = std::fs::create_dir_all(parent) {
                     self.record(ReportEntry {
                         path: Some(path),
@@ -107,6 +114,7 @@ impl Items for ListItems {
                     });
                     continue;
                 }
+                self.last_dir = Some(parent.to_path_buf());
             }
             return Some(Pending {
                 line_no,
@@ -242,6 +250,7 @@ pub fn run(args: BatchArgs) -> ExitCode {
         summary: Summary::new(),
         fatal: None,
         progress,
+        last_dir: None,
     };
     let limits = Limits {
         jobs: args.jobs,

@@ -7,7 +7,7 @@
 //! `Authorization`/`Cookie` header) never sent to a host other than the one the user named.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use ureq::http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION};
@@ -58,7 +58,10 @@ impl Target {
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(authority_end);
         let (credentials, host_port) = match authority.rfind('@') {
-            Some(at) => (Some(crate::names::percent_decode(&authority[..at])), &authority[at + 1..]),
+            Some(at) => (
+                Some(crate::names::percent_decode(&authority[..at])),
+                &authority[at + 1..],
+            ),
             None => (None, authority),
         };
         if host_port.is_empty() || host_port.starts_with(':') {
@@ -264,6 +267,21 @@ impl Resolver for LookupResolver {
     }
 }
 
+/// An agent that leaves redirects, status errors and proxies to the caller.
+fn build_agent(connect_timeout: Option<std::time::Duration>, tls: TlsConfig) -> Agent {
+    let config = Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .proxy(None)
+        .user_agent(format!("watchdog/{}", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(connect_timeout)
+        .timeout_resolve(connect_timeout)
+        .tls_config(tls)
+        .build();
+    Agent::with_parts(config, DefaultConnector::new(), LookupResolver::default())
+}
+
 /// The trusted roots: the system store plus `--cacert`. Falls back to the built-in Mozilla roots only
 /// when the system has none and no `--cacert` was given.
 fn root_certs(cacert: Option<&std::path::Path>) -> Result<RootCerts, FetchError> {
@@ -304,10 +322,20 @@ fn root_certs(cacert: Option<&std::path::Path>) -> Result<RootCerts, FetchError>
     Ok(RootCerts::Specific(Arc::new(certs)))
 }
 
-/// An HTTP client for many downloads: one agent (and its keep-alive pool), with the options that do
+/// An HTTP client for many downloads: agents (and their keep-alive pools), with the options that do
 /// not change between downloads.
+///
+/// Reading the system trust store costs a few milliseconds (it parses every certificate), which a
+/// batch of plain-http downloads would pay once per worker for nothing, so the https agent is built
+/// on the first https request, unless `--cacert` was given: a bad file must be reported at once.
 pub struct Client {
-    agent: Agent,
+    /// For http URLs.
+    plain: Agent,
+    /// For https URLs, built when first needed.
+    secure: OnceLock<Result<Agent, FetchError>>,
+    insecure: bool,
+    cacert: Option<std::path::PathBuf>,
+    connect_timeout: Option<std::time::Duration>,
     proxies: ProxyEnv,
     headers: Vec<(HeaderName, HeaderValue)>,
     max_redirects: u32,
@@ -320,27 +348,32 @@ impl Client {
             .iter()
             .map(|h| parse_header(h))
             .collect::<Result<Vec<_>, _>>()?;
-        let tls = TlsConfig::builder()
-            .root_certs(root_certs(options.cacert.as_deref())?)
-            .disable_verification(options.insecure)
-            .build();
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .proxy(None)
-            .user_agent(format!("watchdog/{}", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(options.connect_timeout)
-            .timeout_resolve(options.connect_timeout)
-            .tls_config(tls)
-            .build();
-        let agent = Agent::with_parts(config, DefaultConnector::new(), LookupResolver::default());
-        Ok(Client {
-            agent,
+        let client = Client {
+            plain: build_agent(options.connect_timeout, TlsConfig::default()),
+            secure: OnceLock::new(),
+            insecure: options.insecure,
+            cacert: options.cacert.clone(),
+            connect_timeout: options.connect_timeout,
             proxies: ProxyEnv::from_env(),
             headers,
             max_redirects: options.max_redirects,
-        })
+        };
+        if client.cacert.is_some() {
+            client.secure_agent()?;
+        }
+        Ok(client)
+    }
+
+    /// The https agent, trusting the system store plus `--cacert`.
+    fn secure_agent(&self) -> Result<&Agent, FetchError> {
+        let built = self.secure.get_or_init(|| {
+            let tls = TlsConfig::builder()
+                .root_certs(root_certs(self.cacert.as_deref())?)
+                .disable_verification(self.insecure)
+                .build();
+            Ok(build_agent(self.connect_timeout, tls))
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 
     /// Sends a GET for `target` (with `Range: bytes=FROM-` when `range_from` is given) and follows
@@ -387,7 +420,18 @@ impl Client {
         range_from: Option<u64>,
     ) -> Result<Response<Body>, FetchError> {
         let same_origin = target.same_origin(start);
-        let mut request = self.agent.get(target.uri.clone());
+        let proxy = self
+            .proxies
+            .proxy_for(target.scheme(), target.host(), target.port());
+        // TLS is spoken to an https target, or to an https proxy.
+        let needs_tls = target.uri.scheme_str() == Some("https")
+            || proxy.is_some_and(|p| p.url.to_ascii_lowercase().starts_with("https://"));
+        let agent = if needs_tls {
+            self.secure_agent()?
+        } else {
+            &self.plain
+        };
+        let mut request = agent.get(target.uri.clone());
         let mut has_authorization = false;
         for (name, value) in &self.headers {
             if !same_origin && (name == AUTHORIZATION || name == COOKIE) {
@@ -405,9 +449,6 @@ impl Client {
         if let Some(from) = range_from {
             request = request.header("Range", format!("bytes={from}-"));
         }
-        let proxy = self
-            .proxies
-            .proxy_for(target.scheme(), target.host(), target.port());
         let result = match proxy {
             Some(setting) => request
                 .config()
