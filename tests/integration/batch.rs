@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::common::{exists, run_bounded, run_bounded_with_input, tempdir, Marker, Run};
+use crate::common::{
+    exists, run_bounded, run_bounded_with_input, signal_and_wait, tempdir, Marker, Run,
+};
 use crate::nginx::Nginx;
 use crate::server::{data, file_body, jpeg, png, TestServer};
 
@@ -483,20 +485,7 @@ fn sigterm_stops_the_batch_with_128_plus_15_and_a_rerun_finishes_it() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let sent = Instant::now();
-    // SAFETY: kill(2) on the child this test started and has not reaped.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = {
-        use wait_timeout::ChildExt;
-        child
-            .wait_timeout(Duration::from_secs(10))
-            .expect("wait for watchdog")
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("watchdog did not stop within 10 s of SIGTERM")
-            })
-    };
+    let status = signal_and_wait(&mut child, libc::SIGTERM, Duration::from_secs(10));
     assert_eq!(status.code(), Some(143));
     assert!(
         sent.elapsed() < Duration::from_secs(3),
@@ -573,20 +562,7 @@ fn sigterm_while_an_item_waits_for_its_retry_leaves_no_partial_file() {
         assert!(Instant::now() < deadline, "no retry was pending");
         std::thread::sleep(Duration::from_millis(1));
     }
-    // SAFETY: kill(2) on the child this test started and has not reaped.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = {
-        use wait_timeout::ChildExt;
-        child
-            .wait_timeout(Duration::from_secs(10))
-            .expect("wait for watchdog")
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("watchdog did not stop within 10 s of SIGTERM")
-            })
-    };
+    let status = signal_and_wait(&mut child, libc::SIGTERM, Duration::from_secs(10));
     assert_eq!(status.code(), Some(143));
     assert_eq!(files(&out), BTreeSet::from(["report.jsonl".to_string()]));
     w.marker.assert_no_survivors();

@@ -241,3 +241,25 @@ pub fn run_bounded_with_input(cmd: &mut Command, input: Option<&[u8]>, limit: Du
 pub fn watchdog(marker: &Marker, args: &[&str]) -> Run {
     run_bounded(marker.watchdog().args(args), Duration::from_secs(60))
 }
+
+/// Sends `signal` to a watchdog the test started, then waits for it, failing the test (instead of
+/// hanging it) if it has not exited within `limit`.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: i32,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    use wait_timeout::ChildExt;
+    // SAFETY: kill(2) on a child this test started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    match child.wait_timeout(limit).expect("wait for watchdog") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog did not exit within {limit:?} of signal {signal}");
+        }
+    }
+}

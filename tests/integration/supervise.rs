@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{run_bounded, tempdir, watchdog, Marker};
+use crate::common::{run_bounded, signal_and_wait, tempdir, watchdog, Marker};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -327,9 +327,7 @@ fn forwarded_signal_tears_down_the_tree(signal: i32) {
         .read_line(&mut ready)
         .unwrap();
     assert_eq!(ready, "ready\n");
-    // SAFETY: kill(2) on the watchdog we started.
-    unsafe { libc::kill(child.id() as i32, signal) };
-    let status = child.wait().unwrap();
+    let status = signal_and_wait(&mut child, signal, Duration::from_secs(30));
     assert_eq!(status.code(), Some(128 + signal));
     m.assert_no_survivors();
 }
