@@ -180,7 +180,7 @@ impl<'a> Runner<'a> {
                 Some(i) => i,
                 None => match self.start_worker() {
                     Ok(i) => i,
-                    Err(e) => {
+                    Err(e) if self.workers.is_empty() => {
                         crate::report_error(format!("batch: cannot start a worker: {e}"));
                         self.finish_failed(
                             item,
@@ -189,6 +189,14 @@ impl<'a> Runner<'a> {
                             format!("cannot start a worker: {e}"),
                         );
                         continue;
+                    }
+                    // Out of processes for now (EAGAIN from fork): the workers there are carry on,
+                    // and the item waits for one of them.
+                    Err(_) => {
+                        let mut item = item;
+                        item.not_before = Instant::now() + Duration::from_millis(100);
+                        self.retry.push_back(item);
+                        return;
                     }
                 },
             };
@@ -389,7 +397,15 @@ impl<'a> Runner<'a> {
     /// signal pipe was readable.
     fn wait_for_events(&mut self) -> bool {
         let now = Instant::now();
-        let mut wake: Option<Instant> = self.retry.iter().map(|p| p.not_before).min();
+        // A retry that is due only matters when a worker can take it: otherwise the poll would return
+        // at once, again and again, until a worker frees up (which wakes the loop by itself).
+        let can_take =
+            self.workers.len() < self.limits.jobs || self.workers.iter().any(|w| w.job.is_none());
+        let mut wake: Option<Instant> = if can_take {
+            self.retry.iter().map(|p| p.not_before).min()
+        } else {
+            None
+        };
         for job in self.workers.iter().filter_map(|w| w.job.as_ref()) {
             let timers = [
                 self.limits.timeout.map(|t| job.started + t),

@@ -1101,3 +1101,61 @@ fn nginx_batch_of_fifty_files() {
     assert_eq!(files(&out).len(), 51, "50 files and the report");
     m.assert_no_survivors();
 }
+
+/// CPU seconds (user + system) a live process has used so far, from /proc.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf with a constant argument.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / per_second)
+}
+
+#[test]
+fn a_due_retry_waiting_for_a_busy_worker_costs_no_cpu() {
+    let w = World::new("batch-idle-retry");
+    // One worker: the 503 fails at once and its retry falls due while /silent holds the worker until
+    // its 1 s deadline (twice: a timeout is retried too). The supervisor must sleep meanwhile.
+    let list = format!("{}\n{}\n", w.url("/status/503"), w.url("/silent"));
+    let list_path = w.write_list("list.txt", &list);
+    let mut child = w
+        .command(&[
+            s(&list_path),
+            "--out",
+            s(&w.out()),
+            "-j",
+            "1",
+            "-t",
+            "1",
+            "--retries",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start watchdog");
+    let started = Instant::now();
+    let mut used = 0.0;
+    while child.try_wait().expect("poll watchdog").is_none() {
+        assert!(started.elapsed() < LIMIT, "the batch did not finish");
+        if let Some(seconds) = cpu_seconds(child.id()) {
+            used = seconds;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "both attempts at /silent should have run out: {elapsed:?}"
+    );
+    // A spinning loop would burn about as much CPU as the wall time; a sleeping one, next to none.
+    assert!(
+        used < 0.5,
+        "the supervisor used {used:.2} s of CPU in {elapsed:?}"
+    );
+    let report = w.report();
+    assert_eq!(line_for(&report, &w.url("/status/503")).attempts, 2);
+    assert_eq!(line_for(&report, &w.url("/silent")).status, "timeout");
+    w.marker.assert_no_survivors();
+}
