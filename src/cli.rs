@@ -137,6 +137,7 @@ returns only when no process it started is still running.\n\nWhen COMMAND is the
 runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
 give a path (./fetch) to run an external program of that name.",
     after_long_help = after_help(),
+    override_usage = "watchdog [OPTIONS] -- COMMAND [ARG]...\n       watchdog batch [OPTIONS] LIST",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     disable_help_subcommand = true
