@@ -56,7 +56,7 @@ impl FetchProgress {
                 }
                 self.clear();
             }
-            ProgressLine::Error { .. } => self.clear(),
+            ProgressLine::Error { .. } | ProgressLine::Present { .. } => self.clear(),
         }
     }
 

@@ -42,6 +42,8 @@ pub enum ProgressLine {
         bytes: u64,
         sha256: String,
     },
+    /// Batch mode: the file at `path` is already complete from an earlier run; nothing was fetched.
+    Present { path: String, bytes: u64 },
     /// The download failed; `kind` is one of the batch report's statuses.
     Error {
         kind: String,

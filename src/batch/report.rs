@@ -336,7 +336,7 @@ const MAX_REPORT_LINE: usize = 64 * 1024;
 
 /// What a previous run left at a path: the size, and (when the report had one) the start of the
 /// SHA-256 the file must have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
     pub bytes: u64,
     /// The first 8 bytes of the SHA-256, big-endian.

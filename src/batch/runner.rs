@@ -21,7 +21,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::report::{ReportEntry, Status};
+use super::report::{Expected, ReportEntry, Status};
 use super::retry::{backoff, is_retriable, seed_from_clock};
 use super::worker::{worker_args, Assignment};
 use crate::cli::BatchArgs;
@@ -47,6 +47,8 @@ pub struct Pending {
     pub first_started: Option<Instant>,
     /// Not to be retried before this.
     pub not_before: Instant,
+    /// What an earlier run left, to be checked by the worker before the first attempt downloads.
+    pub already: Option<Expected>,
 }
 
 /// Where items come from and where their outcomes go; the runner knows nothing of lists and reports.
@@ -258,6 +260,8 @@ impl<'a> Runner<'a> {
             path: item.path.clone(),
             sha256: item.sha256.clone(),
             resume,
+            // Checked once: a retry is a download.
+            already: item.already.take(),
         };
         self.items.worker_busy(self.workers[index].slot, &item.url);
         let worker = &mut self.workers[index];
@@ -505,6 +509,21 @@ impl<'a> Runner<'a> {
                     attempts: job.item.attempts,
                     elapsed_ms,
                     ..ReportEntry::new(&job.item.url, Status::Ok)
+                });
+            }
+            ProgressLine::Present { bytes, .. } => {
+                let Some(job) = worker.job.take() else { return };
+                self.items.worker_idle(slot);
+                let elapsed_ms = job
+                    .item
+                    .first_started
+                    .map_or(0, |s| s.elapsed().as_millis() as u64);
+                self.items.finish(ReportEntry {
+                    path: Some(job.item.rel),
+                    bytes: Some(bytes),
+                    elapsed_ms,
+                    error: Some("already complete from an earlier run".to_string()),
+                    ..ReportEntry::new(&job.item.url, Status::Skipped)
                 });
             }
             ProgressLine::Error {

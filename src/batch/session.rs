@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
-use super::report::{is_done, DoneIndex, ReportEntry, ReportWriter, Status, Summary};
+use super::report::{DoneIndex, ReportEntry, ReportWriter, Status, Summary};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use crate::cli::BatchArgs;
@@ -67,7 +67,7 @@ impl Items for ListItems {
                     return None;
                 }
             };
-            let (line_no, item, path) = match self.planner.plan(entry) {
+            let (line_no, item, path, already) = match self.planner.plan(entry) {
                 Plan::NotMine => continue,
                 Plan::Report(entry) => {
                     self.record(entry);
@@ -77,24 +77,14 @@ impl Items for ListItems {
                     line_no,
                     item,
                     path,
-                } => (line_no, item, path),
+                } => (line_no, item, path, None),
+                // The worker checks the file: that reads all of it, which must not stall this loop.
                 Plan::CheckDone {
                     line_no,
                     item,
                     path,
                     expected,
-                } => {
-                    if is_done(&self.out_dir.join(&path), &expected).unwrap_or(false) {
-                        self.record(ReportEntry {
-                            path: Some(path),
-                            bytes: Some(expected.bytes),
-                            error: Some("already complete from an earlier run".to_string()),
-                            ..ReportEntry::new(&item.url, Status::Skipped)
-                        });
-                        continue;
-                    }
-                    (line_no, item, path)
-                }
+                } => (line_no, item, path, Some(expected)),
             };
             let target = self.out_dir.join(&path);
             // Most lists name no directories: the output directory exists, and a mkdir per item
@@ -125,6 +115,7 @@ impl Items for ListItems {
                 attempts: 0,
                 first_started: None,
                 not_before: Instant::now(),
+                already,
             });
         }
     }

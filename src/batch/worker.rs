@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
+use super::report::{is_done, Expected};
 use crate::cli::DownloadOptions;
 use crate::exit::Exit;
 use crate::fetch::{FetchRequest, Fetcher, Output};
@@ -26,6 +27,11 @@ pub struct Assignment {
     pub path: PathBuf,
     pub sha256: Option<String>,
     pub resume: bool,
+    /// An earlier run reported this item done: check the file first (which reads all of it, so it
+    /// happens here, under the item's deadline, rather than in the supervisor) and fetch only if it
+    /// does not match.
+    #[serde(default)]
+    pub already: Option<Expected>,
 }
 
 #[derive(Debug, Parser)]
@@ -95,6 +101,15 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
                 continue;
             }
         };
+        if let Some(expected) = &assignment.already {
+            if is_done(&assignment.path, expected).unwrap_or(false) {
+                progress.send(&ProgressLine::Present {
+                    path: assignment.path.display().to_string(),
+                    bytes: expected.bytes,
+                });
+                continue;
+            }
+        }
         let request = FetchRequest {
             url: assignment.url,
             output: Output::File(assignment.path),

@@ -1159,3 +1159,55 @@ fn a_due_retry_waiting_for_a_busy_worker_costs_no_cpu() {
     assert_eq!(line_for(&report, &w.url("/silent")).status, "timeout");
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn a_rerun_fetches_again_only_the_files_that_no_longer_match_the_report() {
+    let w = World::new("batch-rerun-verify");
+    let urls: Vec<String> = (0..4)
+        .map(|i| w.url(&format!("/file/verify/{i}.bin")))
+        .collect();
+    let list = urls.join("\n") + "\n";
+    assert_eq!(w.batch(&list, &["-j", "2"]).code, Some(0));
+    let first = w.report();
+    let file = |i: usize| {
+        w.out()
+            .join(line_for(&first, &urls[i]).path.clone().unwrap_or_default())
+    };
+    // Same size, other bytes; and cut short: neither is what the report says was finished.
+    let mut altered = std::fs::read(file(1)).expect("read a finished file");
+    altered[0] ^= 0xff;
+    std::fs::write(file(1), altered).expect("alter a finished file");
+    let len = std::fs::metadata(file(2))
+        .expect("stat a finished file")
+        .len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file(2))
+        .and_then(|f| f.set_len(len / 2))
+        .expect("truncate a finished file");
+
+    let run = w.batch(&list, &["-j", "2"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let second = &w.report()[first.len()..];
+    assert_eq!(
+        second.len(),
+        4,
+        "one line per item in the second run: {second:?}"
+    );
+    let status = |i: usize| line_for(second, &urls[i]).status.clone();
+    assert_eq!(
+        (status(0), status(3)),
+        ("skipped".to_string(), "skipped".to_string())
+    );
+    assert_eq!((status(1), status(2)), ("ok".to_string(), "ok".to_string()));
+    for (i, url) in urls.iter().enumerate() {
+        let expected = if i == 1 || i == 2 { 2 } else { 1 };
+        assert_eq!(
+            w.server.requests_for(&url[w.url("").len()..]),
+            expected,
+            "{url}"
+        );
+    }
+    w.assert_ok_files_are_intact(&w.out(), second);
+    w.marker.assert_no_survivors();
+}
