@@ -51,6 +51,21 @@ pub struct Pending {
     pub already: Option<Expected>,
 }
 
+impl Pending {
+    /// The item's report entry with what every outcome shares: URL, path, attempts, time since the
+    /// first attempt started.
+    fn entry(&self, status: Status) -> ReportEntry {
+        ReportEntry {
+            path: Some(self.rel.clone()),
+            attempts: self.attempts,
+            elapsed_ms: self
+                .first_started
+                .map_or(0, |s| s.elapsed().as_millis() as u64),
+            ..ReportEntry::new(&self.url, status)
+        }
+    }
+}
+
 /// Where items come from and where their outcomes go; the runner knows nothing of lists and reports.
 pub trait Items {
     /// The next item to download, or `None` when the list is exhausted. Items that need no download
@@ -384,16 +399,10 @@ impl<'a> Runner<'a> {
         http_status: Option<u16>,
         message: String,
     ) {
-        let elapsed_ms = item
-            .first_started
-            .map_or(0, |s| s.elapsed().as_millis() as u64);
         self.items.finish(ReportEntry {
-            path: Some(item.rel),
             http_status,
-            attempts: item.attempts,
-            elapsed_ms,
             error: Some(message),
-            ..ReportEntry::new(&item.url, status)
+            ..item.entry(status)
         });
     }
 
@@ -497,33 +506,22 @@ impl<'a> Runner<'a> {
             ProgressLine::Done { bytes, sha256, .. } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
-                let elapsed_ms = job
-                    .item
-                    .first_started
-                    .map_or(0, |s| s.elapsed().as_millis() as u64);
                 self.items.finish(ReportEntry {
-                    path: Some(job.item.rel),
                     http_status: job.http_status,
                     bytes: Some(bytes),
                     sha256: Some(sha256),
-                    attempts: job.item.attempts,
-                    elapsed_ms,
-                    ..ReportEntry::new(&job.item.url, Status::Ok)
+                    ..job.item.entry(Status::Ok)
                 });
             }
             ProgressLine::Present { bytes, .. } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
-                let elapsed_ms = job
-                    .item
-                    .first_started
-                    .map_or(0, |s| s.elapsed().as_millis() as u64);
                 self.items.finish(ReportEntry {
-                    path: Some(job.item.rel),
                     bytes: Some(bytes),
-                    elapsed_ms,
+                    // Nothing was downloaded: the check is not an attempt.
+                    attempts: 0,
                     error: Some("already complete from an earlier run".to_string()),
-                    ..ReportEntry::new(&job.item.url, Status::Skipped)
+                    ..job.item.entry(Status::Skipped)
                 });
             }
             ProgressLine::Error {
