@@ -109,6 +109,16 @@ impl World {
         self.run(&[&[s(&list_path), "--out", s(&self.out())], args].concat())
     }
 
+    /// `watchdog batch ARGS` started in the background, its standard streams closed.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start watchdog batch")
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         run_bounded(&mut self.command(args), LIMIT)
     }
@@ -140,6 +150,23 @@ impl World {
             assert_eq!(line.bytes, Some(expected.len() as u64), "{line:?}");
             assert_eq!(line.sha256.as_deref(), Some(sha256_hex(&got).as_str()));
         }
+    }
+}
+
+/// Waits (bounded) until the report of a running batch has an `ok` line; the batch must still be
+/// running then, for the test to interrupt it.
+fn wait_for_an_ok_line(report: &Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(report)
+        .unwrap_or_default()
+        .contains("\"status\":\"ok\"")
+    {
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the batch ended before the test could interrupt it"
+        );
+        assert!(Instant::now() < deadline, "no item was reported ok");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -368,26 +395,8 @@ fn a_killed_batch_resumes_without_downloading_finished_items_again() {
     let report_path = out.join("report.jsonl");
     let args = [s(&list_path), "--out", s(&out), "-j", "2", "-t", "10"];
 
-    let mut child = w
-        .command(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start watchdog batch");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = std::fs::read_to_string(&report_path).unwrap_or_default();
-        if text.contains("\"status\":\"ok\"") {
-            break;
-        }
-        assert!(
-            child.try_wait().ok().flatten().is_none(),
-            "the batch ended before the test could kill it"
-        );
-        assert!(Instant::now() < deadline, "no item was reported ok");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = w.spawn(&args);
+    wait_for_an_ok_line(&report_path, &mut child);
     child.kill().expect("SIGKILL watchdog");
     let _ = child.wait();
     // The workers die with it (PR_SET_PDEATHSIG).
@@ -469,21 +478,8 @@ fn sigterm_stops_the_batch_with_128_plus_15_and_a_rerun_finishes_it() {
     let out = w.out();
     let report_path = out.join("report.jsonl");
     let args = [s(&list_path), "--out", s(&out), "-j", "2", "-t", "10"];
-    let mut child = w
-        .command(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start watchdog batch");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !std::fs::read_to_string(&report_path)
-        .unwrap_or_default()
-        .contains("\"status\":\"ok\"")
-    {
-        assert!(Instant::now() < deadline, "no item was reported ok");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = w.spawn(&args);
+    wait_for_an_ok_line(&report_path, &mut child);
     let sent = Instant::now();
     let status = signal_and_wait(&mut child, libc::SIGTERM, Duration::from_secs(10));
     assert_eq!(status.code(), Some(143));
@@ -548,13 +544,7 @@ fn sigterm_while_an_item_waits_for_its_retry_leaves_no_partial_file() {
         "--retries",
         "10",
     ];
-    let mut child = w
-        .command(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start watchdog batch");
+    let mut child = w.spawn(&args);
     // From the fourth attempt on, backoffs run to 1.6 s and more: wait for one, when only watchdog
     // itself is left (the stalled worker killed, the next one not started).
     let deadline = Instant::now() + Duration::from_secs(15);
