@@ -229,6 +229,7 @@ mod tests {
             path: "a".into(),
             bytes: 100,
             sha256: String::new(),
+            http_status: None,
         });
         assert!(progress.bar.is_none());
     }

@@ -41,6 +41,9 @@ pub enum ProgressLine {
         path: String,
         bytes: u64,
         sha256: String,
+        /// The final answer's status; set when no `start` line was sent for this download.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
     },
     /// Batch mode: the file at `path` is already complete from an earlier run; nothing was fetched.
     Present { path: String, bytes: u64 },

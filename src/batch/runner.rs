@@ -503,11 +503,16 @@ impl<'a> Runner<'a> {
             ProgressLine::Progress { bytes, total } => {
                 self.items.worker_progress(slot, bytes, total)
             }
-            ProgressLine::Done { bytes, sha256, .. } => {
+            ProgressLine::Done {
+                bytes,
+                sha256,
+                http_status,
+                ..
+            } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
                 self.items.finish(ReportEntry {
-                    http_status: job.http_status,
+                    http_status: http_status.or(job.http_status),
                     bytes: Some(bytes),
                     sha256: Some(sha256),
                     ..job.item.entry(Status::Ok)

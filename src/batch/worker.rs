@@ -81,7 +81,7 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
     };
     let mut progress = ProgressWriter::from_env();
     let fetcher = match Fetcher::new(&parsed.download) {
-        Ok(fetcher) => fetcher,
+        Ok(fetcher) => fetcher.brief(),
         Err(err) => {
             crate::report_error(&err);
             return err.exit().into();

@@ -307,6 +307,11 @@ fn a_faulty_list_gets_one_report_line_per_item_and_only_complete_files() {
             if retriable { 2 } else { 1 },
             "{route}: {line:?}"
         );
+        if matches!(status, "ok" | "truncated") {
+            // Failed or not, the answer's status is kept, even for an item too quick to send a
+            // start line.
+            assert_eq!(line.http_status, Some(200), "{route}: {line:?}");
+        }
         if status != "ok" {
             assert!(line.error.is_some(), "{route}: a failure says why");
             assert!(line.bytes.is_none() && line.sha256.is_none(), "{line:?}");
