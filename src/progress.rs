@@ -228,7 +228,7 @@ mod tests {
         progress.observe(&ProgressLine::Done {
             path: "a".into(),
             bytes: 100,
-            sha256: String::new(),
+            sha256: None,
             http_status: None,
         });
         assert!(progress.bar.is_none());

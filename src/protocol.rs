@@ -40,7 +40,9 @@ pub enum ProgressLine {
     Done {
         path: String,
         bytes: u64,
-        sha256: String,
+        /// Absent when the batch runs with `--no-sha256`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
         /// The final answer's status; set when no `start` line was sent for this download.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         http_status: Option<u16>,

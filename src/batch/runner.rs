@@ -141,7 +141,7 @@ impl<'a> Runner<'a> {
             SignalWatch::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Runner {
             limits,
-            worker_args: worker_args(&args.download),
+            worker_args: worker_args(&args.download, !args.no_sha256),
             exe,
             signals,
             workers: Vec::new(),
@@ -514,7 +514,7 @@ impl<'a> Runner<'a> {
                 self.items.finish(ReportEntry {
                     http_status: http_status.or(job.http_status),
                     bytes: Some(bytes),
-                    sha256: Some(sha256),
+                    sha256,
                     ..job.item.entry(Status::Ok)
                 });
             }

@@ -39,11 +39,17 @@ pub struct Assignment {
 struct WorkerArgs {
     #[command(flatten)]
     download: DownloadOptions,
+    /// `watchdog batch --no-sha256`.
+    #[arg(long)]
+    no_sha256: bool,
 }
 
-/// The command-line flags that rebuild `options` in a worker.
-pub fn worker_args(options: &DownloadOptions) -> Vec<OsString> {
+/// The command-line flags that rebuild `options` (and `--no-sha256` when `digest` is off) in a worker.
+pub fn worker_args(options: &DownloadOptions, digest: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![WORKER_ARG.into()];
+    if !digest {
+        args.push("--no-sha256".into());
+    }
     if let Some(t) = options.connect_timeout {
         args.push(format!("--connect-timeout={}ms", t.as_millis().max(1)).into());
     }
@@ -115,6 +121,7 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
             output: Output::File(assignment.path),
             sha256: assignment.sha256,
             resume: assignment.resume,
+            digest: !parsed.no_sha256,
         };
         // The fetcher reports the outcome (done or error) on the progress channel itself.
         let _ = fetcher.fetch(&request, &mut progress);

@@ -69,7 +69,8 @@ pub struct BodyCheck {
     /// How many bytes at the start of `head` are already on disk (fed by `feed_existing`).
     head_on_disk: usize,
     sniffed: bool,
-    hasher: BodyHasher,
+    /// `None` when no digest is wanted.
+    hasher: Option<BodyHasher>,
     bytes: u64,
 }
 
@@ -81,9 +82,15 @@ impl BodyCheck {
             head: Vec::with_capacity(SNIFF_LEN),
             head_on_disk: 0,
             sniffed: expect.is_none(),
-            hasher: BodyHasher::new(),
+            hasher: Some(BodyHasher::new()),
             bytes: 0,
         }
+    }
+
+    /// Skips the SHA-256: [`BodyCheck::sha256_hex`] then returns `None`.
+    pub fn without_digest(mut self) -> BodyCheck {
+        self.hasher = None;
+        self
     }
 
     /// Refuses a body whose announced size is already over `--max-size`.
@@ -113,7 +120,9 @@ impl BodyCheck {
                 ));
             }
         }
-        self.hasher.update(chunk);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(chunk);
+        }
         if self.sniffed {
             return Ok(Cow::Borrowed(chunk));
         }
@@ -172,14 +181,17 @@ impl BodyCheck {
         self.bytes
     }
 
-    /// The lowercase hex SHA-256 of everything fed. Feeding more afterwards is a mistake the hash
-    /// ignores.
-    pub fn sha256_hex(&mut self) -> String {
-        self.hasher
-            .finish()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+    /// The lowercase hex SHA-256 of everything fed; `None` [`without_digest`](Self::without_digest).
+    /// Feeding more afterwards is a mistake the hash ignores.
+    pub fn sha256_hex(&mut self) -> Option<String> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = self.hasher.as_mut()?.finish();
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            hex.push(HEX[usize::from(byte >> 4)] as char);
+            hex.push(HEX[usize::from(byte & 15)] as char);
+        }
+        Some(hex)
     }
 }
 
@@ -315,10 +327,10 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        assert_eq!(check.sha256_hex(), expected);
+        assert_eq!(check.sha256_hex().as_ref(), Some(&expected));
         assert_eq!(
             check.sha256_hex(),
-            expected,
+            Some(expected),
             "asking twice gives the same digest"
         );
         assert_eq!(check.bytes(), body.len() as u64);
@@ -404,8 +416,11 @@ mod tests {
         check.feed_existing(b"ab").unwrap();
         check.feed(b"c").unwrap();
         assert_eq!(
-            check.sha256_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            check.sha256_hex().as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
+        let mut unhashed = BodyCheck::new(None, None).without_digest();
+        unhashed.feed(b"abc").unwrap();
+        assert_eq!((unhashed.bytes(), unhashed.sha256_hex()), (3, None));
     }
 }

@@ -1206,3 +1206,52 @@ fn a_rerun_fetches_again_only_the_files_that_no_longer_match_the_report() {
     w.assert_ok_files_are_intact(&w.out(), second);
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn no_sha256_leaves_the_digest_out_but_still_checks_one_the_list_gives() {
+    let w = World::new("batch-no-sha256");
+    let urls: Vec<String> = (0..4)
+        .map(|i| w.url(&format!("/file/nosha/{i}.bin")))
+        .collect();
+    let good = sha256_hex(&w.body_of(&urls[2]));
+    let list = format!(
+        "{}\n{}\n{{\"url\":\"{}\",\"sha256\":\"{good}\"}}\n{{\"url\":\"{}\",\"sha256\":\"{}\"}}\n",
+        urls[0],
+        urls[1],
+        urls[2],
+        urls[3],
+        "0".repeat(64)
+    );
+    let run = w.batch(&list, &["-j", "2", "--no-sha256"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 4, "{report:#?}");
+    for url in &urls[..2] {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "ok", "{line:?}");
+        assert_eq!(line.sha256, None, "{line:?}");
+        assert_eq!(line.bytes, Some(w.body_of(url).len() as u64));
+    }
+    assert_eq!(
+        line_for(&report, &urls[2]).sha256.as_deref(),
+        Some(good.as_str())
+    );
+    assert_eq!(line_for(&report, &urls[3]).status, "rejected");
+    for url in &urls[..3] {
+        let rel = line_for(&report, url).path.clone().unwrap_or_default();
+        let got = std::fs::read(w.out().join(&rel)).expect("read a download");
+        assert!(
+            got == w.body_of(url),
+            "{rel} differs from what {url} served"
+        );
+    }
+
+    // Without a digest in the report, a rerun goes by size: the finished files are skipped.
+    let run = w.batch(&list, &["-j", "2", "--no-sha256", "--retries", "0"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let second = &w.report()[report.len()..];
+    for url in &urls[..3] {
+        assert_eq!(line_for(second, url).status, "skipped", "{second:?}");
+    }
+    w.marker.assert_no_survivors();
+}

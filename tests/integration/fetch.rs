@@ -699,9 +699,15 @@ fn one_fetcher_reuses_its_connection() {
             output: Output::File(dir.path().join(name)),
             sha256: None,
             resume: false,
+            digest: name != "c.png",
         };
         let outcome = fetcher.fetch(&request, &mut progress).expect("download");
         assert_eq!(outcome.bytes, png().len() as u64);
+        assert_eq!(
+            outcome.sha256.is_some(),
+            name != "c.png",
+            "a digest exactly when asked for"
+        );
         assert_eq!(outcome.http_status, 200);
         assert_eq!(read(&dir.path().join(name)), png());
     }
@@ -712,6 +718,7 @@ fn one_fetcher_reuses_its_connection() {
                 output: Output::File(dir.path().join("d.png")),
                 sha256: None,
                 resume: false,
+                digest: true,
             },
             &mut progress,
         )
