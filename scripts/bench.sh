@@ -5,8 +5,8 @@
 #   scripts/bench.sh            # every benchmark
 #   scripts/bench.sh supervise  # start-up overhead and deadline precision against GNU timeout
 #   scripts/bench.sh fetch      # one 100 MB download from a local nginx: watchdog -- fetch vs curl
-#   scripts/bench.sh batch      # 2000 small files, 16 at a time, vs curl --parallel, aria2c, wget2,
-#                               # xargs+curl; the same list with 10% misbehaving items and a 2 s
+#   scripts/bench.sh batch      # 2000 small files, 16 at a time (watchdog with and without its
+#                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s
 #                               # deadline; the batch supervisor's memory against list length
 #
 # Everything talks to 127.0.0.1 only: the script starts its own nginx (scripts/bench/nginx.sh, from a
@@ -192,11 +192,14 @@ bench_batch() {
   python3 "$BENCH/make_corpus.py" batch "$SRV" "$BATCH_N" "$NGINX_BASE" "$FAULTY_BASE"
   local clean=$SRV/clean faulty=$SRV/faulty
 
-  echo "== batch: $BATCH_N files of 20-80 KB from nginx on loopback, 16 at a time (median of 5 runs)"
+  echo "== batch: $BATCH_N files of 20-80 KB from nginx on loopback, 16 at a time (median of 10 runs)"
   # Each tool writes to its own directory, emptied before each run; what is left after the last run
   # is checked against the expected names and sizes.
-  local names=(watchdog curl-parallel aria2c) cmds=(
+  # watchdog runs twice: as it comes (a SHA-256 of every file in the report, which no peer computes)
+  # and with --no-sha256, the same work as its peers.
+  local names=(watchdog watchdog-no-sha256 curl-parallel aria2c) cmds=(
     "$WATCHDOG batch $clean.urls --out $DL/watchdog -j 16 -t 10 -q"
+    "$WATCHDOG batch $clean.urls --out $DL/watchdog-no-sha256 -j 16 -t 10 -q --no-sha256"
     "cd $DL/curl-parallel && curl -s --no-progress-meter --parallel --parallel-max 16 -K $clean.curl"
     "aria2c -q -i $clean.urls -d $DL/aria2c -j 16 -x1 --allow-overwrite=true --auto-file-renaming=false --file-allocation=none --summary-interval=0"
   )
@@ -206,14 +209,14 @@ bench_batch() {
   names+=(xargs-curl); cmds+=("cd $DL/xargs-curl && xargs -P16 -n1 curl -s -O < $clean.urls")
   local args=() i
   for i in "${!names[@]}"; do args+=(--prepare "rm -rf $DL/${names[$i]} && mkdir $DL/${names[$i]}"); done
-  hyperfine --warmup 1 --runs 5 --export-json "$OUT/batch.json" --style none "${args[@]}" "${cmds[@]}" \
+  hyperfine --warmup 1 --runs 10 --export-json "$OUT/batch.json" --style none "${args[@]}" "${cmds[@]}" \
     >/dev/null 2>"$OUT/hyperfine.err" || { cat "$OUT/hyperfine.err" >&2; exit 1; }
   local curl_ms t counts
-  curl_ms=$(median_ms "$OUT/batch.json" 1)
+  curl_ms=$(median_ms "$OUT/batch.json" 2)
   for i in "${!names[@]}"; do
     t=$(median_ms "$OUT/batch.json" "$i")
     counts=$(python3 "$BENCH/count_files.py" "$clean.sizes" "$DL/${names[$i]}")
-    printf "   %-14s median %7.0f ms  %6.0f files/s  time ratio to curl --parallel %sx  (last run: %s/%s complete)\n" \
+    printf "   %-19s median %7.0f ms  %6.0f files/s  time ratio to curl --parallel %sx  (last run: %s/%s complete)\n" \
       "${names[$i]}" "$t" "$(awk -v ms="$t" -v n="$BATCH_N" 'BEGIN{print n/(ms/1000)}')" "$(ratio "$t" "$curl_ms")" \
       "${counts%% *}" "$BATCH_N"
     rm -rf "${DL:?}/${names[$i]}"
