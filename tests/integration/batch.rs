@@ -1255,3 +1255,65 @@ fn no_sha256_leaves_the_digest_out_but_still_checks_one_the_list_gives() {
     }
     w.marker.assert_no_survivors();
 }
+
+/// Open descriptors of `pid`; `None` once it is gone.
+fn open_fds(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|dir| dir.count())
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn workers_stay_at_jobs_and_descriptors_stay_bounded_while_workers_are_replaced() {
+    let w = World::new("batch-bounded");
+    // Every item hangs: each round of three ends with three workers killed and replaced.
+    let list: String = (0..12)
+        .map(|i| w.url(&format!("/silent?{i}")) + "\n")
+        .collect();
+    let list = w.write_list("list.txt", &list);
+    let mut child = w.spawn(&[
+        s(&list),
+        "--out",
+        s(&w.out()),
+        "-j",
+        "3",
+        "-t",
+        "0.4",
+        "--retries",
+        "0",
+    ]);
+    let supervisor = child.id();
+    let (mut most_processes, mut fds) = (0, Vec::new());
+    // Observe the whole run, whatever its pace; it ends by itself (4 rounds of 0.4 s).
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the batch") {
+            break status;
+        }
+        most_processes = most_processes.max(w.marker.survivors().len());
+        fds.extend(open_fds(supervisor));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let report = w.report();
+    assert_eq!(report.len(), 12);
+    assert!(report.iter().all(|l| l.status == "timeout"), "{report:#?}");
+    // The supervisor and at most --jobs workers, ever.
+    assert!(most_processes <= 4, "{most_processes} processes at once");
+    // Twelve workers were started and nine killed; their pipes were all closed.
+    assert!(fds.len() >= 8, "observed too little of the run: {fds:?}");
+    let most = fds.iter().copied().max().unwrap_or(0);
+    assert!(most <= 32, "{most} open descriptors: {fds:?}");
+    let quarter = fds.len() / 4;
+    let early = fds[..quarter].iter().copied().max().unwrap_or(0);
+    let late = fds[fds.len() - quarter..]
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0);
+    assert!(
+        late <= early,
+        "descriptors grow as workers are replaced: {fds:?}"
+    );
+    w.marker.assert_no_survivors();
+}
