@@ -18,16 +18,16 @@
 //!
 //! The file is created in a directory the caller chooses, the output directory: it is writable and has
 //! room for the downloads, so it has room for the index (about 32 to 64 bytes of disk per entry at a
-//! load between 1/4 and 1/2, twice that for a moment while the table doubles). The system temp
-//! directory would be the wrong place: `/tmp` is often a RAM-backed tmpfs, where the file would be
-//! memory again. The file is removed from the directory right after it is created, and lives on only
-//! through its open descriptor, so nothing is left behind however the process ends. Its name while it
-//! exists (`watchdog-index-PID-N.watchdog-part`) is one no download can have: final names never end in
+//! load between 1/4 and 1/2, and half as much again for a moment while the table doubles). The system
+//! temp directory would be the wrong place: `/tmp` is often a RAM-backed tmpfs, where the file would be
+//! memory again (and so is an output directory on tmpfs). The file is removed from the directory right
+//! after it is created and lives on only through its open descriptor, so nothing is left behind however
+//! the process ends, unless it ends between those two calls. Its name while it exists
+//! (`watchdog-index-PID-N.watchdog-part`) is one no download can have: final names never end in
 //! `.watchdog-part`, and temp files start with a dot.
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::marker::PhantomData;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,8 +45,13 @@ pub const MAX_WORDS: usize = 2;
 /// Slots read by one `pread` while probing: a run of linear probing at load 1/2 is usually shorter.
 const RUN_SLOTS: usize = 8;
 
-/// Slots read at a time while the table doubles.
+/// Slots read at a time while the table doubles, and entries inserted at a time when the map moves to
+/// disk.
 const GROW_CHUNK_SLOTS: usize = 4096;
+
+/// The widest stretch of slots placed in memory at once by [`DiskTable::insert_absent`]: the homes of a
+/// chunk of the old table, which double with it.
+const STRETCH_SLOTS: u64 = 2 * GROW_CHUNK_SLOTS as u64;
 
 /// The smallest table, in slots.
 const MIN_SLOTS: u64 = 1024;
@@ -90,7 +95,6 @@ pub struct DiskTable<V> {
     stored: u64,
     /// The value of key 0, which on disk marks an empty slot, so it is kept here.
     zero: Option<V>,
-    _value: PhantomData<V>,
 }
 
 impl<V: SlotValue> DiskTable<V> {
@@ -114,7 +118,6 @@ impl<V: SlotValue> DiskTable<V> {
             bits,
             stored: 0,
             zero: None,
-            _value: PhantomData,
         })
     }
 
@@ -134,10 +137,46 @@ impl<V: SlotValue> DiskTable<V> {
         let (slot, old) = self.find(key)?;
         self.write_slot(slot, key, value)?;
         if old.is_none() {
-            self.stored += 1;
-            if self.stored * 2 > self.slots() {
-                self.grow()?;
+            self.added()?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `value` unless `key` already has a value, and returns that value: one probe where a
+    /// lookup and an insert would take two.
+    pub fn insert_new(&mut self, key: u64, value: V) -> io::Result<Option<V>> {
+        if key == 0 {
+            let old = self.zero;
+            self.zero = old.or(Some(value));
+            return Ok(old);
+        }
+        let (slot, old) = self.find(key)?;
+        if old.is_none() {
+            self.write_slot(slot, key, value)?;
+            self.added()?;
+        }
+        Ok(old)
+    }
+
+    /// Inserts entries whose keys the table does not hold yet (and that are distinct), a few thousand
+    /// at a time with one read and one write per stretch of the table they fall in.
+    pub fn insert_all(&mut self, entries: impl Iterator<Item = (u64, V)>) -> io::Result<()> {
+        let mut batch = Vec::with_capacity(GROW_CHUNK_SLOTS);
+        let mut stretch = Vec::new();
+        for (key, value) in entries {
+            if key == 0 {
+                self.zero = Some(value);
+                continue;
             }
+            batch.push((key, value));
+            if batch.len() == GROW_CHUNK_SLOTS {
+                self.insert_absent(&mut batch, &mut stretch)?;
+                batch.clear();
+            }
+        }
+        self.insert_absent(&mut batch, &mut stretch)?;
+        while self.stored * 2 > self.slots() {
+            self.grow()?;
         }
         Ok(())
     }
@@ -160,9 +199,19 @@ impl<V: SlotValue> DiskTable<V> {
     }
 
     /// The slot where a probe for `key` starts. Fibonacci hashing spreads even keys that are not
-    /// well-mixed hashes.
+    /// well-mixed hashes, and keeps the order of slots when the table doubles: an entry at home `h`
+    /// has home `2h` or `2h + 1` in the bigger table.
     fn home(&self, key: u64) -> u64 {
         key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)
+    }
+
+    /// Counts a new entry, and doubles the table when it is more than half full.
+    fn added(&mut self) -> io::Result<()> {
+        self.stored += 1;
+        if self.stored * 2 > self.slots() {
+            self.grow()?;
+        }
+        Ok(())
     }
 
     /// The slot that holds `key` and its value, or the empty slot where it belongs.
@@ -195,29 +244,91 @@ impl<V: SlotValue> DiskTable<V> {
         self.file.write_all_at(raw, slot * Self::SLOT_BYTES as u64)
     }
 
-    /// Moves every entry into a new file of twice the slots, then drops the old file.
+    /// Moves every entry into a new file of twice the slots, reading the old one in order, then drops
+    /// the old file.
     fn grow(&mut self) -> io::Result<()> {
         let mut bigger = DiskTable::<V>::create(&self.dir, self.slots())?;
+        bigger.zero = self.zero;
         let mut chunk = vec![0u8; GROW_CHUNK_SLOTS * Self::SLOT_BYTES];
+        let mut batch = Vec::with_capacity(GROW_CHUNK_SLOTS);
+        let mut stretch = Vec::new();
         let mut slot = 0;
         while slot < self.slots() {
             let n = (self.slots() - slot).min(GROW_CHUNK_SLOTS as u64) as usize;
             let bytes = &mut chunk[..n * Self::SLOT_BYTES];
             self.file
                 .read_exact_at(bytes, slot * Self::SLOT_BYTES as u64)?;
-            for raw in bytes.chunks_exact(Self::SLOT_BYTES) {
-                let (key, value) = decode::<V>(raw);
-                if key != 0 {
-                    // Every key is new to the bigger table, which stays at most a quarter full.
-                    let (to, _) = bigger.find(key)?;
-                    bigger.write_slot(to, key, value)?;
-                    bigger.stored += 1;
-                }
-            }
+            batch.clear();
+            batch.extend(
+                bytes
+                    .chunks_exact(Self::SLOT_BYTES)
+                    .map(decode::<V>)
+                    .filter(|(key, _)| *key != 0),
+            );
+            // The bigger table stays at most a quarter full here, so it does not grow in turn.
+            bigger.insert_absent(&mut batch, &mut stretch)?;
             slot += n as u64;
         }
-        bigger.zero = self.zero;
         *self = bigger;
+        Ok(())
+    }
+
+    /// Inserts `entries`, whose keys are distinct, not 0 and not in the table, with few reads and
+    /// writes: sorted by home slot, entries whose homes lie within [`STRETCH_SLOTS`] of each other are
+    /// placed in one stretch of the table, read into `stretch` and written back at once. A probe that
+    /// runs past the stretch reads on; one that would wrap around the end of the table is done slot by
+    /// slot afterwards. Doubling and the move from memory insert every entry anew, and one read and
+    /// one write per entry would cost them as much as all the inserts before them. Does not grow the
+    /// table: the caller makes room first.
+    fn insert_absent(&mut self, entries: &mut [(u64, V)], stretch: &mut Vec<u8>) -> io::Result<()> {
+        let bytes = Self::SLOT_BYTES;
+        entries.sort_unstable_by_key(|(key, _)| self.home(*key));
+        let mut wrapped = Vec::new();
+        let mut rest = &entries[..];
+        while let Some(&(first, _)) = rest.first() {
+            let start = self.home(first);
+            let in_stretch = rest
+                .iter()
+                .take_while(|(key, _)| self.home(*key) - start < STRETCH_SLOTS)
+                .count();
+            let (group, tail) = rest.split_at(in_stretch);
+            rest = tail;
+            let last = group.last().map_or(start, |(key, _)| self.home(*key));
+            let mut len = (last - start + RUN_SLOTS as u64).min(self.slots() - start);
+            stretch.resize(len as usize * bytes, 0);
+            self.file.read_exact_at(stretch, start * bytes as u64)?;
+            for &(key, value) in group {
+                let mut at = self.home(key) - start;
+                loop {
+                    if at == len {
+                        if start + len == self.slots() {
+                            wrapped.push((key, value));
+                            break;
+                        }
+                        let more = (self.slots() - start - len).min(RUN_SLOTS as u64);
+                        stretch.resize((len + more) as usize * bytes, 0);
+                        self.file.read_exact_at(
+                            &mut stretch[len as usize * bytes..],
+                            (start + len) * bytes as u64,
+                        )?;
+                        len += more;
+                    }
+                    let raw = &mut stretch[at as usize * bytes..(at as usize + 1) * bytes];
+                    if decode::<V>(raw).0 == 0 {
+                        encode(raw, key, value);
+                        self.stored += 1;
+                        break;
+                    }
+                    at += 1;
+                }
+            }
+            self.file.write_all_at(stretch, start * bytes as u64)?;
+        }
+        for (key, value) in wrapped {
+            let (slot, _) = self.find(key)?;
+            self.write_slot(slot, key, value)?;
+            self.stored += 1;
+        }
         Ok(())
     }
 }
@@ -242,7 +353,9 @@ fn encode<V: SlotValue>(raw: &mut [u8], key: u64, value: V) {
 /// A new file in `dir`, already removed from it: see the module documentation.
 fn create_unlinked(dir: &Path) -> io::Result<File> {
     static CREATED: AtomicU64 = AtomicU64::new(0);
+    let mut attempts = 0;
     loop {
+        attempts += 1;
         let n = CREATED.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(
             "watchdog-index-{}-{n}{TEMP_SUFFIX}",
@@ -257,14 +370,31 @@ fn create_unlinked(dir: &Path) -> io::Result<File> {
         {
             Ok(file) => {
                 std::fs::remove_file(&path)?;
+                advise_random_access(&file);
                 return Ok(file);
             }
             // Left by a process of the same id that was killed between these two calls.
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && n < 1000 => {}
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {}
             Err(err) => return Err(err),
         }
     }
 }
+
+/// Tells the kernel that the file is read at random, so that it reads no slots ahead nobody asked for.
+/// That also keeps its pages in the cache small: Linux 6.16+ caches ext4 files in large folios when
+/// reading ahead, and then every small `pwrite` walks the block list of a whole folio, which made the
+/// table several times slower. Only advice: a failure changes nothing else.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn advise_random_access(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the duration of the call; no memory is passed.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM);
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn advise_random_access(_file: &File) {}
 
 /// A map that starts in memory and moves to a [`DiskTable`] in `dir` past a number of entries; see the
 /// module documentation.
@@ -308,17 +438,38 @@ impl<V: SlotValue> SpillMap<V> {
         match &mut self.store {
             Store::Memory(map) => {
                 map.insert(key, value);
-                if map.len() > self.memory_entries {
-                    let mut table = DiskTable::create(&self.dir, 2 * map.len() as u64)?;
-                    for (key, value) in map.iter() {
-                        table.insert(key, value)?;
-                    }
-                    self.store = Store::Disk(table);
-                }
-                Ok(())
+                self.spill_if_full()
             }
             Store::Disk(table) => table.insert(key, value),
         }
+    }
+
+    /// Inserts `value` unless `key` already has a value, and returns that value (one probe on disk
+    /// where [`SpillMap::get`] and [`SpillMap::insert`] would take two). Fails as `insert` does.
+    pub fn insert_new(&mut self, key: u64, value: V) -> io::Result<Option<V>> {
+        match &mut self.store {
+            Store::Memory(map) => {
+                let old = map.get(key);
+                if old.is_none() {
+                    map.insert(key, value);
+                    self.spill_if_full()?;
+                }
+                Ok(old)
+            }
+            Store::Disk(table) => table.insert_new(key, value),
+        }
+    }
+
+    /// Moves the entries to a new disk table once there are more than the memory holds.
+    fn spill_if_full(&mut self) -> io::Result<()> {
+        if let Store::Memory(map) = &self.store {
+            if map.len() > self.memory_entries {
+                let mut table = DiskTable::create(&self.dir, 2 * map.len() as u64)?;
+                table.insert_all(map.iter())?;
+                self.store = Store::Disk(table);
+            }
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -416,6 +567,41 @@ mod tests {
     }
 
     #[test]
+    fn probes_wrap_around_the_end_of_the_table_in_every_way_of_inserting() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut table = DiskTable::<u64>::create(dir.path(), 0)?;
+        assert_eq!(table.slots(), MIN_SLOTS);
+        // Keys whose probes start in the last 4 slots: most of them wrap to slot 0 and on.
+        let mut rng = Rng(3);
+        let ends: Vec<u64> = std::iter::from_fn(|| Some(rng.next()))
+            .filter(|key| table.home(*key) >= MIN_SLOTS - 4)
+            .take(40)
+            .collect();
+        for key in &ends[..20] {
+            assert_eq!(table.insert_new(*key, *key)?, None);
+        }
+        table.insert_all(ends[20..].iter().map(|key| (*key, *key)))?;
+        assert_eq!(table.len(), 40);
+        for key in &ends {
+            assert_eq!(table.get(*key)?, Some(*key));
+            assert_eq!(table.insert_new(*key, 0)?, Some(*key));
+        }
+        // Doubling twice keeps them, and what wraps then.
+        let others: Vec<u64> = (0..1500).map(|_| rng.next()).collect();
+        for key in &others {
+            table.insert(*key, !*key)?;
+        }
+        assert_eq!(table.slots(), 4 * MIN_SLOTS);
+        for key in &ends {
+            assert_eq!(table.get(*key)?, Some(*key));
+        }
+        for key in &others {
+            assert_eq!(table.get(*key)?, Some(!*key));
+        }
+        Ok(())
+    }
+
+    #[test]
     fn the_map_moves_to_disk_past_its_limit_and_keeps_answering() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
         let mut map = SpillMap::<u64>::with_memory_entries(dir.path(), 100);
@@ -439,6 +625,12 @@ mod tests {
         }
         map.insert(0, 9)?;
         model.insert(0, 9);
+        // insert_new leaves a value in place, and adds a missing one.
+        assert_eq!(map.insert_new(keys[3], 1)?, model.get(&keys[3]).copied());
+        assert_eq!(map.insert_new(0, 1)?, Some(9));
+        let fresh = rng.next();
+        assert_eq!(map.insert_new(fresh, 1)?, None);
+        model.insert(fresh, 1);
         assert_eq!(map.len(), model.len());
         for (key, value) in &model {
             assert_eq!(map.get(*key)?, Some(*value));
