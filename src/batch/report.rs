@@ -353,10 +353,12 @@ pub struct Expected {
 ///
 /// Memory: 24 bytes per `ok` line (key, size, 64 bits of the SHA-256) in a [`SpillMap`]: in memory up
 /// to 32,768 lines (768 kB), in an unlinked file in the output directory beyond that (48 to 96 bytes
-/// of disk per line), so resuming a run of a million items takes no more memory than one of a
-/// thousand. The report is read as a stream, one bounded line at a time. Keeping 64 of the SHA-256's
-/// 256 bits is enough to catch a file that was altered or cut short by accident (a chance of 2^-64 to
-/// miss one), and a third of the space of the whole digest.
+/// of disk per line), so resuming a run of a million items takes about the memory of one of a
+/// thousand. Measured (`scripts/bench.sh memory`, mode `resume`): 5.1 MB peak resident for a million
+/// `ok` lines against 4.2 MB for a thousand, where it was 47 MB with the index in memory; reading them
+/// and planning the list took 5.1 s instead of 3.3 s. The report is read as a stream, one bounded line
+/// at a time. Keeping 64 of the SHA-256's 256 bits is enough to catch a file that was altered or cut
+/// short by accident (a chance of 2^-64 to miss one), and a third of the space of the whole digest.
 pub struct DoneIndex {
     done: SpillMap<(u64, u64)>,
 }
