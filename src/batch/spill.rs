@@ -10,8 +10,8 @@
 //!
 //! The disk table is an open-addressing hash table with linear probing: fixed-size slots (the key, then
 //! the value's words, all little-endian) in one file, at most half of them used, so that a lookup
-//! usually reads one run of [`RUN_SLOTS`] slots with one `pread`. It doubles into a new file when it is
-//! half full, reading the old one sequentially. It is read and written with `pread`/`pwrite`, never
+//! usually reads one run of 8 slots (`RUN_SLOTS`) with one `pread`. It doubles into a new file when
+//! it is half full, reading the old one sequentially. It is read and written with `pread`/`pwrite`, never
 //! mapped: mapped pages would count in the process's resident memory, which is what this avoids. The
 //! kernel still caches the file while memory is free, but that cache is the kernel's to reclaim (it
 //! writes the pages back and drops them under pressure), not memory the supervisor holds.
