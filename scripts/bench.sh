@@ -8,6 +8,7 @@
 #   scripts/bench.sh batch      # 2000 small files, 16 at a time (watchdog with and without its
 #                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s
 #                               # deadline; the batch supervisor's memory against list length
+#   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
 #
 # Everything talks to 127.0.0.1 only: the script starts its own nginx (scripts/bench/nginx.sh, from a
 # configuration generated in a temp directory) and, for the faulty items, its own misbehaving server
@@ -50,11 +51,12 @@ else
   DL=$OUT/dl; mkdir -p "$DL"
 fi
 PIDS=()
+MEM_DIR=
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$OUT" "$DL"
+  rm -rf "$OUT" "$DL" ${MEM_DIR:+"$MEM_DIR"}
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -267,24 +269,38 @@ bench_batch() {
 #   own:     URL<TAB>blocked/NAME, all of this shard: each is planned and named, then creating its
 #            directory fails ('blocked' is a plain file) and it is reported io_error. Exercises the
 #            list stream, the planner, the allocator and the report writer.
+#   resume:  the shard list again, with an earlier report (--report) holding an `ok` line for every one
+#            of its URLs: the run reads the report into the resume index, which holds one entry per
+#            line, then plans the list. Exercises the resume index on top of what shard does.
+# Past 32,768 entries the allocator and the resume index keep their entries in a file in the output
+# directory, which must therefore be on disk for the figure to mean anything: the output directory
+# here is under BENCH_MEM_DIR (default: this run's temp directory under /tmp), not on the tmpfs the
+# downloads go to, and its file system type is shown.
 bench_batch_memory() {
   need /usr/bin/time time
+  MEM_DIR=$(mktemp -d "${BENCH_MEM_DIR:-$OUT}/watchdog-bench-mem.XXXXXX")
+  local fs dir=$MEM_DIR/out mode n i rc lines expect want_rc small big extra list report
+  fs=$(stat -f -c %T "$MEM_DIR")
   echo "== batch supervisor memory vs list length: peak RSS (/usr/bin/time -f %M), median of 3, no downloads"
-  local mode n i lines expect small big extra list
-  for mode in stream shard own; do
+  echo "   output directory on $fs ($MEM_DIR)$([ "$fs" = tmpfs ] && echo ': RAM-backed, set BENCH_MEM_DIR to a disk')"
+  for mode in stream shard own resume; do
     for n in 1000 1000000; do
-      extra=(--shard 1/4294967295); expect=0
+      extra=(--shard 1/4294967295); expect=0; want_rc=0; report=$dir/report.jsonl
       case $mode in
         stream) list=invalid ;;
         shard) list=urls ;;
-        own) list=named; extra=(); expect=$n ;;
+        own) list=named; extra=(); expect=$n; want_rc=1 ;;
+        resume) list=urls; report=$OUT/mem.report; extra+=(--report "$report"); expect=$n
+          python3 "$BENCH/make_corpus.py" memreport "$report" "$n" ;;
       esac
       python3 "$BENCH/make_corpus.py" memlist "$OUT/mem.list" "$n" "$list"
       for i in 1 2 3; do
-        rm -rf "$DL/mem"; mkdir -p "$DL/mem"; : >"$DL/mem/blocked"
-        /usr/bin/time -f %M -o "$OUT/rss" "$WATCHDOG" batch "$OUT/mem.list" --out "$DL/mem" -j 16 -t 10 -q \
-          "${extra[@]}" >/dev/null 2>&1 || true
-        lines=$(wc -l <"$DL/mem/report.jsonl")
+        rm -rf "$dir"; mkdir -p "$dir"; : >"$dir/blocked"
+        rc=0
+        /usr/bin/time -f %M -o "$OUT/rss" "$WATCHDOG" batch "$OUT/mem.list" --out "$dir" -j 16 -t 10 -q \
+          "${extra[@]}" >/dev/null 2>"$OUT/mem.err" || rc=$?
+        [ "$rc" = "$want_rc" ] || { echo "bench: $mode $n: exit $rc, expected $want_rc" >&2; cat "$OUT/mem.err" >&2; exit 1; }
+        lines=$(wc -l <"$report")
         [ "$lines" = "$expect" ] || { echo "bench: $mode $n: $lines report lines, expected $expect" >&2; exit 1; }
         tail -1 "$OUT/rss"
       done | median >"$OUT/rss.$mode.$n"
@@ -294,13 +310,14 @@ bench_batch_memory() {
       "$mode" "$(awk -v k="$small" 'BEGIN{print k/1024}')" "$(awk -v k="$big" 'BEGIN{print k/1024}')" \
       "$(ratio "$big" "$small")" "$(awk -v a="$small" -v b="$big" 'BEGIN{print (b-a)*1024/999000}')"
   done
-  rm -rf "${DL:?}/mem" "$OUT/mem.list"
+  rm -rf "$MEM_DIR" "$OUT/mem.list" "$OUT/mem.report"
 }
 
 case "${1:-all}" in
   supervise) bench_supervise ;;
   fetch) bench_fetch ;;
   batch) bench_batch ;;
+  memory) bench_batch_memory ;;
   all) bench_supervise; bench_fetch; bench_batch ;;
-  *) echo "bench: unknown benchmark '$1' (supervise, fetch, batch, all)" >&2; exit 2 ;;
+  *) echo "bench: unknown benchmark '$1' (supervise, fetch, batch, memory, all)" >&2; exit 2 ;;
 esac

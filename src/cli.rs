@@ -60,7 +60,9 @@ List format:
   {\"url\":...,\"path\":...,\"sha256\":...}. Blank lines and # comments are skipped; CRLF and a UTF-8 BOM are
   accepted. A line that is not an http(s) URL, is unparsable or is longer than 8 KiB is reported invalid.
   Names come from the URL's last path segment, percent-decoded and sanitized; no name ever leaves DIR.
-  Name collisions get a short hash suffix; a URL listed twice is fetched once.
+  Name collisions get a short hash suffix; a URL listed twice is fetched once. Past 32,768 items, the
+  index of names moves from memory to an unnamed file in DIR (up to 64 bytes of disk per item, and up
+  to 96 more per item an earlier run finished), so DIR needs that room beside the downloads.
 
 Report:
   One JSON object per item, appended and flushed as each finishes:

@@ -17,7 +17,12 @@
         urls     http://127.0.0.1:9/m/NNNNNNN.bin
         named    http://127.0.0.1:9/m/NNNNNNN.bin<TAB>blocked/NNNNNNN.bin, for an output directory where
                  'blocked' is a plain file, so that creating the item's directory fails
+  make_corpus.py memreport FILE N
+      A report of N `ok` lines, one for each URL of `memlist FILE N urls` at the name watchdog gives it
+      (NNNNNNN.bin), with a size and a SHA-256: what an earlier run of that list leaves for a rerun.
 """
+import hashlib
+import json
 import os
 import random
 import sys
@@ -80,6 +85,23 @@ def memlist(path, n, mode):
                 sys.exit(f"make_corpus: unknown memlist mode {mode}")
 
 
+def memreport(path, n):
+    with open(path, "w", buffering=1 << 20) as f:
+        for i in range(n):
+            entry = {
+                "url": f"http://127.0.0.1:9/m/{i:07d}.bin",
+                "path": f"{i:07d}.bin",
+                "status": "ok",
+                "http_status": 200,
+                "bytes": 20_000 + i % 60_000,
+                "sha256": hashlib.sha256(i.to_bytes(8, "little")).hexdigest(),
+                "attempts": 1,
+                "elapsed_ms": 12,
+                "error": None,
+            }
+            f.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "big":
@@ -88,5 +110,7 @@ if __name__ == "__main__":
         batch(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif what == "memlist":
         memlist(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif what == "memreport":
+        memreport(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(f"make_corpus: unknown command {what}")

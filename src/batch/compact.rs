@@ -1,15 +1,18 @@
 //! A map from 64-bit hashes to small fixed-size values, in little more memory than the entries themselves.
 //!
-//! Batch mode remembers something about every item of lists that run to ten million lines (which names
-//! are taken, which files a previous run finished). A `HashMap<u64, _>` spends about twice the entry
-//! size once its spare capacity and control bytes are counted, and doubles its allocation when it grows.
-//! This map keeps almost everything in one sorted `Vec` with no spare capacity (binary search to look
-//! up) and only the most recent inserts in a small `HashMap`, merged into the `Vec` in place when that
-//! buffer reaches 1/32 of the map (at least 65,536 entries).
+//! Batch mode remembers something about every item of the list (which names are taken, which files a
+//! previous run finished). This map holds the first entries of those indexes, up to
+//! [`super::spill::MEMORY_ENTRIES`]; past that they move to a table on disk (see [`super::spill`]). A
+//! `HashMap<u64, _>` spends about twice the entry size once its spare capacity and control bytes are
+//! counted, and doubles its allocation when it grows. This map keeps almost everything in one sorted
+//! `Vec` with no spare capacity (binary search to look up) and only the most recent inserts in a small
+//! `HashMap`, merged into the `Vec` in place when that buffer reaches 1/32 of the map or the minimum
+//! its owner chose, whichever is larger.
 //!
-//! Memory: `size_of::<(u64, V)>()` bytes per entry, plus the buffer (at most ~1/32 of that again, times
-//! about two), plus one transient sorted copy of the buffer during a merge. Merges move every entry,
-//! but each one happens only after the map grew by 1/32, so the total work stays near-linear.
+//! Memory: `size_of::<(u64, V)>()` bytes per entry, plus the buffer (at most ~1/32 of that again, or the
+//! minimum, times about two), plus one transient sorted copy of the buffer during a merge. Merges move
+//! every entry, but each one happens only after the map grew by 1/32, so the total work stays
+//! near-linear.
 
 use std::collections::HashMap;
 
@@ -34,7 +37,8 @@ impl<V: Copy> CompactMap<V> {
         CompactMap::with_min_recent(MIN_RECENT)
     }
 
-    fn with_min_recent(min_recent: usize) -> CompactMap<V> {
+    /// A map that merges its recent inserts once there are `min_recent` of them (or 1/32 of the map).
+    pub fn with_min_recent(min_recent: usize) -> CompactMap<V> {
         CompactMap {
             sorted: Vec::new(),
             recent: HashMap::new(),
@@ -62,6 +66,14 @@ impl<V: Copy> CompactMap<V> {
         if self.recent.len() >= self.min_recent.max(self.sorted.len() / 32) {
             self.merge();
         }
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, V)> + '_ {
+        self.sorted
+            .iter()
+            .copied()
+            .chain(self.recent.iter().map(|(key, value)| (*key, *value)))
     }
 
     pub fn len(&self) -> usize {

@@ -4,8 +4,10 @@
 //! [`list`] reads the list as a stream, [`allocate`] gives every item a unique output name and spots
 //! duplicates, [`shard`] splits a list between machines, [`report`] writes the JSON Lines report, sums
 //! it up and finds what a previous run already finished, [`retry`] decides what to try again and when,
-//! and [`plan`] folds these steps into one decision per list line. The runner wires them to the
-//! supervisor and the fetch worker.
+//! and [`plan`] folds these steps into one decision per list line. The allocator and the resume index
+//! remember something about every item; [`spill`] moves what they remember to a file in the output
+//! directory once a list is long, so the supervisor's memory does not grow with the list. The runner
+//! wires them to the supervisor and the fetch worker.
 
 use std::process::ExitCode;
 
@@ -20,6 +22,7 @@ pub mod retry;
 pub mod runner;
 pub mod session;
 pub mod shard;
+pub mod spill;
 pub mod worker;
 
 /// Runs `watchdog batch`.

@@ -8,6 +8,7 @@
 //! skipping, which the runner confirms with [`super::report::is_done`] where slow file I/O cannot stall
 //! it.
 
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use super::allocate::{Allocation, NameAllocator};
@@ -49,53 +50,72 @@ pub struct Planner {
 impl Planner {
     /// `out_dir` and `report` as given on the command line: when the report lies inside the output
     /// directory its name is kept away from downloads. `done` is the previous runs' report, read back
-    /// (empty for a fresh run).
-    pub fn new(shard: Shard, out_dir: &Path, report: &Path, done: DoneIndex) -> Planner {
-        let mut names = NameAllocator::new();
-        if let Ok(inside) = without_dot(report).strip_prefix(without_dot(out_dir)) {
-            if let Some(inside) = inside.to_str() {
-                names.reserve(inside);
-            }
-        }
-        Planner { shard, names, done }
+    /// (empty for a fresh run). The name allocator keeps its index in `out_dir` once the list is long.
+    pub fn new(
+        shard: Shard,
+        out_dir: &Path,
+        report: &Path,
+        done: DoneIndex,
+    ) -> io::Result<Planner> {
+        Planner::with_names(shard, out_dir, report, done, NameAllocator::new(out_dir))
     }
 
-    pub fn plan(&mut self, entry: ListEntry) -> Plan {
+    /// Like [`Planner::new`], with the given (empty) name allocator.
+    pub fn with_names(
+        shard: Shard,
+        out_dir: &Path,
+        report: &Path,
+        done: DoneIndex,
+        mut names: NameAllocator,
+    ) -> io::Result<Planner> {
+        if let Ok(inside) = without_dot(report).strip_prefix(without_dot(out_dir)) {
+            if let Some(inside) = inside.to_str() {
+                names.reserve(inside)?;
+            }
+        }
+        Ok(Planner { shard, names, done })
+    }
+
+    /// The plan for one list entry. Fails only when the name allocator's or the resume index's file
+    /// on disk cannot be written or read.
+    pub fn plan(&mut self, entry: ListEntry) -> io::Result<Plan> {
         let line_no = entry.line_no;
         let item = match entry.item {
             Ok(item) => item,
             Err(invalid) => {
                 // Every shard reads every line; one of them reports a bad line, chosen by its text.
-                return if self.shard.owns(&invalid.text) {
+                return Ok(if self.shard.owns(&invalid.text) {
                     Plan::Report(ReportEntry::invalid(line_no, &invalid))
                 } else {
                     Plan::NotMine
-                };
+                });
             }
         };
         let mine = self.shard.owns(&item.url);
         let requested = match names::output_name(&item.url, item.path.as_deref()) {
             Ok(name) => name,
-            Err(_) if !mine => return Plan::NotMine,
-            Err(err) => return Plan::Report(refused(line_no, &item, &err.reason)),
+            Err(_) if !mine => return Ok(Plan::NotMine),
+            Err(err) => return Ok(Plan::Report(refused(line_no, &item, &err.reason))),
         };
         // Other shards' items take their names too: the shards may share the output directory.
-        let allocation = self.names.allocate(&item.url, &requested);
+        let allocation = self.names.allocate(&item.url, &requested)?;
         if !mine {
-            return Plan::NotMine;
+            return Ok(Plan::NotMine);
         }
         let path = match allocation {
             Allocation::Assigned(path) => path,
             Allocation::Duplicate(path) => {
-                return Plan::Report(ReportEntry {
+                return Ok(Plan::Report(ReportEntry {
                     path: Some(path),
                     error: Some(format!("line {line_no}: duplicate of an earlier line")),
                     ..ReportEntry::new(&item.url, Status::Skipped)
-                })
+                }))
             }
-            Allocation::Conflict(reason) => return Plan::Report(refused(line_no, &item, &reason)),
+            Allocation::Conflict(reason) => {
+                return Ok(Plan::Report(refused(line_no, &item, &reason)))
+            }
         };
-        match self.done.expected(&item.url, &path) {
+        Ok(match self.done.expected(&item.url, &path)? {
             Some(expected) if agrees_with_list(&expected, item.sha256.as_deref()) => {
                 Plan::CheckDone {
                     line_no,
@@ -109,7 +129,7 @@ impl Planner {
                 item,
                 path,
             },
-        }
+        })
     }
 
     /// Approximate heap memory of the allocator and the resume index, in bytes.
@@ -147,32 +167,36 @@ fn agrees_with_list(expected: &Expected, list_sha256: Option<&str>) -> bool {
 mod tests {
     use super::*;
     use crate::batch::list::ListReader;
+    use std::collections::{HashMap, HashSet};
     use std::io::Cursor;
 
-    fn plans(planner: &mut Planner, list: &str) -> Vec<Plan> {
+    fn plans(planner: &mut Planner, list: &str) -> io::Result<Vec<Plan>> {
         ListReader::new(Cursor::new(list.as_bytes().to_vec()))
             .filter_map(Result::ok)
             .map(|entry| planner.plan(entry))
             .collect()
     }
 
-    fn fresh(shard: Shard) -> Planner {
+    /// A planner for a fresh run into `out` (which the index would move to, and these lists are too
+    /// short for).
+    fn fresh(shard: Shard) -> io::Result<Planner> {
+        let out = Path::new("out");
         Planner::new(
             shard,
-            Path::new("out"),
+            out,
             Path::new("out/report.jsonl"),
-            DoneIndex::default(),
+            DoneIndex::new(out),
         )
     }
 
     #[test]
-    fn every_line_gets_exactly_one_plan() {
-        let mut planner = fresh(Shard::ALL);
+    fn every_line_gets_exactly_one_plan() -> io::Result<()> {
+        let mut planner = fresh(Shard::ALL)?;
         let got = plans(
             &mut planner,
             "https://h/a.jpg\nhttps://h/a.jpg\nftp://h/x\nhttps://h2/a.jpg\nhttps://h/report.jsonl\n\
              https://h/f\tf\nhttps://h/g\tf/g.jpg\n",
-        );
+        )?;
         assert_eq!(got.len(), 7);
         assert!(matches!(&got[0], Plan::Fetch { path, line_no: 1, .. } if path == "a.jpg"));
         assert!(
@@ -189,10 +213,11 @@ mod tests {
             matches!(&got[6], Plan::Report(e) if e.status == Status::Invalid
             && e.error.as_deref().is_some_and(|m| m.contains("not a directory")))
         );
+        Ok(())
     }
 
     #[test]
-    fn the_report_name_is_reserved_wherever_it_is_given() {
+    fn the_report_name_is_reserved_wherever_it_is_given() -> io::Result<()> {
         for (out, report, reserved) in [
             ("out", "out/report.jsonl", "report.jsonl"),
             (".", "report.jsonl", "report.jsonl"),
@@ -203,19 +228,20 @@ mod tests {
                 Shard::ALL,
                 Path::new(out),
                 Path::new(report),
-                DoneIndex::default(),
-            );
+                DoneIndex::new(Path::new(out)),
+            )?;
             let list = format!("https://h/x\t{reserved}\n");
-            let got = plans(&mut planner, &list);
+            let got = plans(&mut planner, &list)?;
             assert!(
                 matches!(&got[0], Plan::Fetch { path, .. } if path != reserved),
                 "{out} {report}: {got:?}"
             );
         }
+        Ok(())
     }
 
     #[test]
-    fn shards_split_items_and_bad_lines_without_overlap() {
+    fn shards_split_items_and_bad_lines_without_overlap() -> io::Result<()> {
         let mut list = String::new();
         for i in 0..3000 {
             list.push_str(&format!("https://h/{i}.jpg\n"));
@@ -225,17 +251,74 @@ mod tests {
         }
         let mut seen = 0;
         for index in 0..4 {
-            let mut planner = fresh(Shard { index, count: 4 });
-            seen += plans(&mut planner, &list)
+            let mut planner = fresh(Shard { index, count: 4 })?;
+            seen += plans(&mut planner, &list)?
                 .iter()
                 .filter(|p| !matches!(p, Plan::NotMine))
                 .count();
         }
         assert_eq!(seen, 3000 + 300);
+        Ok(())
+    }
+
+    /// With the name index on disk from early on, shards still agree on every name: no name is given
+    /// to two URLs, and every repeated URL is a duplicate of its first line.
+    #[test]
+    fn shards_agree_on_names_when_the_index_is_on_disk() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut list = String::new();
+        for i in 0..2000 {
+            // Many URLs asking for a few names, and every tenth URL twice.
+            list.push_str(&format!(
+                "https://h{}/img.jpg?id={i}\tp{}.jpg\n",
+                i % 3,
+                i % 5
+            ));
+            if i % 10 == 0 {
+                list.push_str(&format!(
+                    "https://h{}/img.jpg?id={i}\tp{}.jpg\n",
+                    i % 3,
+                    i % 5
+                ));
+            }
+        }
+        let mut owner = HashMap::new();
+        let mut duplicates = 0;
+        for index in 0..3 {
+            let names = NameAllocator::with_memory_entries(dir.path(), 100);
+            let mut planner = Planner::with_names(
+                Shard { index, count: 3 },
+                dir.path(),
+                &dir.path().join("report.jsonl"),
+                DoneIndex::new(dir.path()),
+                names,
+            )?;
+            for plan in plans(&mut planner, &list)? {
+                match plan {
+                    Plan::Fetch { item, path, .. } => {
+                        assert!(owner.insert(path.clone(), item.url).is_none(), "{path}")
+                    }
+                    Plan::Report(entry) => {
+                        assert_eq!(entry.status, Status::Skipped, "{entry:?}");
+                        let path = entry.path.unwrap_or_default();
+                        assert_eq!(owner.get(&path), Some(&entry.url));
+                        duplicates += 1;
+                    }
+                    Plan::NotMine => {}
+                    Plan::CheckDone { .. } => panic!("nothing is done yet"),
+                }
+            }
+        }
+        assert_eq!(owner.len(), 2000);
+        assert_eq!(duplicates, 200);
+        assert_eq!(owner.values().collect::<HashSet<_>>().len(), 2000);
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+        Ok(())
     }
 
     #[test]
-    fn finished_items_are_checked_not_fetched() -> std::io::Result<()> {
+    fn finished_items_are_checked_not_fetched() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
         let sha = "ab".repeat(32);
         let done = ReportEntry {
             path: Some("a.jpg".into()),
@@ -244,18 +327,18 @@ mod tests {
             ..ReportEntry::new("https://h/a.jpg", Status::Ok)
         };
         let report = format!("{}\n", done.to_json_line());
-        let index = || DoneIndex::read(Cursor::new(report.clone()));
-        let mut planner = Planner::new(Shard::ALL, Path::new("o"), Path::new("r.jsonl"), index()?);
-        let got = plans(&mut planner, "https://h/a.jpg\nhttps://h/b.jpg\n");
+        let index = || DoneIndex::read(Cursor::new(report.clone()), dir.path());
+        let mut planner = Planner::new(Shard::ALL, Path::new("o"), Path::new("r.jsonl"), index()?)?;
+        let got = plans(&mut planner, "https://h/a.jpg\nhttps://h/b.jpg\n")?;
         assert!(matches!(&got[0], Plan::CheckDone { expected, .. } if expected.bytes == 3));
         assert!(matches!(&got[1], Plan::Fetch { .. }));
         // The list now asks for other content: fetch again.
-        let mut planner = Planner::new(Shard::ALL, Path::new("o"), Path::new("r.jsonl"), index()?);
+        let mut planner = Planner::new(Shard::ALL, Path::new("o"), Path::new("r.jsonl"), index()?)?;
         let list = format!(
             "{{\"url\":\"https://h/a.jpg\",\"sha256\":\"{}\"}}\n{{\"url\":\"https://h/a.jpg\",\"path\":\"x/\",\"sha256\":\"{sha}\"}}\n",
             "cd".repeat(32)
         );
-        let got = plans(&mut planner, &list);
+        let got = plans(&mut planner, &list)?;
         assert!(matches!(&got[0], Plan::Fetch { .. }));
         assert!(matches!(&got[1], Plan::Fetch { path, .. } if path == "x/a.jpg"));
         Ok(())

@@ -2,13 +2,13 @@
 //! lets the [`Runner`](super::runner::Runner) download what needs downloading.
 
 use std::io::{self, BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
-use super::report::{DoneIndex, ReportEntry, ReportWriter, Status, Summary};
+use super::report::{DoneIndex, LoadError, ReportEntry, ReportWriter, Status, Summary};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use crate::cli::BatchArgs;
@@ -22,7 +22,7 @@ struct ListItems {
     report: ReportWriter,
     report_path: PathBuf,
     summary: Summary,
-    /// The first error reading the list or writing the report; ends the run with 125.
+    /// The first error reading the list, writing the report or keeping the index; ends the run with 125.
     fatal: Option<String>,
     progress: Option<BatchProgress>,
     /// The directory the previous item needed, known to exist.
@@ -67,7 +67,14 @@ impl Items for ListItems {
                     return None;
                 }
             };
-            let (line_no, item, path, already) = match self.planner.plan(entry) {
+            let plan = match self.planner.plan(entry) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    self.fatal = Some(index_failure(&self.out_dir, &e));
+                    return None;
+                }
+            };
+            let (line_no, item, path, already) = match plan {
                 Plan::NotMine => continue,
                 Plan::Report(entry) => {
                     self.record(entry);
@@ -143,6 +150,15 @@ impl Items for ListItems {
     }
 }
 
+/// The message for an index (of names, or of what earlier runs finished) that cannot be kept in its file
+/// in the output directory `dir`.
+fn index_failure(dir: &Path, err: &io::Error) -> String {
+    format!(
+        "cannot write the batch index in '{}': {err} (free some space in the output directory)",
+        dir.display()
+    )
+}
+
 /// The number of lines of a list file that may be items (not blank, not comments), for the progress
 /// bar's total; `None` for stdin or a file that cannot be read. Only counted when a bar is drawn.
 fn count_items(list: &std::path::Path) -> Option<u64> {
@@ -195,14 +211,19 @@ pub fn run(args: BatchArgs) -> ExitCode {
         .report
         .clone()
         .unwrap_or_else(|| args.out.join("report.jsonl"));
-    let done = match DoneIndex::load(&report_path) {
+    let done = match DoneIndex::load(&report_path, &args.out) {
         Ok(done) => done,
-        Err(e) => {
+        Err(LoadError::Report(e)) => {
             return failure(format!(
                 "cannot read the earlier report '{}': {e}",
                 report_path.display()
             ))
         }
+        Err(LoadError::Index(e)) => return failure(index_failure(&args.out, &e)),
+    };
+    let planner = match Planner::new(shard, &args.out, &report_path, done) {
+        Ok(planner) => planner,
+        Err(e) => return failure(index_failure(&args.out, &e)),
     };
     let report = match ReportWriter::open(&report_path) {
         Ok(report) => report,
@@ -234,7 +255,7 @@ pub fn run(args: BatchArgs) -> ExitCode {
     });
     let mut items = ListItems {
         reader: ListReader::new(list),
-        planner: Planner::new(shard, &args.out, &report_path, done),
+        planner,
         out_dir: args.out.clone(),
         report,
         report_path: report_path.clone(),

@@ -946,6 +946,50 @@ fn the_list_can_come_from_stdin() {
     w.marker.assert_no_survivors();
 }
 
+/// More items than the name index keeps in memory (32,768), so that it moves to its file in DIR
+/// before the end: names stay unique and repeated URLs are still duplicates of their first line. No
+/// download starts: every name is under `blocked/`, a plain file, so each item ends `io_error` with its
+/// name in the report. The index file leaves nothing behind in DIR.
+#[test]
+fn a_list_longer_than_the_memory_index_is_named_and_deduplicated() {
+    let w = World::new("batch-long-list");
+    let out = w.out();
+    std::fs::create_dir_all(&out).expect("create DIR");
+    std::fs::write(out.join("blocked"), "").expect("create DIR/blocked");
+    let n = 34_000;
+    let url = |i: usize| format!("http://127.0.0.1:9/m/{i}.bin");
+    let mut list = String::new();
+    for i in 0..n {
+        // A thousand names for 34,000 URLs: most items take a suffixed name.
+        list.push_str(&format!("{}\tblocked/x{}.bin\n", url(i), i % 1000));
+    }
+    for i in (0..n).step_by(10) {
+        list.push_str(&format!("{}\tblocked/x{}.bin\n", url(i), i % 1000));
+    }
+    let run = w.batch(&list, &["-q"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), n + n / 10);
+    let mut path_of = BTreeMap::new();
+    let mut taken = BTreeSet::new();
+    for line in &report[..n] {
+        assert_eq!(line.status, "io_error", "{line:?}");
+        let path = line.path.clone().expect("an io_error line has its path");
+        assert!(taken.insert(path.to_lowercase()), "{path} given twice");
+        path_of.insert(line.url.clone(), path);
+    }
+    for line in &report[n..] {
+        assert_eq!(line.status, "skipped", "{line:?}");
+        assert_eq!(line.path.as_ref(), path_of.get(&line.url), "{line:?}");
+    }
+    assert_eq!(path_of.len(), n);
+    assert_eq!(
+        files(&out),
+        BTreeSet::from(["blocked".to_string(), "report.jsonl".to_string()])
+    );
+    w.marker.assert_no_survivors();
+}
+
 // ---- retries -----------------------------------------------------------------------------------
 
 #[test]
