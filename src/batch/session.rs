@@ -154,7 +154,8 @@ impl Items for ListItems {
 /// in the output directory `dir`.
 fn index_failure(dir: &Path, err: &io::Error) -> String {
     format!(
-        "cannot write the batch index in '{}': {err} (free some space in the output directory)",
+        "cannot keep the batch index in '{}': {err} (the output directory must be writable and have \
+         room for it: about 64 bytes per list item)",
         dir.display()
     )
 }
