@@ -279,7 +279,8 @@ impl Fetcher {
             None => e.with_status(http_status),
         };
         if self.brief && began.elapsed() < PROGRESS_INTERVAL {
-            held_start = Some(start_line());
+            // Built only if it is sent: most are not.
+            held_start = Some(&start_line as &dyn Fn() -> ProgressLine);
         } else {
             progress.send(&start_line());
         }
@@ -354,7 +355,7 @@ impl Fetcher {
         check: &mut BodyCheck,
         total: Option<u64>,
         progress: &mut ProgressWriter,
-        held_start: &mut Option<ProgressLine>,
+        held_start: &mut Option<&dyn Fn() -> ProgressLine>,
     ) -> Result<(), FetchError> {
         let (_, body) = answer.into_parts();
         let mut reader = body.into_reader();
@@ -372,7 +373,7 @@ impl Fetcher {
             sink.write_all(&ready)?;
             if check.bytes() != reported && last_report.elapsed() >= PROGRESS_INTERVAL {
                 if let Some(start) = held_start.take() {
-                    progress.send(&start);
+                    progress.send(&start());
                 }
                 progress.send(&ProgressLine::Progress {
                     bytes: check.bytes(),
