@@ -317,12 +317,13 @@ pub struct BatchArgs {
     #[arg(short = 'j', long, value_name = "N", default_value_t = 16)]
     pub jobs: usize,
 
-    /// Deadline of each attempt of each item; 0 disables it.
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
+    /// Deadline of each attempt of each item; 0 disables it. The default bounds a batch that nobody
+    /// tuned: no item can hold a worker for more than ten minutes per attempt.
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "10m")]
     pub timeout: std::option::Option<Duration>,
 
     /// Stop an attempt when no data arrives for this long; 0 disables it.
-    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
+    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "1m")]
     pub stall: std::option::Option<Duration>,
 
     /// Retries per item after a failure that may be transient, with exponential backoff and jitter.
@@ -353,4 +354,30 @@ pub struct BatchArgs {
 
     #[command(flatten)]
     pub download: DownloadOptions,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(args: &[&str]) -> BatchArgs {
+        let argv = ["watchdog", "batch", "list.txt"].iter().chain(args);
+        match Cli::try_parse_from(argv).map(|cli| cli.mode) {
+            Ok(Some(Mode::Batch(batch))) => batch,
+            other => panic!("not a batch command line: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_bounded_unless_told_otherwise() {
+        let plain = batch(&[]);
+        assert_eq!(plain.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(plain.stall, Some(Duration::from_secs(60)));
+        let unbounded = batch(&["-t", "0", "--stall", "0"]);
+        assert_eq!((unbounded.timeout, unbounded.stall), (None, None));
+        assert_eq!(
+            batch(&["-t", "2.5"]).timeout,
+            Some(Duration::from_millis(2500))
+        );
+    }
 }
