@@ -98,6 +98,12 @@ struct Job {
     http_status: Option<u16>,
 }
 
+/// How long a killed worker that has not died yet still counts against `--jobs`. Death after SIGKILL
+/// takes microseconds, and waiting for it keeps the number of worker processes at `--jobs`; but a
+/// process blocked in the kernel (on a hung network file system, say) cannot die until the kernel lets
+/// go, and must not take its slot, and in the end the whole batch, with it.
+const DYING_GRACE: Duration = Duration::from_secs(1);
+
 struct Worker {
     /// A number from 0 to jobs-1 that a replacement worker inherits, for the progress display.
     slot: usize,
@@ -122,6 +128,8 @@ pub struct Runner<'a> {
     exe: PathBuf,
     signals: SignalWatch,
     workers: Vec<Worker>,
+    /// Workers killed and not reaped yet, with when they were killed (see [`DYING_GRACE`]).
+    dying: Vec<(Pid, Instant)>,
     retry: VecDeque<Pending>,
     items: &'a mut dyn Items,
     list_done: bool,
@@ -145,6 +153,7 @@ impl<'a> Runner<'a> {
             exe,
             signals,
             workers: Vec::new(),
+            dying: Vec::new(),
             retry: VecDeque::new(),
             items,
             list_done: false,
@@ -183,11 +192,22 @@ impl<'a> Runner<'a> {
         end
     }
 
+    /// Worker processes that count against `--jobs`: the live ones, and the killed ones still dying
+    /// within [`DYING_GRACE`].
+    fn processes(&self, now: Instant) -> usize {
+        let dying = self
+            .dying
+            .iter()
+            .filter(|(_, killed)| now < *killed + DYING_GRACE)
+            .count();
+        self.workers.len() + dying
+    }
+
     /// Hands items to idle workers, starting workers up to `--jobs`.
     fn assign(&mut self) {
         loop {
             let idle = self.workers.iter().position(|w| w.job.is_none());
-            if idle.is_none() && self.workers.len() >= self.limits.jobs {
+            if idle.is_none() && self.processes(Instant::now()) >= self.limits.jobs {
                 return;
             }
             let Some(item) = self.next_pending() else {
@@ -311,6 +331,7 @@ impl<'a> Runner<'a> {
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
                 Ok(status) => {
                     let Some(pid) = status.pid() else { continue };
+                    self.dying.retain(|(dying, _)| *dying != pid);
                     if let Some(index) = self.workers.iter().position(|w| w.pid == pid) {
                         // Read what it said before it died: its last line may be the item's outcome.
                         self.read_progress(index);
@@ -362,6 +383,7 @@ impl<'a> Runner<'a> {
     fn kill_worker(&mut self, index: usize, status: Status, message: String) {
         let mut worker = self.workers.remove(index);
         tree::signal_group(worker.pid, Signal::SIGKILL);
+        self.dying.push((worker.pid, Instant::now()));
         self.items.worker_idle(worker.slot);
         worker.stdin = None;
         if let Some(job) = worker.job.take() {
@@ -413,12 +435,20 @@ impl<'a> Runner<'a> {
         // A retry that is due only matters when a worker can take it: otherwise the poll would return
         // at once, again and again, until a worker frees up (which wakes the loop by itself).
         let can_take =
-            self.workers.len() < self.limits.jobs || self.workers.iter().any(|w| w.job.is_none());
+            self.processes(now) < self.limits.jobs || self.workers.iter().any(|w| w.job.is_none());
         let mut wake: Option<Instant> = if can_take {
             self.retry.iter().map(|p| p.not_before).min()
         } else {
             None
         };
+        // A dying worker's slot frees when it is reaped (SIGCHLD wakes the loop), or at the end of
+        // its grace.
+        for (_, killed) in &self.dying {
+            let at = *killed + DYING_GRACE;
+            if at > now {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
         for job in self.workers.iter().filter_map(|w| w.job.as_ref()) {
             let timers = [
                 self.limits.timeout.map(|t| job.started + t),
