@@ -1328,6 +1328,8 @@ fn workers_stay_at_jobs_and_descriptors_stay_bounded_while_workers_are_replaced(
         "0",
     ]);
     let supervisor = child.id();
+    // The reference: the supervisor's descriptors once its three workers run.
+    w.marker.wait_for_processes(4, Duration::from_secs(10));
     let (mut most_processes, mut fds) = (0, Vec::new());
     // Observe the whole run, whatever its pace; it ends by itself (4 rounds of 0.4 s).
     let status = loop {
@@ -1344,19 +1346,13 @@ fn workers_stay_at_jobs_and_descriptors_stay_bounded_while_workers_are_replaced(
     assert!(report.iter().all(|l| l.status == "timeout"), "{report:#?}");
     // The supervisor and at most --jobs workers, ever.
     assert!(most_processes <= 4, "{most_processes} processes at once");
-    // Twelve workers were started and nine killed; their pipes were all closed.
+    // Twelve workers were started and nine killed; their pipes were all closed. The first sample was
+    // taken with three workers running; a moment of spawning holds a few more (the new worker's pipes
+    // before they are handed over), but a leak of two per replaced worker would add 18.
     assert!(fds.len() >= 8, "observed too little of the run: {fds:?}");
     let most = fds.iter().copied().max().unwrap_or(0);
-    assert!(most <= 32, "{most} open descriptors: {fds:?}");
-    let quarter = fds.len() / 4;
-    let early = fds[..quarter].iter().copied().max().unwrap_or(0);
-    let late = fds[fds.len() - quarter..]
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(0);
     assert!(
-        late <= early,
+        most <= fds[0] + 6,
         "descriptors grow as workers are replaced: {fds:?}"
     );
     w.marker.assert_no_survivors();
