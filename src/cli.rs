@@ -304,6 +304,8 @@ so one stuck download never delays another. Every item gets one line in the repo
 it finishes. Run the same command again after a crash or a failure: items already complete are skipped.",
     after_long_help = batch_after_help()
 )]
+// The help text spells a tab as <TAB>, which rustdoc would take for an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 pub struct BatchArgs {
     /// File with one item per line (URL, URL<TAB>PATH, or a JSON object); `-` reads stdin.
     #[arg(value_name = "LIST")]

@@ -1,5 +1,5 @@
 //! One `watchdog batch` run: opens the list and the report, resolves the shard, plans every line, and
-//! lets the [`Runner`](super::runner::Runner) download what needs downloading.
+//! lets the [`Runner`] download what needs downloading.
 
 use std::io::{self, BufRead, IsTerminal};
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@ use crate::protocol::PROGRESS_FD_ENV;
 pub struct SpawnSpec<'a> {
     pub program: OsString,
     pub args: &'a [OsString],
-    /// argv[0] as the command should see it, when it differs from `program`.
+    /// `argv[0]` as the command should see it, when it differs from `program`.
     pub arg0: Option<OsString>,
     /// Own process group (the default) or stay in watchdog's (`--foreground`).
     pub own_group: bool,
