@@ -328,7 +328,8 @@ pub struct BatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "1m")]
     pub stall: std::option::Option<Duration>,
 
-    /// Retries per item after a failure that may be transient, with exponential backoff and jitter.
+    /// Retries per item after a failure that may be transient, with exponential backoff and jitter,
+    /// and at least the server's Retry-After (up to 60 s; an item asked to wait longer is not retried).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub retries: u32,
 

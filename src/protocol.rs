@@ -55,6 +55,9 @@ pub enum ProgressLine {
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         http_status: Option<u16>,
+        /// The server's `Retry-After`, in seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_s: Option<u64>,
     },
 }
 

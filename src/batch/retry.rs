@@ -6,7 +6,8 @@
 //! a local I/O error (a full disk does not empty itself), a TLS certificate problem.
 //!
 //! The wait is exponential backoff with full jitter (a uniform random delay between zero and the
-//! backoff), so thousands of items that failed together do not come back together.
+//! backoff), so thousands of items that failed together do not come back together; at least as long as
+//! the server's `Retry-After`, when it sent one (up to [`RETRY_AFTER_CAP`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,11 @@ pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
 
 /// The longest backoff.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// The longest `Retry-After` (of a 429 or 503) a retry waits for. A server asking for more is taken at
+/// its word: the item is not retried in this run, rather than holding it (and the end of the batch)
+/// for minutes, and the report says to run the batch again later.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 /// Whether an attempt that ended with `status` (and `http_status`, for `http_error`) may succeed if
 /// tried again.

@@ -22,7 +22,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::report::{Expected, ReportEntry, Status};
-use super::retry::{backoff, is_retriable, seed_from_clock};
+use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
 use super::worker::{worker_args, Assignment};
 use crate::cli::BatchArgs;
 use crate::exit::Exit;
@@ -96,6 +96,8 @@ struct Job {
     last_activity: Instant,
     temp_path: Option<PathBuf>,
     http_status: Option<u16>,
+    /// The server's `Retry-After` for this attempt.
+    retry_after: Option<Duration>,
 }
 
 /// How long a killed worker that has not died yet still counts against `--jobs`. Death after SIGKILL
@@ -313,6 +315,7 @@ impl<'a> Runner<'a> {
             last_activity: now,
             temp_path: None,
             http_status: None,
+            retry_after: None,
         });
         if !sent {
             // The worker died before it could take the item: treat it as a crash of this attempt.
@@ -398,14 +401,27 @@ impl<'a> Runner<'a> {
             mut item,
             temp_path,
             http_status,
+            retry_after,
             ..
         } = job;
+        let mut message = message;
         if item.attempts <= self.limits.retries && is_retriable(status, http_status) {
-            // The partial file is kept: the retry continues it with a Range request.
-            let seed = self.seed ^ item.line_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            item.not_before = Instant::now() + backoff(item.attempts, seed);
-            self.retry.push_back(item);
-            return;
+            match retry_after {
+                Some(wait) if wait > RETRY_AFTER_CAP => {
+                    message.push_str(&format!(
+                        "; not retried: that is longer than a batch waits ({} s), run it again later",
+                        RETRY_AFTER_CAP.as_secs()
+                    ));
+                }
+                _ => {
+                    // The partial file is kept: the retry continues it with a Range request.
+                    let seed = self.seed ^ item.line_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let wait = backoff(item.attempts, seed).max(retry_after.unwrap_or_default());
+                    item.not_before = Instant::now() + wait;
+                    self.retry.push_back(item);
+                    return;
+                }
+            }
         }
         // This attempt may have failed before naming its temp file (a 503, a refused connection) while
         // an earlier one left a partial file there for resuming; the name follows from the final path.
@@ -563,12 +579,14 @@ impl<'a> Runner<'a> {
                 kind,
                 message,
                 http_status,
+                retry_after_s,
             } => {
                 let Some(mut job) = worker.job.take() else {
                     return;
                 };
                 self.items.worker_idle(slot);
                 job.http_status = http_status.or(job.http_status);
+                job.retry_after = retry_after_s.map(Duration::from_secs);
                 let status = Status::from_name(&kind).unwrap_or(Status::IoError);
                 self.attempt_failed(job, status, message);
             }

@@ -103,6 +103,7 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
                     kind: "invalid".into(),
                     message: format!("bad assignment: {e}"),
                     http_status: None,
+                    retry_after_s: None,
                 });
                 continue;
             }

@@ -85,6 +85,8 @@ pub struct FetchError {
     url: Option<String>,
     message: String,
     http_status: Option<u16>,
+    /// How long the server asked the client to wait before trying again (`Retry-After`).
+    retry_after: Option<std::time::Duration>,
 }
 
 impl FetchError {
@@ -94,7 +96,18 @@ impl FetchError {
             url: None,
             message: message.into(),
             http_status: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, wait: Option<std::time::Duration>) -> FetchError {
+        self.retry_after = wait;
+        self
+    }
+
+    /// The server's `Retry-After`, when it sent one in seconds.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// Names the URL the failure is about (redacted here, so callers cannot forget).

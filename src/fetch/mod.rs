@@ -163,6 +163,7 @@ impl Fetcher {
                 kind: err.kind().to_string(),
                 message: err.to_string(),
                 http_status: err.http_status(),
+                retry_after_s: err.retry_after().map(|wait| wait.as_secs()),
             }),
         }
         result
@@ -240,10 +241,15 @@ impl Fetcher {
                         429 | 500..=599 => "; the server may recover, try again later",
                         _ => "",
                     };
+                    let retry_after = retry_after(&answer);
+                    let asked = retry_after
+                        .map(|wait| format!(" (it asked for a retry in {} s)", wait.as_secs()))
+                        .unwrap_or_default();
                     return Err(with_status(FetchError::new(
                         FailureKind::HttpStatus,
-                        format!("the server answered {code} {reason}{hint}"),
-                    )));
+                        format!("the server answered {code} {reason}{asked}{hint}"),
+                    ))
+                    .with_retry_after(retry_after));
                 }
                 _ => {
                     return Err(with_status(FetchError::new(
@@ -392,6 +398,13 @@ impl Fetcher {
     }
 }
 
+/// The `Retry-After` of a 429 or 503 in delay-seconds, the form servers use for rate limits. The other
+/// form, an HTTP date, is ignored: the retry then waits its usual backoff.
+fn retry_after(answer: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
+    let value = answer.headers().get("retry-after")?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// The complete body against its announced length and `--sha256`.
 fn verify(
     check: &mut BodyCheck,
@@ -482,6 +495,7 @@ fn run_worker(args: &FetchArgs, progress: &mut ProgressWriter) -> Result<Outcome
                 kind: err.kind().to_string(),
                 message: err.to_string(),
                 http_status: None,
+                retry_after_s: None,
             });
             return Err(err);
         }

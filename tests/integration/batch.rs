@@ -1028,6 +1028,46 @@ fn transient_failures_are_retried_and_permanent_ones_are_not() {
 }
 
 #[test]
+fn a_retry_waits_as_long_as_the_server_asks_within_reason() {
+    let w = World::new("batch-retry-after");
+    let (soon, later) = (w.url("/busy/1/a.bin"), w.url("/busy/3600/b.bin"));
+    let run = w.batch(
+        &format!("{soon}\n{later}\n"),
+        &["--retries", "2", "-t", "5"],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+
+    // Retry-After: 1 is honoured; the usual first backoff is at most 200 ms.
+    let waited = line_for(&report, &soon);
+    assert_eq!(
+        (waited.status.as_str(), waited.attempts),
+        ("ok", 2),
+        "{waited:?}"
+    );
+    assert!(waited.elapsed_ms >= 1000, "retried too soon: {waited:?}");
+    // An hour is more than a batch waits: reported at once, asked for once.
+    let gave_up = line_for(&report, &later);
+    assert_eq!(
+        (
+            gave_up.status.as_str(),
+            gave_up.attempts,
+            gave_up.http_status
+        ),
+        ("http_error", 1, Some(429)),
+        "{gave_up:?}"
+    );
+    let error = gave_up.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("3600 s") && error.contains("run it again later"),
+        "{error}"
+    );
+    assert_eq!(w.server.requests_for("/busy/3600/b.bin"), 1);
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
 fn a_partial_download_kept_for_a_retry_is_removed_when_the_retry_fails() {
     // The first attempt stalls mid-body: its partial file is kept so that the retry can continue it.
     // The retry gets a 503 before any body, and that is the item's last attempt.

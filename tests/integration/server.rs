@@ -27,6 +27,7 @@
 //! | `/empty-reply`            | closes without answering |
 //! | `/file/ANYTHING`          | 200 with [`file_body`] of the request target (any path, any query) |
 //! | `/flaky/ANYTHING`         | 500 the first time this exact target is asked for, then as `/file/` |
+//! | `/busy/S/ANYTHING`        | 429 with `Retry-After: S` the first time this exact target is asked for, then as `/file/` |
 //! | `/stall-once/ANYTHING`    | as `/stall` the first time this exact target is asked for, then 503 |
 
 use std::io::{self, Read, Write};
@@ -481,6 +482,25 @@ fn respond<S: Read + Write>(
             io(stream.flush())?;
             idle_until_stopped(shared, since);
             Err(())
+        }
+        ["busy", seconds, _, ..] => {
+            if times_asked(shared, request) <= 1 {
+                io(send(
+                    stream,
+                    429,
+                    "text/plain",
+                    &[("Retry-After", seconds)],
+                    b"slow down\n",
+                ))
+            } else {
+                io(send(
+                    stream,
+                    200,
+                    "application/octet-stream",
+                    &[],
+                    &file_body(&request.target),
+                ))
+            }
         }
         ["flaky", _, ..] => {
             if times_asked(shared, request) <= 1 {
