@@ -464,13 +464,7 @@ fn respond<S: Read + Write>(
             Err(())
         }
         ["empty-reply"] => Err(()),
-        ["file", _, ..] => io(send(
-            stream,
-            200,
-            "application/octet-stream",
-            &[],
-            &file_body(&request.target),
-        )),
+        ["file", _, ..] => io(send_file(stream, request)),
         ["stall-once", _, ..] if times_asked(shared, request) > 1 => {
             io(send(stream, 503, "text/plain", &[], b"busy\n"))
         }
@@ -483,40 +477,30 @@ fn respond<S: Read + Write>(
             idle_until_stopped(shared, since);
             Err(())
         }
-        ["busy", seconds, _, ..] => {
-            if times_asked(shared, request) <= 1 {
-                io(send(
-                    stream,
-                    429,
-                    "text/plain",
-                    &[("Retry-After", seconds)],
-                    b"slow down\n",
-                ))
-            } else {
-                io(send(
-                    stream,
-                    200,
-                    "application/octet-stream",
-                    &[],
-                    &file_body(&request.target),
-                ))
-            }
+        ["busy", seconds, _, ..] if times_asked(shared, request) <= 1 => io(send(
+            stream,
+            429,
+            "text/plain",
+            &[("Retry-After", seconds)],
+            b"slow down\n",
+        )),
+        ["flaky", _, ..] if times_asked(shared, request) <= 1 => {
+            io(send(stream, 500, "text/plain", &[], b"try again\n"))
         }
-        ["flaky", _, ..] => {
-            if times_asked(shared, request) <= 1 {
-                io(send(stream, 500, "text/plain", &[], b"try again\n"))
-            } else {
-                io(send(
-                    stream,
-                    200,
-                    "application/octet-stream",
-                    &[],
-                    &file_body(&request.target),
-                ))
-            }
-        }
+        ["busy", _, _, ..] | ["flaky", _, ..] => io(send_file(stream, request)),
         _ => io(send(stream, 404, "text/plain", &[], b"not found\n")),
     }
+}
+
+/// The `/file/` answer: 200 with the [`file_body`] of the request target.
+fn send_file<S: Write>(stream: &mut S, request: &Request) -> io::Result<()> {
+    send(
+        stream,
+        200,
+        "application/octet-stream",
+        &[],
+        &file_body(&request.target),
+    )
 }
 
 /// How many times `request`'s exact target has been asked for, this request included (it is recorded
