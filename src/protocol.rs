@@ -43,7 +43,7 @@ pub enum ProgressLine {
         /// Absent when the batch runs with `--no-sha256`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sha256: Option<String>,
-        /// The final answer's status; set when no `start` line was sent for this download.
+        /// The final answer's status (optional: any program may write to the channel).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         http_status: Option<u16>,
     },

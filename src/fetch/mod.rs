@@ -157,7 +157,7 @@ impl Fetcher {
                     .map_or_else(|| "-".to_string(), |p| p.display().to_string()),
                 bytes: outcome.bytes,
                 sha256: outcome.sha256.clone(),
-                http_status: self.brief.then_some(outcome.http_status),
+                http_status: Some(outcome.http_status),
             }),
             Err(err) => progress.send(&ProgressLine::Error {
                 kind: err.kind().to_string(),
@@ -279,11 +279,6 @@ impl Fetcher {
         // A brief download whose headers came quickly holds its start line back (see `brief`); the
         // supervisor knows the temp path from the final one.
         let mut held_start = None;
-        // Errors from here on name the answer's status (its start line may never have been sent).
-        let with_answer_status = |e: FetchError| match e.http_status() {
-            Some(_) => e,
-            None => e.with_status(http_status),
-        };
         if self.brief && began.elapsed() < PROGRESS_INTERVAL {
             // Built only if it is sent: most are not.
             held_start = Some(&start_line as &dyn Fn() -> ProgressLine);
@@ -291,64 +286,70 @@ impl Fetcher {
             progress.send(&start_line());
         }
 
-        let mut sink = match (final_path, &start) {
-            (Some(path), Start::Fresh) => {
-                Sink::File(FileSink::create(path).map_err(with_answer_status)?)
-            }
-            (Some(path), Start::Append) => {
-                let opened = FileSink::append(path, |bytes| check.feed_existing(bytes));
-                match opened {
-                    Ok(file) => Sink::File(file),
-                    Err(e) => {
-                        if e.failure_kind() == FailureKind::Rejected {
-                            self.remove_partial(final_path);
+        let received = (|| {
+            let mut sink = match (final_path, &start) {
+                (Some(path), Start::Fresh) => Sink::File(FileSink::create(path)?),
+                (Some(path), Start::Append) => {
+                    let opened = FileSink::append(path, |bytes| check.feed_existing(bytes));
+                    match opened {
+                        Ok(file) => Sink::File(file),
+                        Err(e) => {
+                            if e.failure_kind() == FailureKind::Rejected {
+                                self.remove_partial(final_path);
+                            }
+                            return Err(e);
                         }
-                        return Err(with_answer_status(e));
                     }
                 }
-            }
-            (None, _) => Sink::Stdout(std::io::stdout()),
-        };
+                (None, _) => Sink::Stdout(std::io::stdout()),
+            };
 
-        let streamed = self.stream(
-            answer,
-            &mut sink,
-            &mut check,
-            total,
-            progress,
-            &mut held_start,
-        );
-        let finished = streamed.and_then(|()| {
-            let rest = check.finish()?;
-            sink.write_all(&rest)?;
-            sink.flush()?;
-            verify(&mut check, total, expected_sha.as_deref())
-        });
-        if let Err(err) = finished {
-            if let Sink::File(file) = sink {
-                if request.resume && err.failure_kind().is_transfer_failure() {
-                    drop(file);
-                } else {
-                    file.discard();
-                }
-            }
-            return Err(with_answer_status(err));
-        }
-
-        if !self.brief {
-            progress.send(&ProgressLine::Progress {
-                bytes: check.bytes(),
+            let streamed = self.stream(
+                answer,
+                &mut sink,
+                &mut check,
                 total,
+                progress,
+                &mut held_start,
+            );
+            let finished = streamed.and_then(|()| {
+                let rest = check.finish()?;
+                sink.write_all(&rest)?;
+                sink.flush()?;
+                verify(&mut check, total, expected_sha.as_deref())
             });
-        }
-        if let Sink::File(file) = sink {
-            file.commit(self.fsync).map_err(with_answer_status)?;
-        }
-        Ok(Outcome {
-            path: final_path.map(Path::to_path_buf),
-            bytes: check.bytes(),
-            sha256: check.sha256_hex(),
-            http_status,
+            if let Err(err) = finished {
+                if let Sink::File(file) = sink {
+                    if request.resume && err.failure_kind().is_transfer_failure() {
+                        drop(file);
+                    } else {
+                        file.discard();
+                    }
+                }
+                return Err(err);
+            }
+
+            if !self.brief {
+                progress.send(&ProgressLine::Progress {
+                    bytes: check.bytes(),
+                    total,
+                });
+            }
+            if let Sink::File(file) = sink {
+                file.commit(self.fsync)?;
+            }
+            Ok(Outcome {
+                path: final_path.map(Path::to_path_buf),
+                bytes: check.bytes(),
+                sha256: check.sha256_hex(),
+                http_status,
+            })
+        })();
+        // Failures past the response head name its status: the start line that would have carried it
+        // may never have been sent.
+        received.map_err(|e| match e.http_status() {
+            Some(_) => e,
+            None => e.with_status(http_status),
         })
     }
 
