@@ -288,12 +288,19 @@ pub(crate) fn with_suffix(name: &str, suffix: &str) -> String {
 
 /// The first `hex_digits` hex digits of the SHA-256 of `url` with its credentials redacted.
 pub fn url_hash_hex(url: &str, hex_digits: usize) -> String {
-    let digest = Sha256::digest(redact_credentials(url).as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
+    let mut hex = lower_hex(&Sha256::digest(redact_credentials(url).as_bytes()));
     hex.truncate(hex_digits.min(64));
+    hex
+}
+
+/// `bytes` as lowercase hex, two digits a byte.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 15)]));
+    }
     hex
 }
 

@@ -184,14 +184,7 @@ impl BodyCheck {
     /// The lowercase hex SHA-256 of everything fed; `None` [`without_digest`](Self::without_digest).
     /// Feeding more afterwards is a mistake the hash ignores.
     pub fn sha256_hex(&mut self) -> Option<String> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let digest = self.hasher.as_mut()?.finish();
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            hex.push(HEX[usize::from(byte >> 4)] as char);
-            hex.push(HEX[usize::from(byte & 15)] as char);
-        }
-        Some(hex)
+        Some(crate::names::lower_hex(&self.hasher.as_mut()?.finish()))
     }
 }
 
