@@ -109,13 +109,18 @@ impl NameAllocator {
                 }
             }
         }
-        let long = url_hash_hex(url, LONG_HASH_HEX);
+        // Only a name someone else holds needs the URL's hash: most items never compute it.
+        let mut long = None;
         for attempt in 0..MAX_CANDIDATES {
-            let candidate = match attempt {
-                0 => requested.to_string(),
-                1 => with_suffix(requested, &long[..SHORT_HASH_HEX]),
-                2 => with_suffix(requested, &long),
-                n => with_suffix(requested, &format!("{long}-{}", n - 1)),
+            let candidate = if attempt == 0 {
+                requested.to_string()
+            } else {
+                let long: &str = long.get_or_insert_with(|| url_hash_hex(url, LONG_HASH_HEX));
+                match attempt {
+                    1 => with_suffix(requested, &long[..SHORT_HASH_HEX]),
+                    2 => with_suffix(requested, long),
+                    n => with_suffix(requested, &format!("{long}-{}", n - 1)),
+                }
             };
             match self.names.insert_new(name_key(&candidate), fingerprint)? {
                 None => {
