@@ -16,9 +16,6 @@
 
 use std::collections::HashMap;
 
-/// The smallest number of recent inserts kept before a merge.
-const MIN_RECENT: usize = 1 << 16;
-
 /// A map from `u64` keys (already well-mixed hashes) to `V`.
 pub struct CompactMap<V> {
     sorted: Vec<(u64, V)>,
@@ -26,17 +23,7 @@ pub struct CompactMap<V> {
     min_recent: usize,
 }
 
-impl<V: Copy> Default for CompactMap<V> {
-    fn default() -> Self {
-        CompactMap::new()
-    }
-}
-
 impl<V: Copy> CompactMap<V> {
-    pub fn new() -> CompactMap<V> {
-        CompactMap::with_min_recent(MIN_RECENT)
-    }
-
     /// A map that merges its recent inserts once there are `min_recent` of them (or 1/32 of the map).
     pub fn with_min_recent(min_recent: usize) -> CompactMap<V> {
         CompactMap {
@@ -153,7 +140,7 @@ mod tests {
 
     #[test]
     fn memory_stays_near_the_entry_size() {
-        let mut map = CompactMap::new();
+        let mut map = CompactMap::with_min_recent(1 << 16);
         let n = 1_000_000u64;
         for i in 0..n {
             map.insert(mix(i), i);

@@ -131,11 +131,6 @@ impl Planner {
             },
         })
     }
-
-    /// Approximate heap memory of the allocator and the resume index, in bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.names.heap_bytes() + self.done.heap_bytes()
-    }
 }
 
 /// `path` without `.` components, so that `./out/r.jsonl` is seen inside `out` and `r.jsonl` inside `.`.

@@ -463,11 +463,6 @@ impl DoneIndex {
         self.done.is_empty()
     }
 
-    /// Approximate heap memory in use, in bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.done.heap_bytes()
-    }
-
     /// The size of the index file on disk, in bytes; 0 while the index is in memory.
     pub fn file_bytes(&self) -> u64 {
         self.done.file_bytes()
