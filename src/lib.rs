@@ -10,6 +10,7 @@ pub mod events;
 pub mod exit;
 pub mod fetch;
 pub mod names;
+pub mod process;
 pub mod progress;
 pub mod protocol;
 pub mod redact;
@@ -18,5 +19,12 @@ pub mod supervisor;
 
 /// Prints a one-line error as `watchdog: <message>` on stderr.
 pub fn report_error(message: impl std::fmt::Display) {
-    eprintln!("watchdog: {message}");
+    say(format_args!("watchdog: {message}"));
+}
+
+/// Writes one line on stderr. A closed or broken stderr is ignored: a message watchdog cannot deliver
+/// must not panic it or change the exit status the command's fate decides.
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

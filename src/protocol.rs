@@ -145,35 +145,58 @@ impl LineReader {
     }
 }
 
-/// Parses a progress line: `Some` when it is a JSON object (a heartbeat), `None` for anything else.
-pub fn parse_heartbeat(line: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_slice::<serde_json::Value>(line) {
-        Ok(serde_json::Value::Object(map)) => Some(map),
-        _ => None,
-    }
+/// What [`drain_fd`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// The pipe is empty for now.
+    Empty,
+    /// The read budget ran out with more to read: the caller checks its timers and comes back.
+    More,
+    /// End of file: every holder of the write end is gone.
+    Closed,
 }
 
-/// Reads from `fd` until it would block, feeding `reader`. Returns Ok(false) at end of file.
+/// How much [`drain_fd`] reads before it lets its caller look at its timers again: a writer that never
+/// pauses must not delay a deadline.
+pub const READ_BUDGET: usize = 256 * 1024;
+
+/// Reads from `fd` until it would block or [`READ_BUDGET`] bytes were read, feeding `reader`.
 pub fn drain_fd(
     fd: RawFd,
     reader: &mut LineReader,
     on_line: impl FnMut(&[u8]),
-) -> io::Result<bool> {
+) -> io::Result<Drained> {
     let mut on_line = on_line;
     let mut buf = [0u8; 16 * 1024];
+    let mut budget = READ_BUDGET;
     loop {
         match nix::unistd::read(fd, &mut buf) {
-            Ok(0) => return Ok(false),
+            Ok(0) => return Ok(Drained::Closed),
             // A short read emptied the pipe: asking again would only return EAGAIN.
             Ok(n) if n < buf.len() => {
                 reader.feed(&buf[..n], &mut on_line);
-                return Ok(true);
+                return Ok(Drained::Empty);
             }
-            Ok(n) => reader.feed(&buf[..n], &mut on_line),
-            Err(nix::errno::Errno::EAGAIN) => return Ok(true),
+            Ok(n) => {
+                reader.feed(&buf[..n], &mut on_line);
+                budget = budget.saturating_sub(n);
+                if budget == 0 {
+                    return Ok(Drained::More);
+                }
+            }
+            Err(nix::errno::Errno::EAGAIN) => return Ok(Drained::Empty),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Whether a progress line is a JSON object, the one thing that counts as a heartbeat. Checked without
+/// building the value.
+pub fn is_json_object(line: &[u8]) -> bool {
+    match serde_json::from_slice::<&serde_json::value::RawValue>(line) {
+        Ok(raw) => raw.get().starts_with('{'),
+        Err(_) => false,
     }
 }
 
@@ -213,10 +236,13 @@ mod tests {
 
     #[test]
     fn heartbeats_are_json_objects_only() {
-        assert!(parse_heartbeat(br#"{"event":"progress","bytes":1}"#).is_some());
-        assert!(parse_heartbeat(b"[1,2]").is_none());
-        assert!(parse_heartbeat(b"garbage").is_none());
-        assert!(parse_heartbeat(b"\xff\xfe").is_none());
+        assert!(is_json_object(br#"{"event":"progress","bytes":1}"#));
+        assert!(is_json_object(br#"  {"nested":{"a":[1]}} "#));
+        assert!(!is_json_object(b"[1,2]"));
+        assert!(!is_json_object(b"\"{}\""));
+        assert!(!is_json_object(b"{\"unclosed\":1"));
+        assert!(!is_json_object(b"garbage"));
+        assert!(!is_json_object(b"\xff\xfe"));
     }
 
     #[test]

@@ -2,23 +2,19 @@
 //! item's deadline and stall timer, SIGKILLs and replaces a worker whose item overruns, retries what may
 //! be transient, and writes one report line per item.
 //!
-//! Like the single-command supervisor, one thread decides everything, blocking in `poll(2)` on the
-//! signal self-pipe and every busy worker's progress channel, with the nearest timer as timeout; it is
-//! the only place that reaps. Memory is bounded by `--jobs`: the list is read one item at a time, only
-//! when a worker is free.
+//! Like the single-command supervisor, one thread decides everything, blocking in the process layer's
+//! wait on the signal self-pipe and every worker's progress channel, with the nearest timer as timeout.
+//! Spawning, reaping, signalling and the final sweep belong to [`crate::process`]. Memory is bounded by
+//! `--jobs`: the list is read one item at a time, only when a worker is free.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, ExitCode};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::report::{Expected, ReportEntry, Status};
@@ -26,10 +22,8 @@ use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
 use super::worker::{worker_args, Assignment};
 use crate::cli::BatchArgs;
 use crate::exit::Exit;
+use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::protocol::{drain_fd, LineReader, ProgressLine};
-use crate::supervisor::signal_watch::{SignalWatch, FORWARDED};
-use crate::supervisor::spawn::{spawn, ProgressChannel, SpawnSpec};
-use crate::supervisor::tree;
 
 /// An item waiting for a worker.
 #[derive(Debug, Clone)]
@@ -116,6 +110,9 @@ struct Worker {
     job: Option<Job>,
 }
 
+/// How long the final sweep keeps killing before it names the processes that would not die.
+const SWEEP_LIMIT: Duration = Duration::from_secs(2);
+
 /// How a run ended.
 pub enum RunEnd {
     /// Every item was handled.
@@ -128,7 +125,9 @@ pub struct Runner<'a> {
     limits: Limits,
     worker_args: Vec<std::ffi::OsString>,
     exe: PathBuf,
-    signals: SignalWatch,
+    processes: Processes,
+    /// Children reaped since the last look (kept to spare an allocation per reap).
+    ended: Vec<(Pid, Ended)>,
     workers: Vec<Worker>,
     /// Workers killed and not reaped yet, with when they were killed (see [`DYING_GRACE`]).
     dying: Vec<(Pid, Instant)>,
@@ -146,14 +145,14 @@ impl<'a> Runner<'a> {
     ) -> Result<Runner<'a>, String> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find watchdog's own executable: {e}"))?;
-        tree::become_subreaper();
-        let signals =
-            SignalWatch::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let processes =
+            Processes::start().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Runner {
             limits,
             worker_args: worker_args(&args.download, !args.no_sha256),
             exe,
-            signals,
+            processes,
+            ended: Vec::new(),
             workers: Vec::new(),
             dying: Vec::new(),
             retry: VecDeque::new(),
@@ -169,13 +168,7 @@ impl<'a> Runner<'a> {
         let mut signalled = true;
         let end = loop {
             if signalled {
-                let arrived = self.signals.take();
-                if let Some(signal) = FORWARDED
-                    .iter()
-                    .zip(arrived.forwarded)
-                    .find(|(_, came)| *came)
-                    .map(|(s, _)| *s)
-                {
+                if let Some(signal) = self.processes.take_signals().first() {
                     break RunEnd::Interrupted(signal);
                 }
                 self.reap();
@@ -270,7 +263,7 @@ impl<'a> Runner<'a> {
             capture_output: false,
             pipe_stdin: true,
         };
-        let mut spawned = spawn(&spec, ProgressChannel::new()?)?;
+        let mut spawned = self.processes.spawn(&spec, ProgressChannel::new()?)?;
         let stdin = spawned.child.stdin.take();
         let pid = Pid::from_raw(spawned.child.id() as i32);
         let slot = (0..)
@@ -329,30 +322,26 @@ impl<'a> Runner<'a> {
 
     /// Reaps exited children; a worker that died with an item in hand fails that attempt.
     fn reap(&mut self) {
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-                Ok(status) => {
-                    let Some(pid) = status.pid() else { continue };
-                    self.dying.retain(|(dying, _)| *dying != pid);
-                    if let Some(index) = self.workers.iter().position(|w| w.pid == pid) {
-                        // Read what it said before it died: its last line may be the item's outcome.
-                        self.read_progress(index);
-                        let worker = self.workers.remove(index);
-                        self.items.worker_idle(worker.slot);
-                        if let Some(job) = worker.job {
-                            self.attempt_failed(
-                                job,
-                                Status::IoError,
-                                format!("the worker process died ({status:?})"),
-                            );
-                        }
-                    }
+        self.processes.reap(&mut self.ended);
+        let ended = std::mem::take(&mut self.ended);
+        for &(pid, how) in &ended {
+            self.dying.retain(|(dying, _)| *dying != pid);
+            if let Some(index) = self.workers.iter().position(|w| w.pid == pid) {
+                // Read what it said before it died: its last line may be the item's outcome.
+                self.read_progress(index);
+                let worker = self.workers.remove(index);
+                self.items.worker_idle(worker.slot);
+                if let Some(job) = worker.job {
+                    self.attempt_failed(
+                        job,
+                        Status::IoError,
+                        format!("the worker process died ({how})"),
+                    );
                 }
-                Err(Errno::EINTR) => continue,
-                Err(_) => return,
             }
         }
+        self.ended = ended;
+        self.ended.clear();
     }
 
     fn check_timers(&mut self) {
@@ -385,14 +374,14 @@ impl<'a> Runner<'a> {
     /// SIGKILLs a worker's whole group and fails its attempt. The worker is reaped by `reap` later.
     fn kill_worker(&mut self, index: usize, status: Status, message: String) {
         let mut worker = self.workers.remove(index);
-        tree::signal_group(worker.pid, Signal::SIGKILL);
+        self.processes.signal_group(worker.pid, libc::SIGKILL);
         self.dying.push((worker.pid, Instant::now()));
         self.items.worker_idle(worker.slot);
         worker.stdin = None;
         if let Some(job) = worker.job.take() {
             self.attempt_failed(job, status, message);
         }
-        // Reaped (by pid) in `reap` through waitpid(-1); dropping `Child` does not wait.
+        // Reaped in `reap`; dropping `Child` does not wait.
         drop(worker);
     }
 
@@ -474,38 +463,12 @@ impl<'a> Runner<'a> {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
         }
-        let timeout = match wake {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let ms = at
-                    .saturating_duration_since(now)
-                    .as_nanos()
-                    .div_ceil(1_000_000)
-                    .min(i32::MAX as u128) as i32;
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        let (signalled, workers): (bool, Vec<usize>) = {
-            let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-            for worker in &self.workers {
-                fds.push(PollFd::new(worker.progress.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, timeout) {
-                Ok(_) => (
-                    ready(&fds[0]),
-                    fds[1..]
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, fd)| ready(fd))
-                        .map(|(i, _)| i)
-                        .collect(),
-                ),
-                // EINTR: a signal arrived; anything else: look at everything once more.
-                Err(_) => (true, Vec::new()),
-            }
-        };
-        for index in workers {
+        let signalled = self
+            .processes
+            .wait(self.workers.iter().map(|w| w.progress.as_raw_fd()), wake);
+        // Indices shift only when a worker is removed, which reading never does.
+        let ready: Vec<usize> = self.processes.ready().collect();
+        for index in ready {
             self.read_progress(index);
         }
         signalled
@@ -598,7 +561,7 @@ impl<'a> Runner<'a> {
         for worker in &mut self.workers {
             worker.stdin = None;
             if let Some(job) = worker.job.take() {
-                tree::signal_group(worker.pid, Signal::SIGKILL);
+                self.processes.signal_group(worker.pid, libc::SIGKILL);
                 // An interrupted item is not reported and starts afresh next run; its partial file
                 // would only be clutter. (Its start line, which names the file, may be unread.)
                 let temp = job
@@ -611,48 +574,27 @@ impl<'a> Runner<'a> {
         for item in self.retry.drain(..) {
             let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
         }
+        // Idle workers exit by themselves once their stdin closes; give them a moment to.
         let until = Instant::now() + Duration::from_secs(2);
         while !self.workers.is_empty() && Instant::now() < until {
-            let _ = waitpid_some(&mut self.workers);
-            if !self.workers.is_empty() {
-                let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::from(20u8));
-                self.signals.take();
+            let children_left = self.processes.reap(&mut self.ended);
+            for (pid, _) in self.ended.drain(..) {
+                self.workers.retain(|w| w.pid != pid);
             }
-        }
-        for worker in self.workers.drain(..) {
-            tree::signal_group(worker.pid, Signal::SIGKILL);
-        }
-        // Everything else watchdog started, wherever it went.
-        let me = nix::unistd::getpid();
-        for _ in 0..200 {
-            while matches!(waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)), Ok(s) if s != WaitStatus::StillAlive)
-            {
-            }
-            let left = tree::descendants(me);
-            if left.is_empty() {
+            if !children_left || self.workers.is_empty() {
                 break;
             }
-            for pid in left {
-                tree::signal_pid(pid, Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(5));
+            self.processes.wait(std::iter::empty(), Some(until));
         }
-    }
-}
-
-/// Reaps exited workers (blocking-free) and removes them from the list.
-fn waitpid_some(workers: &mut Vec<Worker>) -> bool {
-    let mut any = false;
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return any,
-            Ok(status) => {
-                if let Some(pid) = status.pid() {
-                    workers.retain(|w| w.pid != pid);
-                    any = true;
-                }
-            }
+        // Everything else watchdog started, wherever it went.
+        let groups: Vec<Pid> = self.workers.drain(..).map(|w| w.pid).collect();
+        if let Err(left) = self.processes.sweep(&groups, SWEEP_LIMIT, &mut self.ended) {
+            let pids: Vec<String> = left.iter().map(|p| p.to_string()).collect();
+            crate::report_error(format!(
+                "batch: {} processes did not die after SIGKILL (blocked in the kernel?): pids {}",
+                left.len(),
+                pids.join(" ")
+            ));
         }
     }
 }

@@ -1,40 +1,31 @@
 //! The supervisor: run one command, watch it, and stop its whole process tree when it overruns.
 //!
-//! One thread makes every decision. It blocks in `poll(2)` on the signal self-pipe and the progress
-//! channel with a timeout equal to the nearest timer (deadline, stall, SIGKILL escalation), so an idle
-//! supervisor uses no CPU and a deadline fires within a millisecond or two. It is also the only place
-//! that reaps children: once watchdog is a subreaper, orphaned descendants become its children too, and
-//! a second `waitpid` caller could steal the command's exit status.
+//! One thread makes every decision. It blocks in the process layer's wait on the signal self-pipe and
+//! the progress channel with a timeout equal to the nearest timer (deadline, stall, SIGKILL escalation),
+//! so an idle supervisor uses no CPU and a deadline fires within a millisecond or two. Spawning, reaping,
+//! signalling and the final sweep belong to [`crate::process`]; this module holds the rules: when to
+//! stop the command, with which signal, and what to exit with.
 
 mod relay;
-pub mod signal_watch;
-pub mod spawn;
-pub mod tree;
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use serde_json::json;
 
 use crate::cli::{FetchArgs, SuperviseArgs};
-use crate::events::EventLog;
+use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
+use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::progress::FetchProgress;
-use crate::protocol::{drain_fd, parse_heartbeat, LineReader, ProgressLine};
+use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
 use crate::redact::redact_credentials;
 use crate::signals::signal_name;
 use relay::{Activity, Relays};
-use signal_watch::{SignalWatch, FORWARDED};
-use spawn::{spawn, ProgressChannel, SpawnSpec};
 
 /// Why the command stopped running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,20 +51,11 @@ impl Reason {
     }
 }
 
-/// How the command ended, as `wait(2)` told it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Code(i32),
-    Signal(i32),
-}
-
-impl Status {
-    /// The shell's convention: the exit code, or 128 + the signal number.
-    fn shell_code(self) -> u8 {
-        match self {
-            Status::Code(code) => (code & 0xff) as u8,
-            Status::Signal(signal) => (128 + signal).clamp(0, 255) as u8,
-        }
+/// The shell's convention for how a process ended: its exit code, or 128 + the signal number.
+fn shell_code(ended: Ended) -> u8 {
+    match ended {
+        Ended::Code(code) => (code & 0xff) as u8,
+        Ended::Signal(signal) => (128 + signal).clamp(0, 255) as u8,
     }
 }
 
@@ -109,16 +91,19 @@ struct Supervisor {
     /// The group to signal, when the command has one of its own.
     group: Option<Pid>,
     name: String,
-    signals: SignalWatch,
+    processes: Processes,
     progress: Option<OwnedFd>,
     lines: LineReader,
     activity: Activity,
     relays: Relays,
     events: EventLog,
     fetch: Option<FetchJob>,
-    status: Option<Status>,
+    status: Option<Ended>,
     stop: Option<Stop>,
-    has_subreaper: bool,
+    /// SIGKILL was sent to the whole tree: what is left is the final sweep's.
+    killed: bool,
+    /// Children reaped since the last look (kept to spare an allocation per reap).
+    ended: Vec<(Pid, Ended)>,
 }
 
 /// A teardown under way.
@@ -135,6 +120,9 @@ const RESCAN: Duration = Duration::from_millis(50);
 
 /// How long watchdog waits for relayed output to drain after the tree is gone.
 const RELAY_DRAIN: Duration = Duration::from_secs(1);
+
+/// How long the final sweep keeps killing before it names the processes that would not die.
+const SWEEP_LIMIT: Duration = Duration::from_secs(10);
 
 type StartError = (Exit, String);
 
@@ -201,15 +189,14 @@ impl Supervisor {
                 format!("--events: cannot create '{path}': {e}"),
             )
         })?;
-        let has_subreaper = tree::become_subreaper();
-        let signals = SignalWatch::install().map_err(|e| {
+        let processes = Processes::start().map_err(|e| {
             (
                 Exit::Failure,
                 format!("cannot install signal handlers: {e}"),
             )
         })?;
 
-        let mut spawned = spawn(&spec, channel).map_err(|e| {
+        let mut spawned = processes.spawn(&spec, channel).map_err(|e| {
             let (exit, what) = match e.kind() {
                 std::io::ErrorKind::NotFound => (
                     Exit::NotFound,
@@ -241,7 +228,7 @@ impl Supervisor {
             child,
             group: (!args.foreground).then_some(child),
             name,
-            signals,
+            processes,
             progress: Some(spawned.progress),
             lines: LineReader::new(),
             activity,
@@ -250,34 +237,38 @@ impl Supervisor {
             fetch,
             status: None,
             stop: None,
-            has_subreaper,
+            killed: false,
+            ended: Vec::new(),
         };
-        supervisor
-            .events
-            .emit("start", json!({ "pid": child.as_raw(), "argv": argv }));
+        supervisor.events.emit(&Event::Start {
+            pid: child.as_raw(),
+            argv: &argv,
+        });
         Ok(Started::Running(Box::new(supervisor)))
     }
 
     fn run(mut self) -> ExitCode {
         let deadline = self.args.timeout.map(|d| self.started + d);
-        loop {
-            let arrived = self.signals.take();
-            for (signal, came) in FORWARDED.iter().zip(arrived.forwarded) {
-                if came {
-                    self.forward(*signal);
+        // Signals (SIGCHLD included) arrive through the self-pipe: only when it was readable is there
+        // anything to take or reap.
+        let mut signalled = true;
+        while !self.killed {
+            if signalled {
+                for signal in self.processes.take_signals().signals() {
+                    self.forward(signal);
                 }
-            }
-            let children_left = self.reap();
-
-            if self.status.is_some() {
-                // The common case costs one waitpid: no children, so (as subreaper) no descendants.
-                if !children_left || tree::descendants(nix::unistd::getpid()).is_empty() {
-                    break;
-                }
-                if self.stop.is_none() {
-                    // The command exited but left processes behind (a daemon, a background job). They are
-                    // still watchdog's: stop them the same way, keeping the command's own status.
-                    self.begin_stop(Reason::Exited);
+                let children_left = self.reap();
+                if self.status.is_some() {
+                    // With a subreaper, "no children" is the only proof that nothing is left: an orphan
+                    // created a moment ago is on its way back to watchdog, and /proc may not show it yet.
+                    if !children_left {
+                        break;
+                    }
+                    if self.stop.is_none() && self.others_alive() {
+                        // The command exited but left processes behind (a daemon, a background job).
+                        // They are still watchdog's: stop them the same way, keeping the command's status.
+                        self.begin_stop(Reason::Exited);
+                    }
                 }
             }
 
@@ -294,14 +285,30 @@ impl Supervisor {
             if let Some(kill_at) = self.stop.as_ref().and_then(|s| s.kill_at) {
                 if now >= kill_at {
                     self.kill_all();
-                    continue;
                 }
+            }
+            if self.killed {
+                break;
             }
 
             let wake_at = self.next_wake(deadline);
-            self.wait_for_events(wake_at);
+            // Once the command exited or is being stopped, every wake-up looks at the tree: not every
+            // death sends watchdog SIGCHLD.
+            signalled =
+                self.wait_for_events(wake_at) || self.stop.is_some() || self.status.is_some();
         }
         self.finish()
+    }
+
+    /// Whether anything but zombies is left of the tree after the command exited.
+    fn others_alive(&self) -> bool {
+        if self.processes.has_subreaper() {
+            !self.processes.descendants().is_empty()
+        } else {
+            // Only the group can be seen; a member of it may outlive the command.
+            self.group
+                .is_some_and(|g| self.processes.signal_group(g, 0))
+        }
     }
 
     /// The nearest moment something must happen without any event arriving.
@@ -313,93 +320,76 @@ impl Supervisor {
             }
             None => {
                 let stall = self.args.stall.map(|s| self.activity.last() + s);
-                [deadline, stall].into_iter().flatten().min()
+                // The command exited and its children looked like zombies only: look again soon, in
+                // case a scan missed one being born.
+                let rescan = self.status.map(|_| Instant::now() + RESCAN);
+                [deadline, stall, rescan].into_iter().flatten().min()
             }
         }
     }
 
-    /// Blocks until a signal, a progress line or `wake_at`.
-    fn wait_for_events(&mut self, wake_at: Option<Instant>) {
-        let timeout = match wake_at {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now());
-                // Round up: waking a little early would only spin once more.
-                let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let progress_ready = {
-            let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-            if let Some(progress) = &self.progress {
-                fds.push(PollFd::new(progress.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, timeout) {
-                Ok(_) => fds
-                    .get(1)
-                    .and_then(|fd| fd.revents())
-                    .is_some_and(|r| !r.is_empty()),
-                Err(Errno::EINTR) => false,
-                Err(_) => false,
-            }
-        };
-        if progress_ready {
+    /// Blocks until a signal, a progress line or `wake_at`; returns whether the signal pipe was readable.
+    fn wait_for_events(&mut self, wake_at: Option<Instant>) -> bool {
+        let progress = self.progress.as_ref().map(|fd| fd.as_raw_fd());
+        let signalled = self.processes.wait(progress, wake_at);
+        if self.processes.ready().next().is_some() {
             self.read_progress();
         }
+        signalled
     }
 
+    /// Reads what is on the progress channel, up to a budget, so a flood cannot delay a deadline. Each
+    /// line is decoded once, in place: nothing of it is kept but what the progress view needs.
     fn read_progress(&mut self) {
         let Some(fd) = self.progress.as_ref().map(|fd| fd.as_raw_fd()) else {
             return;
         };
-        let mut lines = Vec::new();
-        let open = drain_fd(fd, &mut self.lines, |line| {
-            if let Some(object) = parse_heartbeat(line) {
-                lines.push(object);
+        let activity = &self.activity;
+        let fetch = &mut self.fetch;
+        let events = &mut self.events;
+        let drained = drain_fd(fd, &mut self.lines, |line| {
+            let decoded = match fetch.as_ref() {
+                Some(_) => serde_json::from_slice::<ProgressLine>(line).ok(),
+                None => None,
+            };
+            if decoded.is_none() && !is_json_object(line) {
+                return;
             }
-        });
-        for object in lines {
-            self.activity.touch();
-            if let Some(fetch) = self.fetch.as_mut() {
-                if let Ok(line) = serde_json::from_value::<ProgressLine>(serde_json::Value::Object(
-                    object.clone(),
-                )) {
-                    if let ProgressLine::Start {
-                        temp_path: Some(path),
-                        ..
-                    } = &line
-                    {
-                        fetch.temp_path = Some(PathBuf::from(path));
-                    }
-                    fetch.view.observe(&line);
+            activity.touch();
+            if let (Some(fetch), Some(decoded)) = (fetch.as_mut(), &decoded) {
+                if let ProgressLine::Start {
+                    temp_path: Some(path),
+                    ..
+                } = decoded
+                {
+                    fetch.temp_path = Some(PathBuf::from(path));
+                }
+                fetch.view.observe(decoded);
+            }
+            if events.is_enabled() {
+                if let Ok(data) = serde_json::from_slice(line) {
+                    events.emit(&Event::Progress { data });
                 }
             }
-            if self.events.is_enabled() {
-                self.events.emit("progress", json!({ "data": object }));
-            }
-        }
-        if !matches!(open, Ok(true)) {
-            // End of file (every holder of the write end is gone) or an error: stop polling it.
+        });
+        if matches!(drained, Ok(Drained::Closed) | Err(_)) {
+            // Every holder of the write end is gone, or reading failed: stop polling it.
             self.progress = None;
         }
     }
 
-    /// Reaps every child that has exited; the command's own status is kept.
-    /// Returns whether watchdog still has children; with a subreaper, none means no descendants at all,
-    /// since every orphan is re-parented to watchdog.
+    /// Reaps every child that has ended; the command's own status is kept. Returns whether watchdog
+    /// still has children.
     fn reap(&mut self) -> bool {
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == self.child => {
-                    self.status = Some(Status::Code(code))
-                }
-                Ok(WaitStatus::Signaled(pid, signal, _)) if pid == self.child => {
-                    self.status = Some(Status::Signal(signal as i32))
-                }
-                Ok(WaitStatus::StillAlive) => return true,
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return false, // ECHILD: no children left
+        let children_left = self.processes.reap(&mut self.ended);
+        self.note_ended();
+        children_left
+    }
+
+    fn note_ended(&mut self) {
+        for (pid, ended) in self.ended.drain(..) {
+            if pid == self.child {
+                self.status = Some(ended);
             }
         }
     }
@@ -448,44 +438,23 @@ impl Supervisor {
         }
     }
 
-    /// Sends `signal` to the command's group (or, with --foreground, to the command) and to every
-    /// descendant that left it, then SIGCONT so that a stopped process acts on it.
+    /// Sends `signal` to the command's group and every descendant that left it, each once (or, with
+    /// --foreground, to the command alone while it runs), then SIGCONT so that a stopped process acts on
+    /// it.
     fn send(&mut self, signal: i32, why: &str) {
-        // The group first: it holds almost every process and needs no scan of /proc.
-        let mut count = 0;
-        if let Some(group) = self.group {
-            if tree::signal_pid_raw(Pid::from_raw(-group.as_raw()), signal) {
-                count += 1;
-            }
-        }
-        let targets = self.targets();
-        for pid in &targets {
-            if tree::signal_pid_raw(*pid, signal) {
-                count += 1;
-            }
-        }
-        if signal != libc::SIGKILL && signal != libc::SIGCONT {
-            if let Some(group) = self.group {
-                tree::signal_group(group, Signal::SIGCONT);
-            }
-            for pid in &targets {
-                tree::signal_pid(*pid, Signal::SIGCONT);
-            }
-        }
-        self.announce(signal, why, targets.len().max(count));
-    }
-
-    /// Processes to signal one by one: the whole tree; with --foreground the command alone at first.
-    fn targets(&self) -> Vec<Pid> {
-        let mut targets = if self.args.foreground && self.status.is_none() {
-            vec![self.child]
+        let reached = if self.args.foreground && self.status.is_none() {
+            usize::from(self.processes.signal(self.child, signal))
         } else {
-            tree::descendants(nix::unistd::getpid())
+            self.processes.signal_tree(self.group, signal)
         };
-        if self.status.is_none() && !targets.contains(&self.child) {
-            targets.push(self.child);
+        if signal != libc::SIGKILL && signal != libc::SIGCONT {
+            if self.args.foreground && self.status.is_none() {
+                self.processes.signal(self.child, libc::SIGCONT);
+            } else {
+                self.processes.signal_tree(self.group, libc::SIGCONT);
+            }
         }
-        targets
+        self.announce(signal, why, reached);
     }
 
     fn announce(&mut self, signal: i32, why: &str, count: usize) {
@@ -508,19 +477,19 @@ impl Supervisor {
             } else {
                 "command"
             };
-            eprintln!(
+            crate::say(format_args!(
                 "watchdog: sending signal {name} to {what} '{}'{detail}",
                 self.name
-            );
+            ));
         }
-        self.events.emit(
-            "signal",
-            json!({ "signal": name, "reason": why, "pids": count }),
-        );
+        self.events.emit(&Event::Signal {
+            signal: &name,
+            reason: why,
+            pids: count,
+        });
     }
 
-    /// SIGKILLs the whole tree and waits until it is gone. Repeats, because a process can fork between a
-    /// scan and the kill; each pass takes the new ones.
+    /// SIGKILLs the whole tree; the final sweep then waits until it is gone.
     fn kill_all(&mut self) {
         if let Some(stop) = self.stop.as_mut() {
             stop.kill_at = None;
@@ -530,65 +499,28 @@ impl Supervisor {
             Some(other) => other.as_str(),
         };
         self.send(libc::SIGKILL, why);
-        let me = nix::unistd::getpid();
-        let give_up = Instant::now() + Duration::from_secs(10);
-        loop {
-            let children_left = self.reap();
-            let left = if children_left {
-                tree::descendants(me)
-            } else {
-                Vec::new()
-            };
-            let group_alive = self
-                .group
-                .is_some_and(|g| tree::signal_pid_raw(Pid::from_raw(-g.as_raw()), 0));
-            if left.is_empty() && !group_alive && (self.status.is_some() || !self.has_subreaper) {
-                return;
-            }
-            if Instant::now() > give_up {
-                crate::report_error(format!(
-                    "{} processes did not die after SIGKILL (uninterruptible sleep?)",
-                    left.len()
-                ));
-                return;
-            }
-            if let Some(group) = self.group {
-                tree::signal_group(group, Signal::SIGKILL);
-            }
-            for pid in left {
-                tree::signal_pid(pid, Signal::SIGKILL);
-            }
-            self.signals_wait(Duration::from_millis(5));
-        }
-    }
-
-    /// Sleeps until a signal arrives (SIGCHLD, typically) or `limit` passes.
-    fn signals_wait(&mut self, limit: Duration) {
-        let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-        let ms = limit.as_millis().min(i32::MAX as u128) as i32;
-        let _ = poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        );
-        let arrived = self.signals.take();
-        for (signal, came) in FORWARDED.iter().zip(arrived.forwarded) {
-            if came && self.stop.is_none() {
-                self.stop = Some(Stop {
-                    reason: Reason::Forwarded(*signal),
-                    kill_at: None,
-                });
-            }
-        }
+        self.killed = true;
     }
 
     /// Everything after the tree is gone: drain output, clean up a killed download, report, pick the
     /// exit code.
     fn finish(mut self) -> ExitCode {
+        let groups: Vec<Pid> = self.group.into_iter().collect();
+        let swept = self.processes.sweep(&groups, SWEEP_LIMIT, &mut self.ended);
+        self.note_ended();
+        if let Err(left) = swept {
+            let pids: Vec<String> = left.iter().map(|p| p.to_string()).collect();
+            crate::report_error(format!(
+                "{} processes did not die after SIGKILL (blocked in the kernel?): pids {}",
+                left.len(),
+                pids.join(" ")
+            ));
+        }
         if self.progress.is_some() {
             self.read_progress();
         }
         let reason = self.stop.as_ref().map_or(Reason::Exited, |s| s.reason);
-        let status = self.status.unwrap_or(Status::Signal(libc::SIGKILL));
+        let status = self.status.unwrap_or(Ended::Signal(libc::SIGKILL));
         if let Some(fetch) = self.fetch.as_mut() {
             fetch.view.finish();
             if reason != Reason::Exited && !fetch.resume {
@@ -601,24 +533,21 @@ impl Supervisor {
         relays.finish(RELAY_DRAIN);
 
         let code = match reason {
-            Reason::Exited => status.shell_code(),
-            Reason::Deadline | Reason::Stall if self.args.preserve_status => status.shell_code(),
+            Reason::Exited => shell_code(status),
+            Reason::Deadline | Reason::Stall if self.args.preserve_status => shell_code(status),
             Reason::Deadline | Reason::Stall => Exit::TimedOut.code(),
             Reason::Forwarded(signal) => (128 + signal) as u8,
         };
-        let status_json = match status {
-            Status::Code(code) => json!({ "code": code }),
-            Status::Signal(signal) => json!({ "signal": signal }),
+        let status = match status {
+            Ended::Code(code) => EndedAs::Code(code),
+            Ended::Signal(signal) => EndedAs::Signal(signal),
         };
-        self.events.emit(
-            "exit",
-            json!({
-                "reason": reason.as_str(),
-                "exit_code": code,
-                "status": status_json,
-                "elapsed_ms": self.started.elapsed().as_millis() as u64,
-            }),
-        );
+        self.events.emit(&Event::Exit {
+            reason: reason.as_str(),
+            exit_code: code,
+            status,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        });
         ExitCode::from(code)
     }
 }

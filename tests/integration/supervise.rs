@@ -507,3 +507,114 @@ fn fetch_help_is_the_builtin_worker() {
     assert_eq!(run.code, Some(0));
     assert!(run.stdout.contains("--output"), "{}", run.stdout);
 }
+
+#[test]
+fn a_command_killed_by_a_real_time_signal_exits_128_plus_n() {
+    let m = Marker::new("rtsignal");
+    let limit = 30 * SECOND;
+    let run = run_bounded(m.watchdog().args(["--", "sh", "-c", "kill -40 $$"]), limit);
+    assert_eq!(run.code, Some(128 + 40), "{}", run.stderr);
+    // The deadline's signal may be a real-time one too.
+    let run = run_bounded(
+        m.watchdog()
+            .args(["-t", "0.2", "-k", "5", "-s", "40", "--", "sleep", "30"]),
+        limit,
+    );
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn the_first_signal_is_sent_once_so_the_command_can_clean_up() {
+    // The command's TERM trap takes 1.5 s and the grace is 2.5 s: a second TERM would run the trap
+    // again and push it past the grace, into SIGKILL (137). Several at once, since a duplicate came
+    // in about half the runs.
+    let m = Marker::new("onesignal");
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let mut cmd = m.watchdog();
+            cmd.args([
+                "--timeout",
+                "0.5",
+                "-k",
+                "2.5",
+                "--preserve-status",
+                "--",
+                "sh",
+                "-c",
+                "trap 'sleep 1.5; exit 23' TERM; sleep 100",
+            ]);
+            std::thread::spawn(move || run_bounded(&mut cmd, 60 * SECOND))
+        })
+        .collect();
+    for run in runs {
+        let run = run.join().expect("run thread");
+        assert_eq!(run.code, Some(23), "{}", run.stderr);
+    }
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_flood_on_the_progress_channel_keeps_memory_bounded_and_the_deadline_on_time() {
+    use std::os::unix::process::CommandExt;
+    let m = Marker::new("flood");
+    let mut cmd = m.watchdog();
+    cmd.args([
+        "--timeout",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        r#"exec yes '{"event":"progress","bytes":1}' >&$WATCHDOG_PROGRESS_FD"#,
+    ]);
+    // A watchdog that keeps what arrives runs out of this address space within a second or two, and
+    // aborts instead of exiting 124.
+    // SAFETY: setrlimit is async-signal-safe and takes plain integers.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 128 << 20,
+                rlim_max: 128 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = run_bounded(&mut cmd, 30 * SECOND);
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    m.assert_no_survivors();
+}
+
+#[test]
+fn a_closed_stderr_does_not_change_the_exit_status() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use wait_timeout::ChildExt;
+    let m = Marker::new("closedstderr");
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two-int array it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both fds were just created by pipe(2) and are owned by nothing else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Nobody reads: every write to watchdog's stderr fails with EPIPE.
+    drop(read);
+    let mut child = m
+        .watchdog()
+        .args(["-v", "-t", "0.3", "--", "sleep", "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(write))
+        .spawn()
+        .expect("start watchdog");
+    let status = match child.wait_timeout(30 * SECOND).expect("wait for watchdog") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog did not return");
+        }
+    };
+    assert_eq!(status.code(), Some(124));
+    m.assert_no_survivors();
+}

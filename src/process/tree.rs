@@ -8,8 +8,6 @@
 
 use std::collections::HashMap;
 
-use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// Makes this process the reaper of its orphaned descendants (Linux), so that double-forked daemons and
@@ -26,10 +24,17 @@ pub fn become_subreaper() -> bool {
     }
 }
 
+/// A live process found under watchdog, with the process group it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Descendant {
+    pub pid: Pid,
+    pub group: Pid,
+}
+
 /// Live (non-zombie) descendants of `root`, children before grandchildren.
 #[cfg(target_os = "linux")]
-pub fn descendants(root: Pid) -> Vec<Pid> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+pub fn descendants(root: Pid) -> Vec<Descendant> {
+    let mut children: HashMap<i32, Vec<(i32, i32)>> = HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -41,22 +46,25 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
         else {
             continue;
         };
-        if let Some((state, ppid)) = read_stat(pid) {
+        if let Some((state, ppid, group)) = read_stat(pid) {
             // Zombies are dead: they need reaping, not signals. Keep them in the map all the same, since
             // a zombie's live children are still part of the tree until they are re-parented.
             children
                 .entry(ppid)
                 .or_default()
-                .push(if state == b'Z' { -pid } else { pid });
+                .push((if state == b'Z' { -pid } else { pid }, group));
         }
     }
     let mut found = Vec::new();
     let mut queue = vec![root.as_raw()];
     while let Some(parent) = queue.pop() {
         if let Some(kids) = children.get(&parent) {
-            for &kid in kids {
+            for &(kid, group) in kids {
                 if kid > 0 {
-                    found.push(Pid::from_raw(kid));
+                    found.push(Descendant {
+                        pid: Pid::from_raw(kid),
+                        group: Pid::from_raw(group),
+                    });
                 }
                 queue.push(kid.abs());
             }
@@ -66,35 +74,22 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn descendants(_root: Pid) -> Vec<Pid> {
+pub fn descendants(_root: Pid) -> Vec<Descendant> {
     Vec::new()
 }
 
-/// State letter and parent pid from /proc/PID/stat. The command name may hold spaces and parentheses,
-/// so fields are counted from the last ')'.
+/// State letter, parent pid and process group from /proc/PID/stat. The command name may hold spaces and
+/// parentheses, so fields are counted from the last ')'.
 #[cfg(target_os = "linux")]
-fn read_stat(pid: i32) -> Option<(u8, i32)> {
+fn read_stat(pid: i32) -> Option<(u8, i32, i32)> {
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.bytes().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
-/// Sends `signal` to a process; a process that is already gone is not an error.
-pub fn signal_pid(pid: Pid, signal: Signal) -> bool {
-    match kill(pid, signal) {
-        Ok(()) => true,
-        Err(Errno::ESRCH) => false,
-        Err(_) => false,
-    }
-}
-
-/// Sends `signal` to every process in group `pgid`. Returns false when the group is empty.
-pub fn signal_group(pgid: Pid, signal: Signal) -> bool {
-    signal_pid(Pid::from_raw(-pgid.as_raw()), signal)
+    let group = fields.next()?.parse().ok()?;
+    Some((state, ppid, group))
 }
 
 /// Sends a raw signal number (real-time signals have no `Signal` variant) to a process.
@@ -116,19 +111,24 @@ mod tests {
             .unwrap();
         let me = nix::unistd::getpid();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let mut found = descendants(me);
+        let mut found: Vec<Descendant> = descendants(me);
         while found.len() < 3 && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
             found = descendants(me);
         }
         let child_pid = Pid::from_raw(child.id() as i32);
         let under_child = descendants(child_pid);
-        for pid in &under_child {
-            signal_pid(*pid, Signal::SIGKILL);
+        for found in &under_child {
+            signal_pid_raw(found.pid, libc::SIGKILL);
         }
         let _ = child.kill();
         let _ = child.wait();
-        assert!(found.contains(&child_pid));
+        let child_group = found.iter().find(|d| d.pid == child_pid).map(|d| d.group);
+        assert!(child_group.is_some(), "{found:?}");
+        assert!(
+            under_child.iter().all(|d| Some(d.group) == child_group),
+            "the sleeps are in the shell's group: {under_child:?}"
+        );
         assert_eq!(
             under_child.len(),
             2,

@@ -1,0 +1,247 @@
+//! The process layer: everything about the processes watchdog starts, written once and used by both the
+//! single-command supervisor and the batch runner, which keep only their own rules on top of it.
+//!
+//! - spawning into a process group, tied to watchdog's life ([`spawn`]);
+//! - the signal self-pipe ([`signal_pipe`]);
+//! - one `poll` wait over the caller's channels, the signal pipe and the nearest timer
+//!   ([`Processes::wait`]);
+//! - reaping: [`Processes::reap`] is the only `waitpid` caller in the code base, because once watchdog
+//!   is a subreaper every orphaned descendant becomes its child, and a second caller could steal a
+//!   status another part is waiting for;
+//! - signalling a group and the descendants that left it, each process once ([`Processes::signal_tree`]);
+//! - the final sweep, which returns only when no descendant is left ([`Processes::sweep`]).
+
+mod signal_pipe;
+mod spawn;
+mod tree;
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+pub use signal_pipe::{Arrived, FORWARDED};
+pub use spawn::{ProgressChannel, SpawnSpec, Spawned};
+pub use tree::Descendant;
+
+/// How a child ended, as `wait(2)` told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It exited with this status.
+    Code(i32),
+    /// It was killed by this signal (any number, real-time signals included).
+    Signal(i32),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Code(code) => write!(f, "exit status {code}"),
+            Ended::Signal(signal) => {
+                write!(
+                    f,
+                    "signal {} ({signal})",
+                    crate::signals::signal_name(*signal)
+                )
+            }
+        }
+    }
+}
+
+/// Watchdog's hold on the processes it starts.
+pub struct Processes {
+    signals: signal_pipe::SignalPipe,
+    subreaper: bool,
+    me: Pid,
+    /// The descriptors of the last [`Processes::wait`], the signal pipe first; kept to spare an
+    /// allocation per wake-up.
+    polled: Vec<libc::pollfd>,
+}
+
+impl Processes {
+    /// Makes watchdog the reaper of its orphaned descendants (Linux) and installs the signal handlers.
+    /// Call once, before the first spawn, so that no SIGCHLD can be missed.
+    pub fn start() -> io::Result<Processes> {
+        let subreaper = tree::become_subreaper();
+        let signals = signal_pipe::SignalPipe::install()?;
+        Ok(Processes {
+            signals,
+            subreaper,
+            me: nix::unistd::getpid(),
+            polled: Vec::new(),
+        })
+    }
+
+    /// Whether every orphaned descendant comes back to watchdog (so "no children" means "nothing left").
+    pub fn has_subreaper(&self) -> bool {
+        self.subreaper
+    }
+
+    /// Starts a command (see [`SpawnSpec`]). The `io::Error` is the one exec failed with, so callers can
+    /// tell "not found" (127) from "cannot run" (126).
+    pub fn spawn(&self, spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawned> {
+        spawn::spawn(spec, channel)
+    }
+
+    /// Returns (and clears) the forwarded signals that arrived, emptying the wake-up pipe.
+    pub fn take_signals(&mut self) -> Arrived {
+        self.signals.take()
+    }
+
+    /// Blocks until a signal arrives, one of `fds` is readable (or hung up), or `wake_at` passes.
+    /// Returns whether the signal pipe was readable: only then is there anything to take or reap.
+    /// [`Processes::ready`] then tells which of `fds` are.
+    pub fn wait(&mut self, fds: impl IntoIterator<Item = RawFd>, wake_at: Option<Instant>) -> bool {
+        self.polled.clear();
+        self.polled.push(pollfd(self.signals.fd().as_raw_fd()));
+        self.polled.extend(fds.into_iter().map(pollfd));
+        let timeout = match wake_at {
+            None => -1,
+            // Round up: waking a little early would only loop once more.
+            Some(at) => at
+                .saturating_duration_since(Instant::now())
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(i32::MAX as u128) as i32,
+        };
+        // SAFETY: `polled` is a live, initialised array of `len` pollfd structs.
+        let n = unsafe {
+            libc::poll(
+                self.polled.as_mut_ptr(),
+                self.polled.len() as libc::nfds_t,
+                timeout,
+            )
+        };
+        if n < 0 {
+            // EINTR: a signal arrived; anything else: look at everything once more.
+            self.polled.iter_mut().for_each(|p| p.revents = 0);
+            return true;
+        }
+        let signalled = self.polled[0].revents != 0;
+        if signalled {
+            // Emptied now, so the next wait blocks; the flags stay for `take_signals`.
+            self.signals.drain();
+        }
+        signalled
+    }
+
+    /// Indices (into the last [`Processes::wait`]'s `fds`) of the descriptors that are readable.
+    pub fn ready(&self) -> impl Iterator<Item = usize> + '_ {
+        self.polled
+            .iter()
+            .skip(1)
+            .enumerate()
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(i, _)| i)
+    }
+
+    /// Reaps every child that has ended, appending each to `ended`. Returns whether watchdog still has
+    /// children; with a subreaper none means no descendants at all, since every orphan comes back.
+    pub fn reap(&mut self, ended: &mut Vec<(Pid, Ended)>) -> bool {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes one int through the pointer it is given.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            match pid {
+                0 => return true,
+                pid if pid > 0 => {
+                    let how = if libc::WIFEXITED(status) {
+                        Ended::Code(libc::WEXITSTATUS(status))
+                    } else if libc::WIFSIGNALED(status) {
+                        Ended::Signal(libc::WTERMSIG(status))
+                    } else {
+                        continue; // stopped or continued: not asked for, but not an end either
+                    };
+                    ended.push((Pid::from_raw(pid), how));
+                }
+                _ => match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // ECHILD: no children left.
+                    _ => return false,
+                },
+            }
+        }
+    }
+
+    /// Live descendants of watchdog (Linux: found through /proc; elsewhere none can be seen).
+    pub fn descendants(&self) -> Vec<Descendant> {
+        tree::descendants(self.me)
+    }
+
+    /// Sends `signal` to process group `group`; false when the group is empty.
+    pub fn signal_group(&self, group: Pid, signal: i32) -> bool {
+        tree::signal_pid_raw(Pid::from_raw(-group.as_raw()), signal)
+    }
+
+    /// Sends `signal` to one process; false when it is gone.
+    pub fn signal(&self, pid: Pid, signal: i32) -> bool {
+        tree::signal_pid_raw(pid, signal)
+    }
+
+    /// Sends `signal` to `group` and to every descendant outside it, so that each process gets it once
+    /// (a second TERM can cut short the clean-up the first one started). Returns how many were reached:
+    /// the group counts as its live members found, or one when none can be seen.
+    pub fn signal_tree(&self, group: Option<Pid>, signal: i32) -> usize {
+        let mut reached = 0;
+        let group_reached = group.is_some_and(|g| self.signal_group(g, signal));
+        for found in self.descendants() {
+            if Some(found.group) == group {
+                reached += usize::from(group_reached);
+            } else if self.signal(found.pid, signal) {
+                reached += 1;
+            }
+        }
+        reached.max(usize::from(group_reached))
+    }
+
+    /// SIGKILLs `groups` and every descendant until none is left, reaping each (appended to `ended`).
+    /// Returns only when `wait` reports no children (with a subreaper: nothing watchdog started is
+    /// running), or after `limit` with the pids that would not die (blocked in the kernel, typically).
+    pub fn sweep(
+        &mut self,
+        groups: &[Pid],
+        limit: Duration,
+        ended: &mut Vec<(Pid, Ended)>,
+    ) -> Result<(), Vec<Pid>> {
+        let give_up = Instant::now() + limit;
+        loop {
+            if !self.reap(ended) {
+                return Ok(());
+            }
+            // Scanned after reaping: a process forked after the scan has a parent that is still alive
+            // (it forked it), so the next pass finds it.
+            let live = self.descendants();
+            for group in groups {
+                self.signal_group(*group, libc::SIGKILL);
+            }
+            for found in &live {
+                self.signal(found.pid, libc::SIGKILL);
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return Err(live.iter().map(|d| d.pid).collect());
+            }
+            // SIGCHLD wakes this at once for a child; a grandchild dying under a live parent is seen
+            // by the next scan.
+            self.wait_signal((now + SWEEP_RESCAN).min(give_up));
+        }
+    }
+
+    /// Waits for the signal pipe alone (SIGCHLD, typically) until `at`, leaving what arrived to
+    /// [`Processes::take_signals`].
+    fn wait_signal(&mut self, at: Instant) {
+        self.wait(std::iter::empty(), Some(at));
+    }
+}
+
+/// How often the sweep looks again for processes that SIGCHLD cannot announce.
+const SWEEP_RESCAN: Duration = Duration::from_millis(10);
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
