@@ -618,3 +618,34 @@ fn a_closed_stderr_does_not_change_the_exit_status() {
     assert_eq!(status.code(), Some(124));
     m.assert_no_survivors();
 }
+
+#[test]
+fn a_daemon_started_just_before_the_command_exits_is_swept() {
+    // The middle shell exits at once, so its grandchild is born while watchdog is already looking at a
+    // command that has exited: one look at /proc can miss it. Six at a time, as a busy machine would.
+    let m = Marker::new("lateborn");
+    let loops: Vec<_> = (0..6)
+        .map(|_| {
+            let mut cmd = m.watchdog();
+            cmd.args([
+                "--",
+                "sh",
+                "-c",
+                // The daemon lets go of the test's pipes, so a survivor fails the test instead of
+                // holding its output open.
+                "( setsid sh -c 'sleep 4000 & exit 0' >/dev/null 2>&1 & ); exit 3",
+            ]);
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|_| run_bounded(&mut cmd, 60 * SECOND).code)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for codes in loops {
+        for code in codes.join().expect("loop thread") {
+            assert_eq!(code, Some(3));
+        }
+    }
+    m.assert_no_survivors();
+}
