@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::duration::{parse_duration, parse_optional_duration, parse_size};
-use crate::exit::EXIT_STATUS_HELP;
+use crate::exit::{BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
 
 /// The supervisor's examples, shown by `--help` and the man page.
 pub const SUPERVISE_EXAMPLES: &str = "\
@@ -72,7 +72,7 @@ Report:
   Credentials in URLs are replaced by \"***\".";
 
 fn batch_after_help() -> String {
-    format!("{BATCH_HELP}\n\n{}", crate::batch::report::BATCH_EXIT_HELP)
+    format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
 }
 
 fn after_help() -> String {

@@ -230,20 +230,6 @@ impl ReportWriter {
     }
 }
 
-/// The batch exit codes, shown by `watchdog batch --help`.
-pub const BATCH_EXIT_HELP: &str = "\
-Exit status:
-  0        every item is done: downloaded, already complete from an earlier run, or a duplicate
-  1        at least one item failed or one list line was invalid; the report says which and why
-           (run the same command again to retry: items already done are skipped)
-  125      watchdog itself failed (bad option, unreadable list, report or index not writable)
-  128+N    stopped by signal N; the report holds every item finished before it";
-
-/// The exit code when every item is done.
-pub const EXIT_ALL_DONE: u8 = 0;
-/// The exit code when some item failed or some line was invalid.
-pub const EXIT_SOME_FAILED: u8 = 1;
-
 /// Counts of a batch's outcomes, for the closing summary and the exit code.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -277,12 +263,12 @@ impl Summary {
         self.total() - self.count(Status::Ok) - self.count(Status::Skipped)
     }
 
-    /// [`EXIT_ALL_DONE`] when every item is `ok` or `skipped`, else [`EXIT_SOME_FAILED`].
-    pub fn exit_code(&self) -> u8 {
+    /// [`Exit::Success`] when every item is `ok` or `skipped`, else [`Exit::SomeFailed`].
+    pub fn exit(&self) -> Exit {
         if self.failed() == 0 {
-            EXIT_ALL_DONE
+            Exit::Success
         } else {
-            EXIT_SOME_FAILED
+            Exit::SomeFailed
         }
     }
 
@@ -650,15 +636,15 @@ mod tests {
     #[test]
     fn summary_counts_and_exit_codes() {
         let mut summary = Summary::new();
-        assert_eq!(summary.exit_code(), EXIT_ALL_DONE);
+        assert_eq!(summary.exit(), Exit::Success);
         let mut ok = ReportEntry::new("https://h/a", Status::Ok);
         ok.bytes = Some(2_500_000);
         summary.record(&ok);
         summary.record(&ReportEntry::new("https://h/b", Status::Skipped));
-        assert_eq!(summary.exit_code(), EXIT_ALL_DONE);
+        assert_eq!(summary.exit(), Exit::Success);
         summary.record(&ReportEntry::new("https://h/c", Status::HttpError));
         summary.record(&ReportEntry::new("https://h/d", Status::HttpError));
-        assert_eq!(summary.exit_code(), EXIT_SOME_FAILED);
+        assert_eq!(summary.exit(), Exit::SomeFailed);
         assert_eq!(summary.total(), 4);
         assert_eq!(summary.failed(), 2);
         assert_eq!(summary.count(Status::HttpError), 2);
@@ -676,7 +662,7 @@ mod tests {
             .contains("1h 01m 40s"));
         let mut invalid_only = Summary::new();
         invalid_only.record(&ReportEntry::new("x", Status::Invalid));
-        assert_eq!(invalid_only.exit_code(), EXIT_SOME_FAILED);
+        assert_eq!(invalid_only.exit(), Exit::SomeFailed);
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl Status {
     fn shell_code(self) -> u8 {
         match self {
             Status::Code(code) => (code & 0xff) as u8,
-            Status::Signal(signal) => (128 + signal).clamp(0, 255) as u8,
+            Status::Signal(signal) => Exit::Signal(signal).code(),
         }
     }
 }
@@ -604,7 +604,7 @@ impl Supervisor {
             Reason::Exited => status.shell_code(),
             Reason::Deadline | Reason::Stall if self.args.preserve_status => status.shell_code(),
             Reason::Deadline | Reason::Stall => Exit::TimedOut.code(),
-            Reason::Forwarded(signal) => (128 + signal) as u8,
+            Reason::Forwarded(signal) => Exit::Signal(signal).code(),
         };
         let status_json = match status {
             Status::Code(code) => json!({ "code": code }),
