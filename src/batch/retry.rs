@@ -11,7 +11,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::report::Status;
+use super::status::Status;
 
 /// The backoff before the first retry.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);

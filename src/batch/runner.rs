@@ -21,8 +21,10 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::report::{Expected, ReportEntry, Status};
+use super::report::ReportEntry;
+use super::resume::Expected;
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
+use super::status::Status;
 use super::worker::{worker_args, Assignment};
 use crate::cli::BatchArgs;
 use crate::exit::Exit;

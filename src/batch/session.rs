@@ -8,9 +8,12 @@ use std::time::Instant;
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
-use super::report::{DoneIndex, LoadError, ReportEntry, ReportWriter, Status, Summary};
+use super::report::{ReportEntry, ReportWriter};
+use super::resume::{DoneIndex, LoadError};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
+use super::status::Status;
+use super::summary::Summary;
 use crate::cli::BatchArgs;
 use crate::exit::Exit;
 use crate::progress::BatchProgress;

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-use super::report::{is_done, Expected};
+use super::resume::Expected;
+use super::verify::is_done;
 use crate::cli::DownloadOptions;
 use crate::exit::Exit;
 use crate::fetch::{FetchRequest, Fetcher, Output};
