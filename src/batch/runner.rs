@@ -28,6 +28,7 @@ use super::status::Status;
 use super::worker::{worker_args, Assignment};
 use crate::cli::BatchArgs;
 use crate::exit::Exit;
+use crate::fetch::FailureKind;
 use crate::protocol::{drain_fd, LineReader, ProgressLine};
 use crate::supervisor::signal_watch::{SignalWatch, FORWARDED};
 use crate::supervisor::spawn::{spawn, ProgressChannel, SpawnSpec};
@@ -323,7 +324,7 @@ impl<'a> Runner<'a> {
             // The worker died before it could take the item: treat it as a crash of this attempt.
             self.kill_worker(
                 index,
-                Status::IoError,
+                FailureKind::LocalIo,
                 "the worker process exited unexpectedly".into(),
             );
         }
@@ -345,7 +346,7 @@ impl<'a> Runner<'a> {
                         if let Some(job) = worker.job {
                             self.attempt_failed(
                                 job,
-                                Status::IoError,
+                                FailureKind::LocalIo,
                                 format!("the worker process died ({status:?})"),
                             );
                         }
@@ -363,42 +364,42 @@ impl<'a> Runner<'a> {
         for (index, worker) in self.workers.iter().enumerate() {
             let Some(job) = &worker.job else { continue };
             if self.limits.timeout.is_some_and(|t| now >= job.started + t) {
-                overdue.push((index, Status::Timeout));
+                overdue.push((index, FailureKind::TimedOut));
             } else if self
                 .limits
                 .stall
                 .is_some_and(|s| now >= job.last_activity + s)
             {
-                overdue.push((index, Status::Stalled));
+                overdue.push((index, FailureKind::Stalled));
             }
         }
-        for (index, status) in overdue.into_iter().rev() {
-            let detail = match status {
-                Status::Timeout => format!(
+        for (index, kind) in overdue.into_iter().rev() {
+            let detail = match kind {
+                FailureKind::TimedOut => format!(
                     "deadline of {:?} passed",
                     self.limits.timeout.unwrap_or_default()
                 ),
                 _ => format!("no data for {:?}", self.limits.stall.unwrap_or_default()),
             };
-            self.kill_worker(index, status, detail);
+            self.kill_worker(index, kind, detail);
         }
     }
 
     /// SIGKILLs a worker's whole group and fails its attempt. The worker is reaped by `reap` later.
-    fn kill_worker(&mut self, index: usize, status: Status, message: String) {
+    fn kill_worker(&mut self, index: usize, kind: FailureKind, message: String) {
         let mut worker = self.workers.remove(index);
         tree::signal_group(worker.pid, Signal::SIGKILL);
         self.dying.push((worker.pid, Instant::now()));
         self.items.worker_idle(worker.slot);
         worker.stdin = None;
         if let Some(job) = worker.job.take() {
-            self.attempt_failed(job, status, message);
+            self.attempt_failed(job, kind, message);
         }
         // Reaped (by pid) in `reap` through waitpid(-1); dropping `Child` does not wait.
         drop(worker);
     }
 
-    fn attempt_failed(&mut self, job: Job, status: Status, message: String) {
+    fn attempt_failed(&mut self, job: Job, kind: FailureKind, message: String) {
         let Job {
             mut item,
             temp_path,
@@ -407,7 +408,7 @@ impl<'a> Runner<'a> {
             ..
         } = job;
         let mut message = message;
-        if item.attempts <= self.limits.retries && is_retriable(status, http_status) {
+        if item.attempts <= self.limits.retries && is_retriable(kind, http_status) {
             match retry_after {
                 Some(wait) if wait > RETRY_AFTER_CAP => {
                     message.push_str(&format!(
@@ -429,7 +430,7 @@ impl<'a> Runner<'a> {
         // an earlier one left a partial file there for resuming; the name follows from the final path.
         let temp = temp_path.unwrap_or_else(|| crate::fetch::temp_path_for(&item.path));
         let _ = std::fs::remove_file(temp);
-        self.finish_failed(item, status, http_status, message);
+        self.finish_failed(item, Status::from(kind), http_status, message);
     }
 
     fn finish_failed(
@@ -589,8 +590,7 @@ impl<'a> Runner<'a> {
                 self.items.worker_idle(slot);
                 job.http_status = http_status.or(job.http_status);
                 job.retry_after = retry_after_s.map(Duration::from_secs);
-                let status = Status::from_name(&kind).unwrap_or(Status::IoError);
-                self.attempt_failed(job, status, message);
+                self.attempt_failed(job, kind, message);
             }
         }
     }

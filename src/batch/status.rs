@@ -1,13 +1,15 @@
 //! How an item of a batch ended: the status word of its report line.
 //!
 //! The word set is part of the report's documented schema (`watchdog batch --help`, the man page), so
-//! it lives in one enum that serializes to exactly those words.
+//! it lives in one enum that serializes to exactly those words. A failed attempt's [`FailureKind`]
+//! decides its status through one total `From`, so no failure can end up with a status picked by hand
+//! or by a string that did not match.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exit::Exit;
+use crate::fetch::FailureKind;
 
 /// How an item ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,32 +73,6 @@ impl Status {
         }
     }
 
-    /// The status named `name` (the `kind` of the fetch worker's error line).
-    pub fn from_name(name: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// The status of a fetch worker that exited with `code`; `None` for codes that are not a download
-    /// outcome (124 is `timeout` or `stalled` depending on which timer fired, which the supervisor knows).
-    pub fn from_worker_exit(code: u8) -> Option<Status> {
-        let status = [
-            (Exit::Success, Status::Ok),
-            (Exit::InvalidUrl, Status::Invalid),
-            (Exit::Dns, Status::DnsError),
-            (Exit::Connect, Status::ConnectError),
-            (Exit::Tls, Status::TlsError),
-            (Exit::HttpStatus, Status::HttpError),
-            (Exit::Truncated, Status::Truncated),
-            (Exit::Rejected, Status::Rejected),
-            (Exit::LocalIo, Status::IoError),
-            (Exit::Protocol, Status::HttpError),
-        ]
-        .into_iter()
-        .find(|(exit, _)| exit.code() == code)?
-        .1;
-        Some(status)
-    }
-
     /// The status's place in [`Status::ALL`].
     pub(super) fn index(self) -> usize {
         Status::ALL.iter().position(|s| *s == self).unwrap_or(0)
@@ -109,6 +85,24 @@ impl fmt::Display for Status {
     }
 }
 
+impl From<FailureKind> for Status {
+    /// The report status of an item whose last attempt failed for `kind`.
+    fn from(kind: FailureKind) -> Status {
+        match kind {
+            FailureKind::Usage | FailureKind::InvalidUrl => Status::Invalid,
+            FailureKind::Dns => Status::DnsError,
+            FailureKind::Connect => Status::ConnectError,
+            FailureKind::Tls => Status::TlsError,
+            FailureKind::HttpStatus | FailureKind::Protocol => Status::HttpError,
+            FailureKind::Truncated => Status::Truncated,
+            FailureKind::Rejected => Status::Rejected,
+            FailureKind::LocalIo => Status::IoError,
+            FailureKind::TimedOut => Status::Timeout,
+            FailureKind::Stalled => Status::Stalled,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +112,7 @@ mod tests {
         for status in Status::ALL {
             let json = serde_json::to_string(&status).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", status.as_str()));
-            assert_eq!(Status::from_name(status.as_str()), Some(status));
+            assert_eq!(serde_json::from_str::<Status>(&json).ok(), Some(status));
         }
         let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
         let mut expected = vec![
@@ -139,16 +133,44 @@ mod tests {
         sorted.sort_unstable();
         expected.sort_unstable();
         assert_eq!(sorted, expected);
-        assert_eq!(Status::from_name("nope"), None);
+        assert!(serde_json::from_str::<Status>("\"nope\"").is_err());
     }
 
+    /// What the worker writes on the progress channel is what the report says: the two never
+    /// disagree on a word.
     #[test]
-    fn worker_exit_codes_map_to_statuses() {
-        assert_eq!(Status::from_worker_exit(0), Some(Status::Ok));
-        assert_eq!(Status::from_worker_exit(11), Some(Status::DnsError));
-        assert_eq!(Status::from_worker_exit(14), Some(Status::HttpError));
-        assert_eq!(Status::from_worker_exit(17), Some(Status::IoError));
-        assert_eq!(Status::from_worker_exit(124), None);
-        assert_eq!(Status::from_worker_exit(125), None);
+    fn a_failure_is_reported_in_the_word_it_travelled_as() {
+        for kind in FailureKind::ALL {
+            let status = Status::from(kind);
+            assert!(!matches!(status, Status::Ok | Status::Skipped), "{kind:?}");
+            let wire = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(wire, format!("\"{status}\""), "{kind:?}");
+        }
+    }
+
+    /// The fetch worker's exit code and the report status of every failure, side by side.
+    #[test]
+    fn exit_codes_and_statuses_of_a_failure_agree() {
+        let pairs: Vec<(FailureKind, u8, Status)> = FailureKind::ALL
+            .into_iter()
+            .map(|kind| (kind, kind.exit().code(), Status::from(kind)))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                (FailureKind::Usage, 125, Status::Invalid),
+                (FailureKind::InvalidUrl, 10, Status::Invalid),
+                (FailureKind::Dns, 11, Status::DnsError),
+                (FailureKind::Connect, 12, Status::ConnectError),
+                (FailureKind::Tls, 13, Status::TlsError),
+                (FailureKind::HttpStatus, 14, Status::HttpError),
+                (FailureKind::Truncated, 15, Status::Truncated),
+                (FailureKind::Rejected, 16, Status::Rejected),
+                (FailureKind::LocalIo, 17, Status::IoError),
+                (FailureKind::Protocol, 18, Status::HttpError),
+                (FailureKind::TimedOut, 124, Status::Timeout),
+                (FailureKind::Stalled, 124, Status::Stalled),
+            ]
+        );
     }
 }
