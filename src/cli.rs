@@ -68,8 +68,10 @@ Report:
   One JSON object per item, appended and flushed as each finishes:
   {\"url\",\"path\",\"status\",\"http_status\",\"bytes\",\"sha256\",\"attempts\",\"elapsed_ms\",\"error\"}
   status is one of ok, timeout, stalled, http_error, dns_error, connect_error, tls_error, truncated,
-  rejected, invalid, io_error, skipped. sha256 is null with --no-sha256 (unless the list gave one).
-  Credentials in URLs are replaced by \"***\".";
+  rejected, invalid, io_error, skipped. io_error is a file that could not be written, or a worker
+  process that died with the item (the error says how; a death is retried, a full disk is not).
+  sha256 is null with --no-sha256 (unless the list gave one). Credentials in URLs are replaced by
+  \"***\".";
 
 fn batch_after_help() -> String {
     format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")

@@ -1,9 +1,10 @@
 //! Which failures are worth another attempt, and how long to wait before it.
 //!
 //! A failure is retried when it may be transient: the network or the server had a bad moment (timeout,
-//! stall, refused or reset connection, DNS hiccup, cut-off body, 5xx, 429, 408). It is not retried when
-//! trying again gives the same answer: other 4xx, a body refused by the content checks, an invalid URL,
-//! a local I/O error (a full disk does not empty itself), a TLS certificate problem.
+//! stall, refused or reset connection, DNS hiccup, cut-off body, 5xx, 429, 408), or the worker process
+//! died under the item (the OOM killer, a crash), which says nothing about the item itself. It is not
+//! retried when trying again gives the same answer: other 4xx, a body refused by the content checks, an
+//! invalid URL, a local I/O error (a full disk does not empty itself), a TLS certificate problem.
 //! [`is_retriable`] is the only place this is decided.
 //!
 //! The wait is exponential backoff with full jitter (a uniform random delay between zero and the
@@ -31,6 +32,7 @@ pub fn is_retriable(kind: FailureKind, http_status: Option<u16>) -> bool {
     match kind {
         FailureKind::TimedOut
         | FailureKind::Stalled
+        | FailureKind::WorkerDied
         | FailureKind::Connect
         | FailureKind::Dns
         | FailureKind::Truncated => true,
@@ -86,6 +88,7 @@ mod tests {
             FailureKind::Connect,
             FailureKind::Dns,
             FailureKind::Truncated,
+            FailureKind::WorkerDied,
         ] {
             assert!(is_retriable(kind, None), "{kind:?}");
         }

@@ -324,8 +324,8 @@ impl<'a> Runner<'a> {
             // The worker died before it could take the item: treat it as a crash of this attempt.
             self.kill_worker(
                 index,
-                FailureKind::LocalIo,
-                "the worker process exited unexpectedly".into(),
+                FailureKind::WorkerDied,
+                "the worker process exited before it could take the item".into(),
             );
         }
     }
@@ -344,11 +344,7 @@ impl<'a> Runner<'a> {
                         let worker = self.workers.remove(index);
                         self.items.worker_idle(worker.slot);
                         if let Some(job) = worker.job {
-                            self.attempt_failed(
-                                job,
-                                FailureKind::LocalIo,
-                                format!("the worker process died ({status:?})"),
-                            );
+                            self.attempt_failed(job, FailureKind::WorkerDied, worker_death(status));
                         }
                     }
                 }
@@ -656,6 +652,21 @@ fn waitpid_some(workers: &mut Vec<Worker>) -> bool {
                 }
             }
         }
+    }
+}
+
+/// The report's error for an item whose worker died with it in hand: how it died, in words.
+fn worker_death(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Signaled(_, signal, _) => format!(
+            "the worker process was killed by signal {} ({}) with this item in hand",
+            signal as i32,
+            signal.as_str()
+        ),
+        WaitStatus::Exited(_, code) => {
+            format!("the worker process exited with status {code} with this item in hand")
+        }
+        other => format!("the worker process died ({other:?})"),
     }
 }
 

@@ -86,7 +86,8 @@ impl fmt::Display for Status {
 }
 
 impl From<FailureKind> for Status {
-    /// The report status of an item whose last attempt failed for `kind`.
+    /// The report status of an item whose last attempt failed for `kind`. A worker that died is an
+    /// `io_error` (watchdog's own side failed, not the server), with an error message that says so.
     fn from(kind: FailureKind) -> Status {
         match kind {
             FailureKind::Usage | FailureKind::InvalidUrl => Status::Invalid,
@@ -96,7 +97,7 @@ impl From<FailureKind> for Status {
             FailureKind::HttpStatus | FailureKind::Protocol => Status::HttpError,
             FailureKind::Truncated => Status::Truncated,
             FailureKind::Rejected => Status::Rejected,
-            FailureKind::LocalIo => Status::IoError,
+            FailureKind::LocalIo | FailureKind::WorkerDied => Status::IoError,
             FailureKind::TimedOut => Status::Timeout,
             FailureKind::Stalled => Status::Stalled,
         }
@@ -143,6 +144,10 @@ mod tests {
         for kind in FailureKind::ALL {
             let status = Status::from(kind);
             assert!(!matches!(status, Status::Ok | Status::Skipped), "{kind:?}");
+            if kind == FailureKind::WorkerDied {
+                assert_eq!(status, Status::IoError);
+                continue;
+            }
             let wire = serde_json::to_string(&kind).unwrap_or_default();
             assert_eq!(wire, format!("\"{status}\""), "{kind:?}");
         }
@@ -170,6 +175,7 @@ mod tests {
                 (FailureKind::Protocol, 18, Status::HttpError),
                 (FailureKind::TimedOut, 124, Status::Timeout),
                 (FailureKind::Stalled, 124, Status::Stalled),
+                (FailureKind::WorkerDied, 125, Status::IoError),
             ]
         );
     }

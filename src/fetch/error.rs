@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::Exit;
 
-/// Why an attempt at a download failed: one variant per exit code of the worker, and the two ways
-/// only a supervisor sees an attempt end (its deadline, its stall timer).
+/// Why an attempt at a download failed: one variant per exit code of the worker, and the three ways
+/// only a supervisor sees an attempt end (its deadline, its stall timer, the death of its process).
 ///
 /// On the wire (the progress channel's error line) a kind is its report status word. Two pairs of
 /// kinds share a word, as they share a status and a retry decision: [`FailureKind::Usage`] travels as
@@ -53,11 +53,15 @@ pub enum FailureKind {
     /// No data arrived for `--stall`; the supervisor killed the worker.
     #[serde(rename = "stalled")]
     Stalled,
+    /// The worker process died with the item in hand (the OOM killer, a crash). Nothing the worker
+    /// could say: the supervisor saw it die. Reported as `io_error`, but tried again like a timeout.
+    #[serde(skip)]
+    WorkerDied,
 }
 
 impl FailureKind {
     /// Every kind.
-    pub const ALL: [FailureKind; 12] = [
+    pub const ALL: [FailureKind; 13] = [
         FailureKind::Usage,
         FailureKind::InvalidUrl,
         FailureKind::Dns,
@@ -70,12 +74,14 @@ impl FailureKind {
         FailureKind::Protocol,
         FailureKind::TimedOut,
         FailureKind::Stalled,
+        FailureKind::WorkerDied,
     ];
 
-    /// The exit code of `watchdog -- fetch` for this kind.
+    /// The exit code of `watchdog -- fetch` for this kind. A worker that died is watchdog's failure
+    /// (the single-command supervisor reports a death by signal as 128+N before it gets here).
     pub fn exit(self) -> Exit {
         match self {
-            FailureKind::Usage => Exit::Failure,
+            FailureKind::Usage | FailureKind::WorkerDied => Exit::Failure,
             FailureKind::InvalidUrl => Exit::InvalidUrl,
             FailureKind::Dns => Exit::Dns,
             FailureKind::Connect => Exit::Connect,
@@ -207,8 +213,10 @@ mod tests {
                 Some(read_back)
             );
         }
+        // A worker never reports its own death; nothing on the wire reads as one.
+        assert!(serde_json::to_string(&FailureKind::WorkerDied).is_err());
         assert!(serde_json::from_str::<FailureKind>("\"nope\"").is_err());
-        assert_eq!(words.len(), FailureKind::ALL.len());
+        assert_eq!(words.len() + 1, FailureKind::ALL.len());
     }
 
     #[test]
