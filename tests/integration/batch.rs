@@ -1534,3 +1534,44 @@ fn a_worker_killed_on_its_last_attempt_says_so_in_the_report() {
     );
     w.marker.assert_no_survivors();
 }
+
+// ---- help ----------------------------------------------------------------------------------------
+
+/// The help's hand-written blocks (examples, list format, report, exit status) are laid out for the
+/// widest help clap prints (100 columns); a longer line would be wrapped a second time, leaving a word
+/// or two on a line of its own.
+#[test]
+fn help_blocks_are_printed_as_written() {
+    for (args, blocks) in [
+        (
+            &["batch", "--help"][..],
+            [
+                watchdog::cli::BATCH_HELP,
+                watchdog::exit::BATCH_EXIT_STATUS_HELP,
+                "",
+            ],
+        ),
+        (
+            &["--help"][..],
+            [
+                watchdog::cli::SUPERVISE_EXAMPLES,
+                watchdog::exit::EXIT_STATUS_HELP,
+                watchdog::cli::PROTOCOL_HELP,
+            ],
+        ),
+    ] {
+        let mut cmd = Command::new(crate::common::bin());
+        // Not a terminal, no COLUMNS: clap wraps at its default width, 100.
+        cmd.args(args).env_remove("COLUMNS");
+        let run = run_bounded(&mut cmd, LIMIT);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        let printed: BTreeSet<&str> = run.stdout.lines().map(str::trim_end).collect();
+        for line in blocks.iter().flat_map(|b| b.lines()) {
+            assert!(
+                printed.contains(line.trim_end()),
+                "`watchdog {}` re-wrapped {line:?}",
+                args.join(" ")
+            );
+        }
+    }
+}
