@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::duration::{parse_duration, parse_optional_duration, parse_size};
-use crate::exit::EXIT_STATUS_HELP;
+use crate::exit::{BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
 
 /// The supervisor's examples, shown by `--help` and the man page.
 pub const SUPERVISE_EXAMPLES: &str = "\
@@ -28,8 +28,8 @@ Examples:
 /// The progress channel and events schema, shown by `--help` and the man page.
 pub const PROTOCOL_HELP: &str = "\
 Progress channel:
-  Every command gets the write end of a pipe; its fd number is in WATCHDOG_PROGRESS_FD. Each line written
-  there that is a JSON object counts as a heartbeat for --stall, e.g.
+  Every command gets the write end of a pipe; its fd number is in WATCHDOG_PROGRESS_FD. Each line
+  written there that is a JSON object counts as a heartbeat for --stall, e.g.
     {\"event\":\"progress\",\"bytes\":1024,\"total\":4096}
   Lines longer than 64 KiB, and lines that are not JSON objects, are ignored.
 
@@ -43,6 +43,9 @@ Events file:
   Credentials in URLs (user:password@) are replaced by \"***\".";
 
 /// The batch mode's examples, list format and report, shown by `batch --help` and its man page.
+///
+/// Like every hand-wrapped help block, its lines fit in 100 columns, the widest clap prints help at;
+/// a longer line would be wrapped a second time.
 pub const BATCH_HELP: &str = "\
 Examples:
   watchdog batch urls.txt --out imgs/ --jobs 16 --timeout 10 --stall 3
@@ -57,22 +60,25 @@ Examples:
 
 List format:
   One item per line: a URL; URL<TAB>RELATIVE/PATH to name the file; or a JSON object
-  {\"url\":...,\"path\":...,\"sha256\":...}. Blank lines and # comments are skipped; CRLF and a UTF-8 BOM are
-  accepted. A line that is not an http(s) URL, is unparsable or is longer than 8 KiB is reported invalid.
-  Names come from the URL's last path segment, percent-decoded and sanitized; no name ever leaves DIR.
-  Name collisions get a short hash suffix; a URL listed twice is fetched once. Past 32,768 items, the
-  index of names moves from memory to an unnamed file in DIR (up to 64 bytes of disk per item, and up
-  to 96 more per item an earlier run finished), so DIR needs that room beside the downloads.
+  {\"url\":...,\"path\":...,\"sha256\":...}. Blank lines and # comments are skipped; CRLF and a UTF-8
+  BOM are accepted. A line that is not an http(s) URL, is unparsable or is longer than 8 KiB is
+  reported invalid. Names come from the URL's last path segment, percent-decoded and sanitized; no
+  name ever leaves DIR. Name collisions get a short hash suffix; a URL listed twice is fetched once.
+  Past 32,768 items, the index of names moves from memory to an unnamed file in DIR (up to 64 bytes
+  of disk per item, and up to 96 more per item an earlier run finished), so DIR needs that room
+  beside the downloads.
 
 Report:
   One JSON object per item, appended and flushed as each finishes:
   {\"url\",\"path\",\"status\",\"http_status\",\"bytes\",\"sha256\",\"attempts\",\"elapsed_ms\",\"error\"}
   status is one of ok, timeout, stalled, http_error, dns_error, connect_error, tls_error, truncated,
-  rejected, invalid, io_error, skipped. sha256 is null with --no-sha256 (unless the list gave one).
-  Credentials in URLs are replaced by \"***\".";
+  rejected, invalid, io_error, skipped. io_error is a file that could not be written, or a worker
+  process that died with the item (the error says how; a death is retried, a full disk is not).
+  sha256 is null with --no-sha256 (unless the list gave one). Credentials in URLs are replaced by
+  \"***\".";
 
 fn batch_after_help() -> String {
-    format!("{BATCH_HELP}\n\n{}", crate::batch::report::BATCH_EXIT_HELP)
+    format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
 }
 
 fn after_help() -> String {

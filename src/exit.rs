@@ -2,7 +2,9 @@
 //!
 //! The supervisor's codes follow GNU `timeout(1)` so that scripts written for it keep working. The download
 //! worker's failure kinds get one distinct code each, in a block (10-19) that neither GNU `timeout` nor a
-//! shell uses, so a script can tell "the server said 404" from "DNS failed" without parsing stderr.
+//! shell uses, so a script can tell "the server said 404" from "DNS failed" without parsing stderr. Batch
+//! mode adds one code of its own (1, some item failed). Every code watchdog exits with is an [`Exit`],
+//! and the tables `--help` shows for them live here beside it.
 
 use std::process::ExitCode;
 
@@ -11,6 +13,8 @@ use std::process::ExitCode;
 pub enum Exit {
     /// Everything worked (or, when supervising, the command's own status was 0).
     Success,
+    /// Batch mode: at least one item failed or one list line was invalid.
+    SomeFailed,
     /// The download URL is invalid, or its scheme (or a redirect's) is not http or https.
     InvalidUrl,
     /// The host name could not be resolved.
@@ -37,6 +41,8 @@ pub enum Exit {
     CannotRun,
     /// The command was not found.
     NotFound,
+    /// Died of (or, for watchdog itself, was stopped by) this signal: the shell's 128 + N.
+    Signal(i32),
 }
 
 impl Exit {
@@ -44,6 +50,7 @@ impl Exit {
     pub const fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
+            Exit::SomeFailed => 1,
             Exit::InvalidUrl => 10,
             Exit::Dns => 11,
             Exit::Connect => 12,
@@ -57,6 +64,10 @@ impl Exit {
             Exit::Failure => 125,
             Exit::CannotRun => 126,
             Exit::NotFound => 127,
+            // Signal numbers are 1 to 64; the bounds keep a nonsense number from wrapping around.
+            Exit::Signal(signal) if signal <= 0 => 128,
+            Exit::Signal(signal) if signal >= 127 => 255,
+            Exit::Signal(signal) => 128 + signal as u8,
         }
     }
 }
@@ -91,3 +102,26 @@ Fetch exit status:
   16  content rejected by --expect, --max-size or --sha256
   17  local I/O error (disk full, permission denied, missing directory)
   18  the server's answer was not valid HTTP";
+
+/// The batch mode's exit-status table, shown by `watchdog batch --help` and its man page.
+pub const BATCH_EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0        every item is done: downloaded, already complete from an earlier run, or a duplicate
+  1        at least one item failed or one list line was invalid; the report says which and why
+           (run the same command again to retry: items already done are skipped)
+  125      watchdog itself failed (bad option, unreadable list, report or index not writable)
+  128+N    stopped by signal N; the report holds every item finished before it";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_is_128_plus_its_number() {
+        assert_eq!(Exit::Signal(9).code(), 137);
+        assert_eq!(Exit::Signal(15).code(), 143);
+        assert_eq!(Exit::Signal(64).code(), 192);
+        assert_eq!(Exit::Signal(-3).code(), 128);
+        assert_eq!(Exit::Signal(i32::MAX).code(), 255);
+    }
+}

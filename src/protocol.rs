@@ -10,6 +10,8 @@ use std::os::fd::{FromRawFd, RawFd};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fetch::FailureKind;
+
 /// The environment variable that names the progress channel's file descriptor.
 pub const PROGRESS_FD_ENV: &str = "WATCHDOG_PROGRESS_FD";
 
@@ -49,9 +51,9 @@ pub enum ProgressLine {
     },
     /// Batch mode: the file at `path` is already complete from an earlier run; nothing was fetched.
     Present { path: String, bytes: u64 },
-    /// The download failed; `kind` is one of the batch report's statuses.
+    /// The download failed; `kind` is why, written as the batch report's status word.
     Error {
-        kind: String,
+        kind: FailureKind,
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         http_status: Option<u16>,
@@ -243,6 +245,25 @@ mod tests {
         assert!(!is_json_object(b"{\"unclosed\":1"));
         assert!(!is_json_object(b"garbage"));
         assert!(!is_json_object(b"\xff\xfe"));
+    }
+
+    #[test]
+    fn an_error_line_names_its_kind_in_the_report_words() {
+        let line = ProgressLine::Error {
+            kind: FailureKind::Connect,
+            message: "refused".into(),
+            http_status: None,
+            retry_after_s: None,
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"error","kind":"connect_error","message":"refused"}"#
+        );
+        assert_eq!(serde_json::from_str::<ProgressLine>(&text).unwrap(), line);
+        // A kind that is not a failure word is not an error line watchdog understands.
+        let unknown = r#"{"event":"error","kind":"gremlins","message":"?"}"#;
+        assert!(serde_json::from_str::<ProgressLine>(unknown).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the item's name is made safe and unique, by every shard for every item, so that shards writing to
 //! one directory agree on all names and never give one name to two URLs; the shard keeps only its own
 //! items; a URL seen before is a `skipped` duplicate; a name an earlier run finished is a candidate for
-//! skipping, which the runner confirms with [`super::report::is_done`] where slow file I/O cannot stall
+//! skipping, which the runner confirms with [`super::verify::is_done`] where slow file I/O cannot stall
 //! it.
 
 use std::io;
@@ -13,8 +13,10 @@ use std::path::{Component, Path, PathBuf};
 
 use super::allocate::{Allocation, NameAllocator};
 use super::list::{Item, ListEntry};
-use super::report::{DoneIndex, Expected, ReportEntry, Status};
+use super::report::ReportEntry;
+use super::resume::{DoneIndex, Expected};
 use super::shard::Shard;
+use super::status::Status;
 use crate::names;
 
 /// The runner's next step for one list entry.
@@ -31,7 +33,7 @@ pub enum Plan {
         path: String,
     },
     /// An earlier run finished this item: if the file at `path` passes
-    /// [`super::report::is_done`] with `expected`, report it `skipped`, otherwise fetch it.
+    /// [`super::verify::is_done`] with `expected`, report it `skipped`, otherwise fetch it.
     CheckDone {
         line_no: u64,
         item: Item,

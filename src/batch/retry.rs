@@ -1,9 +1,11 @@
 //! Which failures are worth another attempt, and how long to wait before it.
 //!
 //! A failure is retried when it may be transient: the network or the server had a bad moment (timeout,
-//! stall, refused or reset connection, DNS hiccup, cut-off body, 5xx, 429, 408). It is not retried when
-//! trying again gives the same answer: other 4xx, a body refused by the content checks, an invalid URL,
-//! a local I/O error (a full disk does not empty itself), a TLS certificate problem.
+//! stall, refused or reset connection, DNS hiccup, cut-off body, 5xx, 429, 408), or the worker process
+//! died under the item (the OOM killer, a crash), which says nothing about the item itself. It is not
+//! retried when trying again gives the same answer: other 4xx, a body refused by the content checks, an
+//! invalid URL, a local I/O error (a full disk does not empty itself), a TLS certificate problem.
+//! [`is_retriable`] is the only place this is decided.
 //!
 //! The wait is exponential backoff with full jitter (a uniform random delay between zero and the
 //! backoff), so thousands of items that failed together do not come back together; at least as long as
@@ -11,7 +13,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::report::Status;
+use crate::fetch::FailureKind;
 
 /// The backoff before the first retry.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -24,24 +26,24 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// for minutes, and the report says to run the batch again later.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
-/// Whether an attempt that ended with `status` (and `http_status`, for `http_error`) may succeed if
-/// tried again.
-pub fn is_retriable(status: Status, http_status: Option<u16>) -> bool {
-    match status {
-        Status::Timeout
-        | Status::Stalled
-        | Status::ConnectError
-        | Status::DnsError
-        | Status::Truncated => true,
-        Status::HttpError => {
+/// Whether an attempt that failed for `kind` (with the answer's `http_status`, when there was one) may
+/// succeed if tried again. An answer that is not valid HTTP goes by its status like any `http_error`.
+pub fn is_retriable(kind: FailureKind, http_status: Option<u16>) -> bool {
+    match kind {
+        FailureKind::TimedOut
+        | FailureKind::Stalled
+        | FailureKind::WorkerDied
+        | FailureKind::Connect
+        | FailureKind::Dns
+        | FailureKind::Truncated => true,
+        FailureKind::HttpStatus | FailureKind::Protocol => {
             matches!(http_status, Some(code) if code >= 500 || code == 429 || code == 408)
         }
-        Status::Ok
-        | Status::Skipped
-        | Status::TlsError
-        | Status::Rejected
-        | Status::Invalid
-        | Status::IoError => false,
+        FailureKind::Usage
+        | FailureKind::InvalidUrl
+        | FailureKind::Tls
+        | FailureKind::Rejected
+        | FailureKind::LocalIo => false,
     }
 }
 
@@ -80,32 +82,34 @@ mod tests {
 
     #[test]
     fn transient_failures_are_retried() {
-        for status in [
-            Status::Timeout,
-            Status::Stalled,
-            Status::ConnectError,
-            Status::DnsError,
-            Status::Truncated,
+        for kind in [
+            FailureKind::TimedOut,
+            FailureKind::Stalled,
+            FailureKind::Connect,
+            FailureKind::Dns,
+            FailureKind::Truncated,
+            FailureKind::WorkerDied,
         ] {
-            assert!(is_retriable(status, None), "{status:?}");
+            assert!(is_retriable(kind, None), "{kind:?}");
         }
-        for code in [500, 502, 503, 504, 429, 408] {
-            assert!(is_retriable(Status::HttpError, Some(code)), "{code}");
+        for kind in [FailureKind::HttpStatus, FailureKind::Protocol] {
+            for code in [500, 502, 503, 504, 429, 408] {
+                assert!(is_retriable(kind, Some(code)), "{code}");
+            }
+            for code in [400, 401, 403, 404, 410, 451] {
+                assert!(!is_retriable(kind, Some(code)), "{code}");
+            }
+            // Too many redirects, or no valid answer at all: no status.
+            assert!(!is_retriable(kind, None));
         }
-        for code in [400, 401, 403, 404, 410, 451] {
-            assert!(!is_retriable(Status::HttpError, Some(code)), "{code}");
-        }
-        // Too many redirects: no status.
-        assert!(!is_retriable(Status::HttpError, None));
-        for status in [
-            Status::Ok,
-            Status::Skipped,
-            Status::TlsError,
-            Status::Rejected,
-            Status::Invalid,
-            Status::IoError,
+        for kind in [
+            FailureKind::Usage,
+            FailureKind::InvalidUrl,
+            FailureKind::Tls,
+            FailureKind::Rejected,
+            FailureKind::LocalIo,
         ] {
-            assert!(!is_retriable(status, None), "{status:?}");
+            assert!(!is_retriable(kind, None), "{kind:?}");
         }
     }
 

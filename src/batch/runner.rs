@@ -17,11 +17,14 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::report::{Expected, ReportEntry, Status};
+use super::report::ReportEntry;
+use super::resume::Expected;
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
+use super::status::Status;
 use super::worker::{worker_args, Assignment};
 use crate::cli::BatchArgs;
 use crate::exit::Exit;
+use crate::fetch::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::protocol::{drain_fd, LineReader, ProgressLine};
 
@@ -314,8 +317,8 @@ impl<'a> Runner<'a> {
             // The worker died before it could take the item: treat it as a crash of this attempt.
             self.kill_worker(
                 index,
-                Status::IoError,
-                "the worker process exited unexpectedly".into(),
+                FailureKind::WorkerDied,
+                "the worker process exited before it could take the item".into(),
             );
         }
     }
@@ -332,11 +335,7 @@ impl<'a> Runner<'a> {
                 let worker = self.workers.remove(index);
                 self.items.worker_idle(worker.slot);
                 if let Some(job) = worker.job {
-                    self.attempt_failed(
-                        job,
-                        Status::IoError,
-                        format!("the worker process died ({how})"),
-                    );
+                    self.attempt_failed(job, FailureKind::WorkerDied, worker_death(how));
                 }
             }
         }
@@ -350,42 +349,42 @@ impl<'a> Runner<'a> {
         for (index, worker) in self.workers.iter().enumerate() {
             let Some(job) = &worker.job else { continue };
             if self.limits.timeout.is_some_and(|t| now >= job.started + t) {
-                overdue.push((index, Status::Timeout));
+                overdue.push((index, FailureKind::TimedOut));
             } else if self
                 .limits
                 .stall
                 .is_some_and(|s| now >= job.last_activity + s)
             {
-                overdue.push((index, Status::Stalled));
+                overdue.push((index, FailureKind::Stalled));
             }
         }
-        for (index, status) in overdue.into_iter().rev() {
-            let detail = match status {
-                Status::Timeout => format!(
+        for (index, kind) in overdue.into_iter().rev() {
+            let detail = match kind {
+                FailureKind::TimedOut => format!(
                     "deadline of {:?} passed",
                     self.limits.timeout.unwrap_or_default()
                 ),
                 _ => format!("no data for {:?}", self.limits.stall.unwrap_or_default()),
             };
-            self.kill_worker(index, status, detail);
+            self.kill_worker(index, kind, detail);
         }
     }
 
     /// SIGKILLs a worker's whole group and fails its attempt. The worker is reaped by `reap` later.
-    fn kill_worker(&mut self, index: usize, status: Status, message: String) {
+    fn kill_worker(&mut self, index: usize, kind: FailureKind, message: String) {
         let mut worker = self.workers.remove(index);
         self.processes.signal_group(worker.pid, libc::SIGKILL);
         self.dying.push((worker.pid, Instant::now()));
         self.items.worker_idle(worker.slot);
         worker.stdin = None;
         if let Some(job) = worker.job.take() {
-            self.attempt_failed(job, status, message);
+            self.attempt_failed(job, kind, message);
         }
         // Reaped in `reap`; dropping `Child` does not wait.
         drop(worker);
     }
 
-    fn attempt_failed(&mut self, job: Job, status: Status, message: String) {
+    fn attempt_failed(&mut self, job: Job, kind: FailureKind, message: String) {
         let Job {
             mut item,
             temp_path,
@@ -394,7 +393,7 @@ impl<'a> Runner<'a> {
             ..
         } = job;
         let mut message = message;
-        if item.attempts <= self.limits.retries && is_retriable(status, http_status) {
+        if item.attempts <= self.limits.retries && is_retriable(kind, http_status) {
             match retry_after {
                 Some(wait) if wait > RETRY_AFTER_CAP => {
                     message.push_str(&format!(
@@ -416,7 +415,7 @@ impl<'a> Runner<'a> {
         // an earlier one left a partial file there for resuming; the name follows from the final path.
         let temp = temp_path.unwrap_or_else(|| crate::fetch::temp_path_for(&item.path));
         let _ = std::fs::remove_file(temp);
-        self.finish_failed(item, status, http_status, message);
+        self.finish_failed(item, Status::from(kind), http_status, message);
     }
 
     fn finish_failed(
@@ -550,8 +549,7 @@ impl<'a> Runner<'a> {
                 self.items.worker_idle(slot);
                 job.http_status = http_status.or(job.http_status);
                 job.retry_after = retry_after_s.map(Duration::from_secs);
-                let status = Status::from_name(&kind).unwrap_or(Status::IoError);
-                self.attempt_failed(job, status, message);
+                self.attempt_failed(job, kind, message);
             }
         }
     }
@@ -595,6 +593,19 @@ impl<'a> Runner<'a> {
                 left.len(),
                 pids.join(" ")
             ));
+        }
+    }
+}
+
+/// The report's error for an item whose worker died with it in hand: how it died, in words.
+fn worker_death(how: Ended) -> String {
+    match how {
+        Ended::Signal(signal) => format!(
+            "the worker process was killed by signal {signal} (SIG{}) with this item in hand",
+            crate::signals::signal_name(signal)
+        ),
+        Ended::Code(code) => {
+            format!("the worker process exited with status {code} with this item in hand")
         }
     }
 }

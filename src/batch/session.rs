@@ -8,10 +8,14 @@ use std::time::Instant;
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
-use super::report::{DoneIndex, LoadError, ReportEntry, ReportWriter, Status, Summary};
+use super::report::{ReportEntry, ReportWriter};
+use super::resume::{DoneIndex, LoadError};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
+use super::status::Status;
+use super::summary::Summary;
 use crate::cli::BatchArgs;
+use crate::exit::Exit;
 use crate::progress::BatchProgress;
 
 /// The list, the planner and the report, seen by the runner as a stream of items.
@@ -286,7 +290,7 @@ pub fn run(args: BatchArgs) -> ExitCode {
         eprintln!("{}", items.summary.render(started.elapsed()));
     }
     match end {
-        RunEnd::Interrupted(signal) => ExitCode::from((128 + signal) as u8),
-        RunEnd::Complete => ExitCode::from(items.summary.exit_code()),
+        RunEnd::Interrupted(signal) => Exit::Signal(signal).into(),
+        RunEnd::Complete => items.summary.exit().into(),
     }
 }

@@ -2,7 +2,7 @@
 //! that the supervisor's memory stays the same for a list of a thousand lines or of ten million.
 //!
 //! Batch mode remembers something about every item of the list: which names are taken
-//! ([`super::allocate`]) and which files a previous run finished ([`super::report::DoneIndex`]). Kept in
+//! ([`super::allocate`]) and which files a previous run finished ([`super::resume::DoneIndex`]). Kept in
 //! memory that is 16 to 24 bytes per item, 160 to 240 MB for ten million lines, on a machine that may
 //! run many shards side by side. A [`SpillMap`] keeps its first [`MEMORY_ENTRIES`] entries in a
 //! [`CompactMap`] (well under 1 MB) and then moves all of them into a [`DiskTable`], which answers from

@@ -11,10 +11,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-use super::report::{is_done, Expected};
+use super::resume::Expected;
+use super::verify::is_done;
 use crate::cli::DownloadOptions;
 use crate::exit::Exit;
-use crate::fetch::{FetchRequest, Fetcher, Output};
+use crate::fetch::{FailureKind, FetchRequest, Fetcher, Output};
 use crate::protocol::{ProgressLine, ProgressWriter};
 
 /// The hidden first argument that puts the binary into batch-worker mode.
@@ -100,7 +101,7 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
             Ok(a) => a,
             Err(e) => {
                 progress.send(&ProgressLine::Error {
-                    kind: "invalid".into(),
+                    kind: FailureKind::Usage,
                     message: format!("bad assignment: {e}"),
                     http_status: None,
                     retry_after_s: None,

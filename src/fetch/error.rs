@@ -1,35 +1,87 @@
-//! Why a download failed, in the terms its callers branch on: an exit code for `watchdog -- fetch`, a
-//! status word for the batch report, and one line a person can act on.
+//! Why a download failed, in the one vocabulary every caller branches on.
+//!
+//! A [`FailureKind`] decides everything that follows from a failure: the exit code of
+//! `watchdog -- fetch` ([`FailureKind::exit`]), the batch report's status word (`Status::from`, in
+//! `batch::status`), whether batch mode tries again (`batch::retry::is_retriable`), and the `kind` of
+//! the progress channel's error line, which carries the kind itself so the batch runner gets back the
+//! very value the worker sent. A [`FetchError`] adds the one line a person can act on.
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::exit::Exit;
 
-/// The kinds of failure, one per exit code of the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why an attempt at a download failed: one variant per exit code of the worker, and the three ways
+/// only a supervisor sees an attempt end (its deadline, its stall timer, the death of its process).
+///
+/// On the wire (the progress channel's error line) a kind is its report status word. Two pairs of
+/// kinds share a word, as they share a status and a retry decision: [`FailureKind::Usage`] travels as
+/// `invalid` and [`FailureKind::Protocol`] as `http_error`, and are read back as
+/// [`FailureKind::InvalidUrl`] and [`FailureKind::HttpStatus`]; only their exit codes differ, which
+/// matter to `watchdog -- fetch` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FailureKind {
     /// Bad usage: a malformed header, an unreadable `--cacert`, an unusable proxy setting.
+    #[serde(rename = "invalid", skip_deserializing)]
     Usage,
     /// The URL (or a redirect target) is not a valid http/https URL.
+    #[serde(rename = "invalid")]
     InvalidUrl,
+    #[serde(rename = "dns_error")]
     Dns,
+    #[serde(rename = "connect_error")]
     Connect,
+    #[serde(rename = "tls_error")]
     Tls,
     /// A 4xx/5xx answer, or too many redirects.
+    #[serde(rename = "http_error")]
     HttpStatus,
+    #[serde(rename = "truncated")]
     Truncated,
     /// `--expect`, `--max-size` or `--sha256` refused the body.
+    #[serde(rename = "rejected")]
     Rejected,
+    #[serde(rename = "io_error")]
     LocalIo,
     /// The answer was not valid HTTP.
+    #[serde(rename = "http_error", skip_deserializing)]
     Protocol,
+    /// The attempt's deadline (`--timeout`) passed; the supervisor killed the worker.
+    #[serde(rename = "timeout")]
+    TimedOut,
+    /// No data arrived for `--stall`; the supervisor killed the worker.
+    #[serde(rename = "stalled")]
+    Stalled,
+    /// The worker process died with the item in hand (the OOM killer, a crash). Nothing the worker
+    /// could say: the supervisor saw it die. Reported as `io_error`, but tried again like a timeout.
+    #[serde(skip)]
+    WorkerDied,
 }
 
 impl FailureKind {
-    /// The exit code of `watchdog -- fetch` for this kind.
+    /// Every kind.
+    pub const ALL: [FailureKind; 13] = [
+        FailureKind::Usage,
+        FailureKind::InvalidUrl,
+        FailureKind::Dns,
+        FailureKind::Connect,
+        FailureKind::Tls,
+        FailureKind::HttpStatus,
+        FailureKind::Truncated,
+        FailureKind::Rejected,
+        FailureKind::LocalIo,
+        FailureKind::Protocol,
+        FailureKind::TimedOut,
+        FailureKind::Stalled,
+        FailureKind::WorkerDied,
+    ];
+
+    /// The exit code of `watchdog -- fetch` for this kind. A worker that died is watchdog's failure
+    /// (the single-command supervisor reports a death by signal as 128+N before it gets here).
     pub fn exit(self) -> Exit {
         match self {
-            FailureKind::Usage => Exit::Failure,
+            FailureKind::Usage | FailureKind::WorkerDied => Exit::Failure,
             FailureKind::InvalidUrl => Exit::InvalidUrl,
             FailureKind::Dns => Exit::Dns,
             FailureKind::Connect => Exit::Connect,
@@ -39,20 +91,7 @@ impl FailureKind {
             FailureKind::Rejected => Exit::Rejected,
             FailureKind::LocalIo => Exit::LocalIo,
             FailureKind::Protocol => Exit::Protocol,
-        }
-    }
-
-    /// The batch report's status word (also the `kind` of the progress channel's error line).
-    pub fn report_status(self) -> &'static str {
-        match self {
-            FailureKind::Usage | FailureKind::InvalidUrl => "invalid",
-            FailureKind::Dns => "dns_error",
-            FailureKind::Connect => "connect_error",
-            FailureKind::Tls => "tls_error",
-            FailureKind::HttpStatus | FailureKind::Protocol => "http_error",
-            FailureKind::Truncated => "truncated",
-            FailureKind::Rejected => "rejected",
-            FailureKind::LocalIo => "io_error",
+            FailureKind::TimedOut | FailureKind::Stalled => Exit::TimedOut,
         }
     }
 
@@ -62,17 +101,6 @@ impl FailureKind {
         !matches!(
             self,
             FailureKind::Rejected | FailureKind::LocalIo | FailureKind::Usage
-        )
-    }
-
-    /// True when trying again later might succeed (batch mode's retry decision).
-    pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            FailureKind::Dns
-                | FailureKind::Connect
-                | FailureKind::Truncated
-                | FailureKind::Protocol
         )
     }
 }
@@ -130,12 +158,6 @@ impl FetchError {
         self.kind.exit()
     }
 
-    /// The batch report's status word: invalid, dns_error, connect_error, tls_error, http_error,
-    /// truncated, rejected or io_error.
-    pub fn kind(&self) -> &'static str {
-        self.kind.report_status()
-    }
-
     /// The HTTP status of the answer that caused the failure, when there was one.
     pub fn http_status(&self) -> Option<u16> {
         self.http_status
@@ -162,6 +184,41 @@ impl std::error::Error for FetchError {}
 mod tests {
     use super::*;
 
+    /// The wire words of the progress channel's error line, as they were when `kind` was a string.
+    #[test]
+    fn kinds_travel_as_report_words_and_come_back_with_the_same_meaning() {
+        let words = [
+            (FailureKind::Usage, "invalid", FailureKind::InvalidUrl),
+            (FailureKind::InvalidUrl, "invalid", FailureKind::InvalidUrl),
+            (FailureKind::Dns, "dns_error", FailureKind::Dns),
+            (FailureKind::Connect, "connect_error", FailureKind::Connect),
+            (FailureKind::Tls, "tls_error", FailureKind::Tls),
+            (
+                FailureKind::HttpStatus,
+                "http_error",
+                FailureKind::HttpStatus,
+            ),
+            (FailureKind::Truncated, "truncated", FailureKind::Truncated),
+            (FailureKind::Rejected, "rejected", FailureKind::Rejected),
+            (FailureKind::LocalIo, "io_error", FailureKind::LocalIo),
+            (FailureKind::Protocol, "http_error", FailureKind::HttpStatus),
+            (FailureKind::TimedOut, "timeout", FailureKind::TimedOut),
+            (FailureKind::Stalled, "stalled", FailureKind::Stalled),
+        ];
+        for (kind, word, read_back) in words {
+            let json = format!("\"{word}\"");
+            assert_eq!(serde_json::to_string(&kind).ok(), Some(json.clone()));
+            assert_eq!(
+                serde_json::from_str::<FailureKind>(&json).ok(),
+                Some(read_back)
+            );
+        }
+        // A worker never reports its own death; nothing on the wire reads as one.
+        assert!(serde_json::to_string(&FailureKind::WorkerDied).is_err());
+        assert!(serde_json::from_str::<FailureKind>("\"nope\"").is_err());
+        assert_eq!(words.len() + 1, FailureKind::ALL.len());
+    }
+
     #[test]
     fn display_redacts_credentials() {
         let err = FetchError::new(FailureKind::HttpStatus, "server answered 404 Not Found")
@@ -174,7 +231,11 @@ mod tests {
             "https://***@host/a.jpg: server answered 404 Not Found"
         );
         assert_eq!(err.exit(), Exit::HttpStatus);
-        assert_eq!(err.kind(), "http_error");
+        assert_eq!(err.failure_kind(), FailureKind::HttpStatus);
+        assert_eq!(
+            serde_json::to_string(&err.failure_kind()).ok().as_deref(),
+            Some("\"http_error\"")
+        );
         assert_eq!(err.http_status(), Some(404));
     }
 }

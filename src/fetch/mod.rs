@@ -160,7 +160,7 @@ impl Fetcher {
                 http_status: Some(outcome.http_status),
             }),
             Err(err) => progress.send(&ProgressLine::Error {
-                kind: err.kind().to_string(),
+                kind: err.failure_kind(),
                 message: err.to_string(),
                 http_status: err.http_status(),
                 retry_after_s: err.retry_after().map(|wait| wait.as_secs()),
@@ -493,7 +493,7 @@ fn run_worker(args: &FetchArgs, progress: &mut ProgressWriter) -> Result<Outcome
         Err(err) => {
             let err = err.with_url(&args.url);
             progress.send(&ProgressLine::Error {
-                kind: err.kind().to_string(),
+                kind: err.failure_kind(),
                 message: err.to_string(),
                 http_status: None,
                 retry_after_s: None,

@@ -55,7 +55,7 @@ impl Reason {
 fn shell_code(ended: Ended) -> u8 {
     match ended {
         Ended::Code(code) => (code & 0xff) as u8,
-        Ended::Signal(signal) => (128 + signal).clamp(0, 255) as u8,
+        Ended::Signal(signal) => Exit::Signal(signal).code(),
     }
 }
 
@@ -536,7 +536,7 @@ impl Supervisor {
             Reason::Exited => shell_code(status),
             Reason::Deadline | Reason::Stall if self.args.preserve_status => shell_code(status),
             Reason::Deadline | Reason::Stall => Exit::TimedOut.code(),
-            Reason::Forwarded(signal) => (128 + signal) as u8,
+            Reason::Forwarded(signal) => Exit::Signal(signal).code(),
         };
         let status = match status {
             Ended::Code(code) => EndedAs::Code(code),

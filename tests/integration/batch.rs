@@ -1397,3 +1397,181 @@ fn workers_stay_at_jobs_and_descriptors_stay_bounded_while_workers_are_replaced(
     );
     w.marker.assert_no_survivors();
 }
+
+// ---- a worker that dies mid-item ---------------------------------------------------------------
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
+    let w = World::new("batch-worker-death");
+    // One item that takes a second to serve (50 bytes, 20 ms apart), one worker to serve it.
+    let target = "/drip/20/50";
+    let url = w.url(target);
+    let list = w.write_list("list.txt", &format!("{url}\n"));
+    let mut child = w
+        .command(&[
+            s(&list),
+            "--out",
+            s(&w.out()),
+            "-j",
+            "1",
+            "-t",
+            "20",
+            "--retries",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watchdog batch");
+    // The worker has the item in hand once the server has its request.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while w.server.requests_for(target) == 0 {
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the batch ended before its worker could be killed"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the worker never asked for {url}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // As the OOM killer would: SIGKILL to the worker alone.
+    let workers: Vec<u32> = w
+        .marker
+        .survivors()
+        .into_iter()
+        .filter(|pid| *pid != child.id())
+        .collect();
+    assert_eq!(workers.len(), 1, "one worker: {workers:?}");
+    // SAFETY: kill(2) on a live process that carries this test's marker.
+    unsafe {
+        libc::kill(workers[0] as i32, libc::SIGKILL);
+    }
+    let status = {
+        use wait_timeout::ChildExt;
+        match child.wait_timeout(LIMIT).expect("wait for the batch") {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the batch did not finish");
+            }
+        }
+    };
+    let report = w.report();
+    let line = line_for(&report, &url);
+    assert_eq!(status.code(), Some(0), "{line:?}");
+    assert_eq!((line.status.as_str(), line.attempts), ("ok", 2), "{line:?}");
+    assert_eq!(w.server.requests_for(target), 2);
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_worker_killed_on_its_last_attempt_says_so_in_the_report() {
+    let w = World::new("batch-worker-death-final");
+    let target = "/drip/20/200";
+    let url = w.url(target);
+    let list = w.write_list("list.txt", &format!("{url}\n"));
+    let mut child = w
+        .command(&[
+            s(&list),
+            "--out",
+            s(&w.out()),
+            "-j",
+            "1",
+            "-t",
+            "20",
+            "--retries",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog batch");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while w.server.requests_for(target) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never asked for {url}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for pid in w.marker.survivors() {
+        if pid != child.id() {
+            // SAFETY: kill(2) on a live process that carries this test's marker.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+    let status = {
+        use wait_timeout::ChildExt;
+        match child.wait_timeout(LIMIT).expect("wait for the batch") {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the batch did not finish");
+            }
+        }
+    };
+    assert_eq!(status.code(), Some(1));
+    let report = w.report();
+    let line = line_for(&report, &url);
+    assert_eq!(
+        (line.status.as_str(), line.attempts),
+        ("io_error", 1),
+        "{line:?}"
+    );
+    let error = line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("worker process was killed by signal 9 (SIGKILL)"),
+        "{error}"
+    );
+    w.marker.assert_no_survivors();
+}
+
+// ---- help ----------------------------------------------------------------------------------------
+
+/// The help's hand-written blocks (examples, list format, report, exit status) are laid out for the
+/// widest help clap prints (100 columns); a longer line would be wrapped a second time, leaving a word
+/// or two on a line of its own.
+#[test]
+fn help_blocks_are_printed_as_written() {
+    for (args, blocks) in [
+        (
+            &["batch", "--help"][..],
+            [
+                watchdog::cli::BATCH_HELP,
+                watchdog::exit::BATCH_EXIT_STATUS_HELP,
+                "",
+            ],
+        ),
+        (
+            &["--help"][..],
+            [
+                watchdog::cli::SUPERVISE_EXAMPLES,
+                watchdog::exit::EXIT_STATUS_HELP,
+                watchdog::cli::PROTOCOL_HELP,
+            ],
+        ),
+    ] {
+        let mut cmd = Command::new(crate::common::bin());
+        // Not a terminal, no COLUMNS: clap wraps at its default width, 100.
+        cmd.args(args).env_remove("COLUMNS");
+        let run = run_bounded(&mut cmd, LIMIT);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        let printed: BTreeSet<&str> = run.stdout.lines().map(str::trim_end).collect();
+        for line in blocks.iter().flat_map(|b| b.lines()) {
+            assert!(
+                printed.contains(line.trim_end()),
+                "`watchdog {}` re-wrapped {line:?}",
+                args.join(" ")
+            );
+        }
+    }
+}

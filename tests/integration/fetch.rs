@@ -723,7 +723,14 @@ fn one_fetcher_reuses_its_connection() {
             &mut progress,
         )
         .expect_err("HTML is not an image");
-    assert_eq!(failed.kind(), "rejected");
+    assert_eq!(
+        failed.failure_kind(),
+        watchdog::fetch::FailureKind::Rejected
+    );
+    assert_eq!(
+        serde_json::to_value(failed.failure_kind()).ok(),
+        Some(serde_json::json!("rejected"))
+    );
     assert_eq!(failed.exit(), watchdog::exit::Exit::Rejected);
     assert_eq!(server.connections(), 1, "keep-alive reused one connection");
 }
