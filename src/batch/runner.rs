@@ -24,7 +24,7 @@ use nix::unistd::Pid;
 use super::report::{Expected, ReportEntry, Status};
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
 use super::worker::{worker_args, Assignment};
-use crate::cli::BatchArgs;
+use super::BatchOptions;
 use crate::exit::Exit;
 use crate::protocol::{drain_fd, LineReader, ProgressLine};
 use crate::supervisor::signal_watch::{SignalWatch, FORWARDED};
@@ -140,7 +140,7 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     pub fn new(
-        args: &BatchArgs,
+        args: &BatchOptions,
         limits: Limits,
         items: &'a mut dyn Items,
     ) -> Result<Runner<'a>, String> {

@@ -11,7 +11,7 @@ use super::plan::{Plan, Planner};
 use super::report::{DoneIndex, LoadError, ReportEntry, ReportWriter, Status, Summary};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
-use crate::cli::BatchArgs;
+use super::BatchOptions;
 use crate::progress::BatchProgress;
 
 /// The list, the planner and the report, seen by the runner as a stream of items.
@@ -189,7 +189,7 @@ fn count_items(list: &std::path::Path) -> Option<u64> {
 }
 
 /// Runs `watchdog batch`.
-pub fn run(args: BatchArgs) -> ExitCode {
+pub fn run(args: BatchOptions) -> ExitCode {
     let started = Instant::now();
     if args.jobs == 0 {
         return failure("--jobs must be at least 1");

@@ -681,10 +681,10 @@ fn one_fetcher_reuses_its_connection() {
     use watchdog::fetch::{FetchRequest, Fetcher, Output};
     let server = TestServer::start();
     let dir = tempdir();
-    let options = watchdog::cli::DownloadOptions {
+    let options = watchdog::fetch::DownloadOptions {
         connect_timeout: Some(Duration::from_secs(5)),
         max_size: None,
-        expect: Some(watchdog::cli::Expect::Image),
+        expect: Some(watchdog::fetch::Expect::Image),
         headers: Vec::new(),
         max_redirects: 10,
         cacert: None,
