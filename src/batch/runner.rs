@@ -151,7 +151,7 @@ impl<'a> Runner<'a> {
             SignalWatch::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Runner {
             limits,
-            worker_args: worker_args(&args.download, !args.no_sha256),
+            worker_args: worker_args(&args.download, !args.no_sha256)?,
             exe,
             signals,
             workers: Vec::new(),

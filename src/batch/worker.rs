@@ -40,15 +40,16 @@ pub struct WorkerOptions {
     pub digest: bool,
 }
 
-/// The arguments that start a worker with `options` (and the digest off when `digest` is).
-pub fn worker_args(options: &DownloadOptions, digest: bool) -> Vec<OsString> {
+/// The arguments that start a worker with `options`, computing each body's SHA-256 when `digest` is
+/// set.
+pub fn worker_args(options: &DownloadOptions, digest: bool) -> Result<Vec<OsString>, String> {
     let options = WorkerOptions {
         download: options.clone(),
         digest,
     };
-    // Plain data (strings, numbers, paths kept as bytes where not UTF-8) always serializes.
-    let json = serde_json::to_string(&options).unwrap_or_default();
-    vec![WORKER_ARG.into(), json.into()]
+    let json = serde_json::to_string(&options)
+        .map_err(|e| format!("cannot pass the options to a worker: {e}"))?;
+    Ok(vec![WORKER_ARG.into(), json.into()])
 }
 
 /// The options [`worker_args`] sent.
@@ -131,7 +132,7 @@ mod tests {
             insecure: false,
             fsync: true,
         };
-        let args = worker_args(&download, false);
+        let args = worker_args(&download, false).expect("serialize");
         assert_eq!(args[0], WORKER_ARG);
         let received = parse_options(&args[1..]).expect("parse");
         assert_eq!(
