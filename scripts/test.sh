@@ -21,4 +21,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 export PATH="$PATH:/usr/sbin"
-exec cargo test "$@"
+exec cargo test --locked "$@"

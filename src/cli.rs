@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::batch::BatchOptions;
 use crate::duration::{parse_duration, parse_optional_duration, parse_size};
 use crate::exit::{BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
+use crate::fetch::{DownloadOptions, Expect, FetchOptions};
 
 /// The supervisor's examples, shown by `--help` and the man page.
 pub const SUPERVISE_EXAMPLES: &str = "\
@@ -222,18 +224,15 @@ pub struct SuperviseArgs {
 }
 
 /// `--expect` values: what kind of content a download must be.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Expect {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpectArg {
     /// JPEG, PNG, GIF, WebP, BMP or TIFF, judged by the body's magic bytes.
     Image,
 }
 
 /// Options of the download, shared by `fetch` and `batch`.
 #[derive(Debug, Clone, Args)]
-pub struct DownloadOptions {
+pub struct DownloadArgs {
     /// Give up connecting after this long (the whole transfer is bounded by the supervisor's --timeout).
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0")]
     pub connect_timeout: std::option::Option<Duration>,
@@ -244,7 +243,7 @@ pub struct DownloadOptions {
 
     /// Accept only a body of this kind.
     #[arg(long, value_name = "KIND", value_enum)]
-    pub expect: Option<Expect>,
+    pub expect: Option<ExpectArg>,
 
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
@@ -298,7 +297,7 @@ pub struct FetchArgs {
     pub resume: bool,
 
     #[command(flatten)]
-    pub download: DownloadOptions,
+    pub download: DownloadArgs,
 }
 
 /// `watchdog batch`: many downloads, each supervised, one report line per item.
@@ -362,7 +361,73 @@ pub struct BatchArgs {
     pub quiet: bool,
 
     #[command(flatten)]
-    pub download: DownloadOptions,
+    pub download: DownloadArgs,
+}
+
+// The one place the command line becomes the options the rest of watchdog works with.
+
+impl From<ExpectArg> for Expect {
+    fn from(arg: ExpectArg) -> Expect {
+        match arg {
+            ExpectArg::Image => Expect::Image,
+        }
+    }
+}
+
+impl From<DownloadArgs> for DownloadOptions {
+    fn from(args: DownloadArgs) -> DownloadOptions {
+        DownloadOptions {
+            connect_timeout: args.connect_timeout,
+            max_size: args.max_size,
+            expect: args.expect.map(Expect::from),
+            headers: args.headers,
+            max_redirects: args.max_redirects,
+            cacert: args.cacert,
+            insecure: args.insecure,
+            fsync: args.fsync,
+        }
+    }
+}
+
+impl From<FetchArgs> for FetchOptions {
+    fn from(args: FetchArgs) -> FetchOptions {
+        FetchOptions {
+            url: args.url,
+            output: args.output,
+            sha256: args.sha256,
+            resume: args.resume,
+            download: args.download.into(),
+        }
+    }
+}
+
+impl From<BatchArgs> for BatchOptions {
+    fn from(args: BatchArgs) -> BatchOptions {
+        BatchOptions {
+            list: args.list,
+            out: args.out,
+            jobs: args.jobs,
+            timeout: args.timeout,
+            stall: args.stall,
+            retries: args.retries,
+            report: args.report,
+            shard: args.shard,
+            shard_count: args.shard_count,
+            no_sha256: args.no_sha256,
+            quiet: args.quiet,
+            download: args.download.into(),
+        }
+    }
+}
+
+/// Entry point of the fetch worker process (`watchdog __fetch-worker ARGS`): `args` are what followed
+/// `fetch` on the command line.
+pub fn fetch_worker_main(args: &[OsString]) -> std::process::ExitCode {
+    let argv = std::iter::once(OsString::from("fetch")).chain(args.iter().cloned());
+    match FetchArgs::try_parse_from(argv) {
+        Ok(args) => crate::fetch::worker_main(&args.into()),
+        Err(err) => exit_for_usage(err),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         .get(1)
         .is_some_and(|a| a == watchdog::fetch::WORKER_ARG)
     {
-        return watchdog::fetch::worker_main(&args[2..]);
+        return watchdog::cli::fetch_worker_main(&args[2..]);
     }
     if args
         .get(1)
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
     }
     match cli.mode {
-        Some(Mode::Batch(batch)) => watchdog::batch::run(batch),
+        Some(Mode::Batch(batch)) => watchdog::batch::run(batch.into()),
         None => watchdog::supervisor::run(&cli.supervise, &cli.command),
     }
 }

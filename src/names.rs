@@ -32,9 +32,10 @@ pub const MAX_PATH_DEPTH: usize = 32;
 /// An extension longer than this is treated as part of the stem when shortening a name.
 const MAX_EXTENSION_BYTES: usize = 16;
 
-/// The suffix the download worker gives its temp files; a final name must never look like one, or the
-/// clean-up of temp files could take it for garbage.
-const TEMP_SUFFIX: &str = ".watchdog-part";
+/// The suffix the download worker gives its temp files (a leading dot hides them from `ls` and globs
+/// such as `*.jpg`); a final name must never look like one, or the clean-up of temp files could take
+/// it for garbage.
+pub const TEMP_SUFFIX: &str = ".watchdog-part";
 
 /// Hex digits of the URL hash in [`with_hash_suffix`].
 pub const SHORT_HASH_HEX: usize = 8;

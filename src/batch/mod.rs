@@ -12,11 +12,12 @@
 
 use std::process::ExitCode;
 
-use crate::cli::BatchArgs;
+pub use self::options::BatchOptions;
 
 pub mod allocate;
 pub mod compact;
 pub mod list;
+mod options;
 pub mod plan;
 pub mod report;
 pub mod resume;
@@ -31,6 +32,6 @@ pub mod verify;
 pub mod worker;
 
 /// Runs `watchdog batch`.
-pub fn run(args: BatchArgs) -> ExitCode {
+pub fn run(args: BatchOptions) -> ExitCode {
     session::run(args)
 }

@@ -22,7 +22,7 @@ use super::resume::Expected;
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
 use super::status::Status;
 use super::worker::{worker_args, Assignment};
-use crate::cli::BatchArgs;
+use super::BatchOptions;
 use crate::exit::Exit;
 use crate::fetch::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
@@ -142,7 +142,7 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     pub fn new(
-        args: &BatchArgs,
+        args: &BatchOptions,
         limits: Limits,
         items: &'a mut dyn Items,
     ) -> Result<Runner<'a>, String> {
@@ -152,7 +152,7 @@ impl<'a> Runner<'a> {
             Processes::start().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Runner {
             limits,
-            worker_args: worker_args(&args.download, !args.no_sha256),
+            worker_args: worker_args(&args.download, !args.no_sha256)?,
             exe,
             processes,
             ended: Vec::new(),

@@ -14,7 +14,7 @@ use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use super::status::Status;
 use super::summary::Summary;
-use crate::cli::BatchArgs;
+use super::BatchOptions;
 use crate::exit::Exit;
 use crate::progress::BatchProgress;
 
@@ -193,7 +193,7 @@ fn count_items(list: &std::path::Path) -> Option<u64> {
 }
 
 /// Runs `watchdog batch`.
-pub fn run(args: BatchArgs) -> ExitCode {
+pub fn run(args: BatchOptions) -> ExitCode {
     let started = Instant::now();
     if args.jobs == 0 {
         return failure("--jobs must be at least 1");

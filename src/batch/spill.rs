@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::compact::CompactMap;
-use crate::fetch::TEMP_SUFFIX;
+use crate::names::TEMP_SUFFIX;
 
 /// Entries a [`SpillMap`] keeps in memory before it moves to disk: 512 kB of 16-byte entries, 768 kB
 /// of 24-byte ones.

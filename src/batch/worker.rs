@@ -8,14 +8,12 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use super::resume::Expected;
 use super::verify::is_done;
-use crate::cli::DownloadOptions;
 use crate::exit::Exit;
-use crate::fetch::{FailureKind, FetchRequest, Fetcher, Output};
+use crate::fetch::{DownloadOptions, FailureKind, FetchRequest, Fetcher, Output};
 use crate::protocol::{ProgressLine, ProgressWriter};
 
 /// The hidden first argument that puts the binary into batch-worker mode.
@@ -35,59 +33,46 @@ pub struct Assignment {
     pub already: Option<Expected>,
 }
 
-#[derive(Debug, Parser)]
-#[command(name = "watchdog-batch-worker")]
-struct WorkerArgs {
-    #[command(flatten)]
-    download: DownloadOptions,
-    /// `watchdog batch --no-sha256`.
-    #[arg(long)]
-    no_sha256: bool,
+/// What every item of a worker shares, sent once as the one JSON argument after [`WORKER_ARG`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerOptions {
+    pub download: DownloadOptions,
+    /// Compute the SHA-256 of each body (off with `watchdog batch --no-sha256`).
+    pub digest: bool,
 }
 
-/// The command-line flags that rebuild `options` (and `--no-sha256` when `digest` is off) in a worker.
-pub fn worker_args(options: &DownloadOptions, digest: bool) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![WORKER_ARG.into()];
-    if !digest {
-        args.push("--no-sha256".into());
-    }
-    if let Some(t) = options.connect_timeout {
-        args.push(format!("--connect-timeout={}ms", t.as_millis().max(1)).into());
-    }
-    if let Some(max) = options.max_size {
-        args.push(format!("--max-size={max}").into());
-    }
-    if options.expect.is_some() {
-        args.push("--expect=image".into());
-    }
-    for header in &options.headers {
-        args.push("--header".into());
-        args.push(header.into());
-    }
-    args.push(format!("--max-redirects={}", options.max_redirects).into());
-    if let Some(cacert) = &options.cacert {
-        args.push("--cacert".into());
-        args.push(cacert.into());
-    }
-    if options.insecure {
-        args.push("--insecure".into());
-    }
-    if options.fsync {
-        args.push("--fsync".into());
-    }
-    args
+/// The arguments that start a worker with `options`, computing each body's SHA-256 when `digest` is
+/// set.
+pub fn worker_args(options: &DownloadOptions, digest: bool) -> Result<Vec<OsString>, String> {
+    let options = WorkerOptions {
+        download: options.clone(),
+        digest,
+    };
+    let json = serde_json::to_string(&options)
+        .map_err(|e| format!("cannot pass the options to a worker: {e}"))?;
+    Ok(vec![WORKER_ARG.into(), json.into()])
 }
 
-/// Entry point of the worker process.
+/// The options [`worker_args`] sent.
+fn parse_options(args: &[OsString]) -> Result<WorkerOptions, String> {
+    let [json] = args else {
+        return Err(format!("expected one JSON argument, got {}", args.len()));
+    };
+    let json = json.to_str().ok_or("the options are not UTF-8")?;
+    serde_json::from_str(json).map_err(|e| e.to_string())
+}
+
+/// Entry point of the worker process: `args` are what followed [`WORKER_ARG`].
 pub fn worker_main(args: &[OsString]) -> ExitCode {
-    let parsed = match WorkerArgs::try_parse_from(
-        std::iter::once(OsString::from("watchdog-batch-worker")).chain(args.iter().cloned()),
-    ) {
-        Ok(parsed) => parsed,
-        Err(err) => return crate::cli::exit_for_usage(err),
+    let options = match parse_options(args) {
+        Ok(options) => options,
+        Err(e) => {
+            crate::report_error(format!("batch worker: bad options: {e}"));
+            return Exit::Failure.into();
+        }
     };
     let mut progress = ProgressWriter::from_env();
-    let fetcher = match Fetcher::new(&parsed.download) {
+    let fetcher = match Fetcher::new(&options.download) {
         Ok(fetcher) => fetcher.brief(),
         Err(err) => {
             crate::report_error(&err);
@@ -123,10 +108,42 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
             output: Output::File(assignment.path),
             sha256: assignment.sha256,
             resume: assignment.resume,
-            digest: !parsed.no_sha256,
+            digest: options.digest,
         };
         // The fetcher reports the outcome (done or error) on the progress channel itself.
         let _ = fetcher.fetch(&request, &mut progress);
     }
     Exit::Success.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_options_reach_the_worker_whole() {
+        let download = DownloadOptions {
+            connect_timeout: Some(Duration::from_millis(250)),
+            max_size: Some(1 << 20),
+            expect: Some(crate::fetch::Expect::Image),
+            headers: vec!["Cookie: a=b; c=d".into(), "X-Spaces:  two  ".into()],
+            max_redirects: 0,
+            cacert: Some(PathBuf::from("/etc/ssl/my ca.pem")),
+            insecure: false,
+            fsync: true,
+        };
+        let args = worker_args(&download, false).expect("serialize");
+        assert_eq!(args[0], WORKER_ARG);
+        let received = parse_options(&args[1..]).expect("parse");
+        assert_eq!(
+            received,
+            WorkerOptions {
+                download,
+                digest: false
+            }
+        );
+        assert!(parse_options(&[]).is_err());
+        assert!(parse_options(&["--insecure".into()]).is_err());
+    }
 }

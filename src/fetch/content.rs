@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 
 use super::error::{FailureKind, FetchError};
-use crate::cli::Expect;
+use super::Expect;
 
 /// How many leading bytes the image check needs.
 pub const SNIFF_LEN: usize = 12;

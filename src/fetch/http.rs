@@ -21,7 +21,7 @@ use ureq::{Agent, Body, Proxy};
 
 use super::error::{FailureKind, FetchError};
 use super::proxy::{ProxyEnv, ProxySetting};
-use crate::cli::DownloadOptions;
+use super::DownloadOptions;
 
 /// How much of a redirect's body is read to keep its connection reusable; larger bodies are dropped
 /// with their connection.

@@ -13,25 +13,23 @@
 mod content;
 mod error;
 mod http;
+mod options;
 mod output;
 pub mod proxy;
 
-use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-
 pub use self::content::sniff_image;
 pub use self::error::{FailureKind, FetchError};
-pub use self::output::{temp_path_for, TEMP_SUFFIX};
+pub use self::options::{DownloadOptions, Expect, FetchOptions};
+pub use self::output::temp_path_for;
 
 use self::content::BodyCheck;
 use self::http::{Client, Target};
 use self::output::{FileSink, Sink};
-use crate::cli::{DownloadOptions, Expect, FetchArgs};
 use crate::protocol::{ProgressLine, ProgressWriter};
 use crate::redact::redact_credentials;
 
@@ -466,15 +464,10 @@ fn parse_content_range(value: &str) -> Option<ContentRange> {
     Some(ContentRange { start, total })
 }
 
-/// Entry point of the worker process: `args` are what followed `fetch` on the command line.
-pub fn worker_main(args: &[OsString]) -> ExitCode {
-    let argv = std::iter::once(OsString::from("fetch")).chain(args.iter().cloned());
-    let args = match FetchArgs::try_parse_from(argv) {
-        Ok(args) => args,
-        Err(err) => return crate::cli::exit_for_usage(err),
-    };
+/// Entry point of the worker process, given what followed `fetch` on the command line.
+pub fn worker_main(args: &FetchOptions) -> ExitCode {
     let mut progress = ProgressWriter::from_env();
-    match run_worker(&args, &mut progress) {
+    match run_worker(args, &mut progress) {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             crate::report_error(format!("fetch: {err}"));
@@ -483,7 +476,7 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
     }
 }
 
-fn run_worker(args: &FetchArgs, progress: &mut ProgressWriter) -> Result<Outcome, FetchError> {
+fn run_worker(args: &FetchOptions, progress: &mut ProgressWriter) -> Result<Outcome, FetchError> {
     let prepared = default_output(args).and_then(|output| {
         let fetcher = Fetcher::new(&args.download)?;
         Ok((output, fetcher))
@@ -512,7 +505,7 @@ fn run_worker(args: &FetchArgs, progress: &mut ProgressWriter) -> Result<Outcome
 }
 
 /// `-o PATH`, or the URL's last path segment in the current directory.
-fn default_output(args: &FetchArgs) -> Result<Output, FetchError> {
+fn default_output(args: &FetchOptions) -> Result<Output, FetchError> {
     if let Some(path) = &args.output {
         return Ok(Output::from_path(path));
     }

@@ -10,9 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{FailureKind, FetchError};
-
-/// The suffix of temp files; a leading dot hides them from `ls` and globs such as `*.jpg`.
-pub const TEMP_SUFFIX: &str = ".watchdog-part";
+use crate::names::TEMP_SUFFIX;
 
 /// The longest file name most file systems accept (NAME_MAX).
 const NAME_MAX: usize = 255;

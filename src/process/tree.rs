@@ -6,6 +6,7 @@
 //! watchdog instead of init, and the whole tree stays reachable through parent links in /proc. Elsewhere
 //! only the process group is reachable.
 
+#[cfg(target_os = "linux")]
 use std::collections::HashMap;
 
 use nix::unistd::Pid;

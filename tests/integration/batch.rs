@@ -13,10 +13,11 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::common::{
-    exists, run_bounded, run_bounded_with_input, signal_and_wait, tempdir, Marker, Run,
+    exists, run_bounded, run_bounded_with_input, s, sha256_hex, signal_and_wait, tempdir, Marker,
+    Run, World,
 };
 use crate::nginx::Nginx;
-use crate::server::{data, file_body, jpeg, png, TestServer};
+use crate::server::{data, file_body, jpeg, png};
 
 /// Bound for one batch run; far above what any run here needs.
 const LIMIT: Duration = Duration::from_secs(40);
@@ -46,34 +47,10 @@ struct Line {
     error: Option<String>,
 }
 
-/// A test's world: a marker, the server, and a root directory that holds the list and DIR and nothing
-/// else, so that anything written outside DIR shows up.
-struct World {
-    marker: Marker,
-    server: TestServer,
-    root: tempfile::TempDir,
-}
-
 impl World {
-    fn new(name: &str) -> World {
-        World {
-            marker: Marker::new(name),
-            server: TestServer::start(),
-            root: tempdir(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.path().join(name)
-    }
-
     /// DIR of the tests that use one output directory.
     fn out(&self) -> PathBuf {
         self.path("out")
-    }
-
-    fn url(&self, path: &str) -> String {
-        self.server.url(path)
     }
 
     /// What the server sends for `url` (one of its own).
@@ -168,17 +145,6 @@ fn wait_for_an_ok_line(report: &Path, child: &mut std::process::Child) {
         assert!(Instant::now() < deadline, "no item was reported ok");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn read_report(path: &Path) -> Vec<Line> {
@@ -1128,9 +1094,7 @@ fn bad_input_is_one_error_line_and_exit_125() {
 
 #[test]
 fn nginx_batch_of_fifty_files() {
-    let Some(nginx) = Nginx::start("nginx_batch_of_fifty_files") else {
-        return;
-    };
+    let nginx = Nginx::start();
     let m = Marker::new("batch-nginx");
     let dir = tempdir();
     let www = nginx.www().join("batch");
@@ -1341,6 +1305,7 @@ fn no_sha256_leaves_the_digest_out_but_still_checks_one_the_list_gives() {
 }
 
 /// Open descriptors of `pid`; `None` once it is gone.
+#[cfg(target_os = "linux")]
 fn open_fds(pid: u32) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .ok()

@@ -13,6 +13,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
+use crate::server::TestServer;
+
 pub const MARKER_ENV: &str = "WATCHDOG_TEST_MARKER";
 
 /// The watchdog binary under test.
@@ -156,6 +160,53 @@ fn describe(pid: u32) -> String {
     format!("{pid} ({})", cmdline.join(" ").trim())
 }
 
+/// A test's world: a marker, the misbehaving loopback server, and a root directory of its own that
+/// holds what the test writes and nothing else, so that anything written where it should not be shows
+/// up. Each feature module adds the methods it needs in its own `impl World`.
+pub struct World {
+    pub marker: Marker,
+    pub server: TestServer,
+    pub root: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new(name: &str) -> World {
+        World {
+            marker: Marker::new(name),
+            server: TestServer::start(),
+            root: tempdir(),
+        }
+    }
+
+    /// `name` in the root directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// `path` on the test server.
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+}
+
+/// A path as the `&str` argument of a command line.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// The lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The contents of `path`, failing the test when it cannot be read.
+pub fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create a temporary directory")
@@ -237,9 +288,9 @@ pub fn run_bounded_with_input(cmd: &mut Command, input: Option<&[u8]>, limit: Du
     }
 }
 
-/// Runs watchdog with `args` under `marker`, bounded by 60 s.
+/// Runs watchdog with `args` under `marker`, bounded by 30 s.
 pub fn watchdog(marker: &Marker, args: &[&str]) -> Run {
-    run_bounded(marker.watchdog().args(args), Duration::from_secs(60))
+    run_bounded(marker.watchdog().args(args), Duration::from_secs(30))
 }
 
 /// Sends `signal` to a watchdog the test started, then waits for it, failing the test (instead of

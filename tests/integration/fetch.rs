@@ -5,44 +5,21 @@
 //! directly (`watchdog __fetch-worker ...`) for behaviour that is the worker's alone.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{exists, run_bounded, tempdir, Marker, Run};
+use crate::common::{exists, read, run_bounded, s, tempdir, Marker, Run, World};
 use crate::server::{data, jpeg, png, tls_config, TestProxy, TestServer};
 
 /// Generous bound for anything that should be quick.
 const QUICK: Duration = Duration::from_secs(10);
 
-/// A test's world: a marker, a server and a temp directory.
-struct World {
-    marker: Marker,
-    server: TestServer,
-    dir: tempfile::TempDir,
-}
-
 impl World {
-    fn new(name: &str) -> World {
-        World {
-            marker: Marker::new(name),
-            server: TestServer::start(),
-            dir: tempdir(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn url(&self, path: &str) -> String {
-        self.server.url(path)
-    }
-
     /// `watchdog __fetch-worker ARGS`: the worker alone, no supervisor.
     fn worker(&self, args: &[&str]) -> Run {
         let mut cmd = self.marker.watchdog();
-        cmd.current_dir(self.dir.path())
+        cmd.current_dir(self.root.path())
             .arg(watchdog::fetch::WORKER_ARG)
             .args(args);
         run_bounded(&mut cmd, Duration::from_secs(30))
@@ -51,7 +28,7 @@ impl World {
     /// `watchdog SUPERVISOR_ARGS -- fetch FETCH_ARGS`.
     fn supervised(&self, supervisor: &[&str], fetch: &[&str]) -> Run {
         let mut cmd = self.marker.watchdog();
-        cmd.current_dir(self.dir.path())
+        cmd.current_dir(self.root.path())
             .args(supervisor)
             .args(["--", "fetch"])
             .args(fetch);
@@ -64,14 +41,6 @@ impl World {
         let temp = watchdog::fetch::temp_path_for(path);
         assert!(!exists(&temp), "temp file {} was left", temp.display());
     }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 // ---- through the supervisor ---------------------------------------------------------------------
@@ -681,10 +650,10 @@ fn one_fetcher_reuses_its_connection() {
     use watchdog::fetch::{FetchRequest, Fetcher, Output};
     let server = TestServer::start();
     let dir = tempdir();
-    let options = watchdog::cli::DownloadOptions {
+    let options = watchdog::fetch::DownloadOptions {
         connect_timeout: Some(Duration::from_secs(5)),
         max_size: None,
-        expect: Some(watchdog::cli::Expect::Image),
+        expect: Some(watchdog::fetch::Expect::Image),
         headers: Vec::new(),
         max_redirects: 10,
         cacert: None,

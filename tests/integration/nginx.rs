@@ -3,15 +3,16 @@
 //! for the built-in worker and for a real `curl` supervised as an ordinary command.
 //!
 //! nginx runs from a generated configuration in a temp directory (its pid file, logs and temp paths
-//! too), in the foreground, as a single process that the test kills when done. Without nginx the tests
-//! print a note and pass, except under CI (`CI` set), where a missing nginx is a failure.
+//! too), in the foreground, as a single process that the test kills when done. A missing nginx (or, for
+//! the curl test, a missing curl) fails the test with a note on what to install: a test that returns
+//! early because its server is absent is a test that did not run. `scripts/test.sh` installs both.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{exists, run_bounded, tempdir, Marker, Run};
+use crate::common::{exists, s, sha256_hex, tempdir, watchdog, Marker};
 use crate::server::data;
 
 /// Size of `big.bin`: at the slow location's 20 KB/s it would take about 50 s.
@@ -25,14 +26,13 @@ pub(crate) struct Nginx {
 }
 
 impl Nginx {
-    /// Starts nginx, or returns `None` (after printing why) when it is not installed outside CI.
-    pub(crate) fn start(test: &str) -> Option<Nginx> {
+    /// Starts nginx; fails the test when nginx is not installed.
+    pub(crate) fn start() -> Nginx {
         let Some(binary) = find_nginx() else {
-            if std::env::var_os("CI").is_some() {
-                panic!("nginx is not installed; CI must install it (apt-get install nginx)");
-            }
-            eprintln!("skipping {test}: nginx is not installed");
-            return None;
+            panic!(
+                "nginx is not installed (looked on PATH, in /usr/sbin and /usr/local/sbin): \
+                 install it (apt-get install nginx) or run scripts/test.sh, which does"
+            );
         };
         let dir = tempdir();
         let root = dir.path();
@@ -95,7 +95,7 @@ http {{
             assert!(Instant::now() < deadline, "nginx did not start listening");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(nginx)
+        nginx
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -132,27 +132,9 @@ fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-fn s(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-fn watchdog(marker: &Marker, args: &[&str]) -> Run {
-    run_bounded(marker.watchdog().args(args), Duration::from_secs(30))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn nginx_download_with_checksum() {
-    let Some(nginx) = Nginx::start("nginx_download_with_checksum") else {
-        return;
-    };
+    let nginx = Nginx::start();
     let m = Marker::new("nginx-ok");
     let out = nginx.out("a.png");
     let digest = sha256_hex(&data(5000));
@@ -204,9 +186,7 @@ fn nginx_download_with_checksum() {
 
 #[test]
 fn nginx_resume_uses_range_requests() {
-    let Some(nginx) = Nginx::start("nginx_resume_uses_range_requests") else {
-        return;
-    };
+    let nginx = Nginx::start();
     let m = Marker::new("nginx-resume");
     let out = nginx.out("big.bin");
     std::fs::write(watchdog::fetch::temp_path_for(&out), &data(BIG)[..300_000])
@@ -232,9 +212,7 @@ fn nginx_resume_uses_range_requests() {
 
 #[test]
 fn nginx_slow_transfer_is_stopped_by_the_deadline() {
-    let Some(nginx) = Nginx::start("nginx_slow_transfer_is_stopped_by_the_deadline") else {
-        return;
-    };
+    let nginx = Nginx::start();
     let m = Marker::new("nginx-slow");
     let out = nginx.out("big.bin");
     let run = watchdog(
@@ -262,16 +240,11 @@ fn nginx_slow_transfer_is_stopped_by_the_deadline() {
 
 #[test]
 fn nginx_slow_curl_is_stopped_and_leaves_no_process() {
-    let Some(nginx) = Nginx::start("nginx_slow_curl_is_stopped_and_leaves_no_process") else {
-        return;
-    };
-    if find_in_path("curl").is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("curl is not installed; CI must install it");
-        }
-        eprintln!("skipping nginx_slow_curl_is_stopped_and_leaves_no_process: no curl");
-        return;
-    }
+    let nginx = Nginx::start();
+    assert!(
+        find_in_path("curl").is_some(),
+        "curl is not installed: install it (apt-get install curl) or run scripts/test.sh, which does"
+    );
     let m = Marker::new("nginx-curl");
     let out = nginx.out("curl.bin");
     let run = watchdog(

@@ -1,0 +1,35 @@
+//! What a `watchdog batch` run is asked to do, as plain data, converted once from the command line
+//! (`crate::cli::BatchArgs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fetch::DownloadOptions;
+
+/// One `watchdog batch` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// The list file; `-` is stdin.
+    pub list: PathBuf,
+    /// The directory the files are written to.
+    pub out: PathBuf,
+    /// Concurrent downloads.
+    pub jobs: usize,
+    /// Deadline of each attempt of each item; `None` disables it.
+    pub timeout: Option<Duration>,
+    /// Stop an attempt when no data arrives for this long; `None` disables it.
+    pub stall: Option<Duration>,
+    /// Retries per item after a failure that may be transient.
+    pub retries: u32,
+    /// The report file; `None` is DIR/report.jsonl.
+    pub report: Option<PathBuf>,
+    /// `K/N` or `auto`, as given.
+    pub shard: Option<String>,
+    /// The shard count for `--shard auto` under a Kubernetes Indexed Job.
+    pub shard_count: Option<u32>,
+    /// Do not compute the SHA-256 of each download.
+    pub no_sha256: bool,
+    /// Show no progress.
+    pub quiet: bool,
+    pub download: DownloadOptions,
+}
