@@ -21,6 +21,7 @@ use std::io::{self, BufRead};
 use serde::Deserialize;
 
 use crate::names;
+use crate::url_parts::{HostPortError, UrlParts};
 
 /// The longest line accepted, in bytes (without its line ending). Longer lines are skipped unread.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
@@ -255,34 +256,14 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("white space or control characters in the URL".to_string());
     }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "not an http or https URL".to_string())?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+    let parts = UrlParts::split(url);
+    if !parts.is_http() {
         return Err("not an http or https URL".to_string());
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| "unclosed '[' in the host".to_string())?;
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| "unexpected text after ']'".to_string())?,
-            ),
-        };
-        (host, port)
-    } else {
-        match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        }
-    };
+    let (host, port) = parts.host_and_port().map_err(|e| match e {
+        HostPortError::UnclosedBracket => "unclosed '[' in the host".to_string(),
+        HostPortError::TextAfterBracket => "unexpected text after ']'".to_string(),
+    })?;
     if host.is_empty() {
         return Err("no host in the URL".to_string());
     }

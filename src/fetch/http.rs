@@ -61,7 +61,7 @@ impl Target {
         let (authority, path) = rest.split_at(authority_end);
         let (credentials, host_port) = match authority.rfind('@') {
             Some(at) => (
-                Some(crate::names::percent_decode(&authority[..at])),
+                Some(crate::url_parts::percent_decode(&authority[..at])),
                 &authority[at + 1..],
             ),
             None => (None, authority),
