@@ -29,6 +29,8 @@ pub struct UrlParts<'a> {
     /// From the `/` that ends the authority up to the query or fragment; `None` without that `/`
     /// (`https://host`, `https://host?q`).
     pub path: Option<&'a str>,
+    /// After the `?` up to the fragment; `None` without a `?` (or with a `#` before it).
+    pub query: Option<&'a str>,
 }
 
 /// Why [`UrlParts::host_and_port`] cannot tell the host from the port.
@@ -45,6 +47,9 @@ impl<'a> UrlParts<'a> {
     pub fn split(text: &'a str) -> UrlParts<'a> {
         let head_end = text.find(['?', '#']).unwrap_or(text.len());
         let head = &text[..head_end];
+        let query = text[head_end..]
+            .strip_prefix('?')
+            .map(|q| q.split('#').next().unwrap_or(q));
         let (scheme, rest) = match head.find("://") {
             Some(i) if !head[..i].contains('/') => (Some(&head[..i]), &head[i + 3..]),
             _ => (None, head),
@@ -62,6 +67,7 @@ impl<'a> UrlParts<'a> {
             userinfo,
             host_port,
             path,
+            query,
         }
     }
 
@@ -160,6 +166,7 @@ mod tests {
         assert_eq!(p.userinfo, Some("u:p%40ss"));
         assert_eq!(p.host_port, "Example.COM:8443");
         assert_eq!(p.path, Some("/a/b%20c.jpg"));
+        assert_eq!(p.query, Some("x=/y"));
         assert_eq!(p.host(), Some("Example.COM"));
         assert_eq!(p.host_and_port(), Ok(("Example.COM", Some("8443"))));
         assert_eq!(p.last_segment(), Some("b%20c.jpg"));
@@ -178,6 +185,9 @@ mod tests {
     #[test]
     fn query_and_fragment_end_the_authority_and_the_path() {
         assert_eq!(parts("https://h?x/a.jpg").path, None);
+        assert_eq!(parts("https://h?x/a.jpg").query, Some("x/a.jpg"));
+        assert_eq!(parts("https://h/a#f?x").query, None);
+        assert_eq!(parts("https://h/a?#f").query, Some(""));
         assert_eq!(parts("https://h#/a").host_port, "h");
         assert_eq!(parts("https://h/b.jpg#f?x").last_segment(), Some("b.jpg"));
         assert_eq!(parts("https://h/").last_segment(), Some(""));

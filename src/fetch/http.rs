@@ -24,6 +24,7 @@ use super::target::Target;
 use super::tls::root_certs;
 use super::transport_error::request_error;
 use crate::cli::DownloadOptions;
+use crate::url_parts::{is_http_scheme, UrlParts};
 
 /// How much of a redirect's body is read to keep its connection reusable; larger bodies are dropped
 /// with their connection.
@@ -151,7 +152,11 @@ impl Client {
             .proxy_for(target.scheme(), target.host(), target.port());
         // TLS is spoken to an https target, or to an https proxy.
         let needs_tls = target.uri.scheme_str() == Some("https")
-            || proxy.is_some_and(|p| p.url.to_ascii_lowercase().starts_with("https://"));
+            || proxy.is_some_and(|p| {
+                UrlParts::split(&p.url)
+                    .scheme
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+            });
         let agent = if needs_tls {
             self.secure_agent()?
         } else {
@@ -210,11 +215,11 @@ fn ureq_proxy(setting: &ProxySetting) -> Result<Proxy, FetchError> {
             ),
         )
     };
-    if let Some(scheme) = setting.url.split_once("://").map(|(s, _)| s) {
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
+    if let Some(scheme) = UrlParts::split(&setting.url).scheme {
+        if !is_http_scheme(scheme) {
             return Err(bad(&format!(
-                "{scheme} proxies are not supported; use an http:// or https:// proxy"
+                "{} proxies are not supported; use an http:// or https:// proxy",
+                scheme.to_ascii_lowercase()
             )));
         }
     }

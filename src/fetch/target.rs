@@ -3,65 +3,98 @@
 //!
 //! It exists apart from the client because every hop of a redirect chain must be checked the same way:
 //! only http and https, and credentials (from the URL) kept with the origin the user named.
+//!
+//! URLs are parsed and relative redirects resolved by the `url` crate (WHATWG URL parsing, as browsers
+//! and reqwest do it). Its authority is what is sent: the host in lowercase (IDNA hosts in punycode),
+//! a default port left out. The path and query of a URL the user gave (or of an absolute `Location`)
+//! go as written, with only unsafe bytes percent-encoded: WHATWG would resolve `..`, `%2e%2e` and
+//! backslashes in them, and a server may mean something else by those. What the user wrote is also
+//! checked first with [`UrlParts`](crate::url_parts::UrlParts), for what the WHATWG rules would let
+//! through: `http:///x` has no host (WHATWG takes the path for the host), and the credentials are the
+//! userinfo as written.
 
 use ureq::http::Uri;
+use url::Url;
 
 use super::error::{FailureKind, FetchError};
+use crate::redact::redact_credentials;
+use crate::url_parts::{is_http_scheme, percent_decode, UrlParts};
 
 /// A URL split into what is sent (no credentials, no fragment) and what is shown (credentials
 /// replaced by `***`).
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// What is sent.
     pub uri: Uri,
+    /// The same URL as WHATWG reads it (its path normalized), which relative redirects are resolved
+    /// against, as a browser resolves them.
+    url: Url,
     /// `user:password`, percent-decoded, from the URL's userinfo.
     credentials: Option<String>,
+}
+
+/// The error for a URL that cannot be parsed, saying why.
+fn invalid(why: &str) -> FetchError {
+    FetchError::new(
+        FailureKind::InvalidUrl,
+        format!("not a valid URL: {why}; expected http://HOST/PATH or https://HOST/PATH"),
+    )
 }
 
 impl Target {
     /// Parses an http or https URL.
     pub fn parse(text: &str) -> Result<Target, FetchError> {
-        let invalid = |why: &str| {
-            FetchError::new(
-                FailureKind::InvalidUrl,
-                format!("not a valid URL: {why}; expected http://HOST/PATH or https://HOST/PATH"),
-            )
-        };
         let text = text.trim();
-        let (scheme, rest) = text.split_once("://").ok_or_else(|| invalid("no scheme"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
+        let parts = UrlParts::split(text);
+        let scheme = parts.scheme.ok_or_else(|| invalid("no scheme"))?;
+        if !is_http_scheme(scheme) {
             return Err(FetchError::new(
                 FailureKind::InvalidUrl,
                 format!(
-                    "unsupported scheme '{scheme}': only http and https URLs can be downloaded"
+                    "unsupported scheme '{}': only http and https URLs can be downloaded",
+                    scheme.to_ascii_lowercase()
                 ),
             ));
         }
-        let rest = rest.split('#').next().unwrap_or("");
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(authority_end);
-        let (credentials, host_port) = match authority.rfind('@') {
-            Some(at) => (
-                Some(crate::url_parts::percent_decode(&authority[..at])),
-                &authority[at + 1..],
-            ),
-            None => (None, authority),
-        };
-        if host_port.is_empty() || host_port.starts_with(':') {
+        if parts.host().is_none() {
             return Err(invalid("no host"));
         }
-        let path = if path.is_empty() || path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path.to_string()
+        let url = Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
+        let path = parts.path.unwrap_or("/");
+        let path_and_query = match parts.query {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_string(),
         };
-        let uri: Uri = format!("{scheme}://{host_port}{}", encode_unsafe(&path))
-            .parse()
-            .map_err(|e| invalid(&format!("{e}")))?;
+        Target::sent(url, &path_and_query, parts.userinfo.map(percent_decode))
+    }
+
+    /// The target for `url` (http or https), asking for `path_and_query` and sending `credentials`.
+    fn sent(
+        mut url: Url,
+        path_and_query: &str,
+        credentials: Option<String>,
+    ) -> Result<Target, FetchError> {
+        // Neither fails on an http(s) URL, which always has a host.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_fragment(None);
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let uri: Uri = format!(
+            "{}://{host}{port}{}",
+            url.scheme(),
+            encode_unsafe(path_and_query)
+        )
+        .parse()
+        .map_err(|e| invalid(&format!("{e}")))?;
         if uri.host().is_none_or(str::is_empty) {
             return Err(invalid("no host"));
         }
-        Ok(Target { uri, credentials })
+        Ok(Target {
+            uri,
+            url,
+            credentials,
+        })
     }
 
     pub(super) fn scheme(&self) -> &str {
@@ -90,40 +123,40 @@ impl Target {
     }
 
     /// The target of a `Location` header, resolved against this URL. Refuses schemes other than
-    /// http and https.
+    /// http and https. Credentials in the `Location` are sent; without them, this target's
+    /// credentials go on only to the same origin.
+    ///
+    /// An absolute `Location` (also one without a scheme, `//host/path`) is taken as written, like a
+    /// URL given on the command line; a relative one is resolved by the WHATWG rules.
     pub(super) fn redirect(&self, location: &str) -> Result<Target, FetchError> {
         let location = location.trim();
-        if let Some(scheme) = url_scheme(location) {
-            let lower = scheme.to_ascii_lowercase();
-            if lower != "http" && lower != "https" {
+        let mut target = match Url::parse(location) {
+            Ok(absolute) if !is_http_scheme(absolute.scheme()) => {
                 return Err(FetchError::new(
                     FailureKind::InvalidUrl,
                     format!(
-                        "redirected to a {lower}: URL ({}), which watchdog refuses to follow; only http and https redirects are followed",
-                        crate::redact::redact_credentials(location)
+                        "redirected to a {}: URL ({}), which watchdog refuses to follow; only http and https redirects are followed",
+                        absolute.scheme(),
+                        redact_credentials(location)
                     ),
                 ));
             }
-            return Target::parse(location).map_err(|e| redirect_error(location, &e));
-        }
-        let origin = format!("{}://{}", self.scheme(), self.authority());
-        let absolute = if location.starts_with("//") {
-            format!("{}:{location}", self.scheme())
-        } else if location.starts_with('/') {
-            format!("{origin}{location}")
-        } else {
-            let path = self.uri.path();
-            if let Some(query) = location.strip_prefix('?') {
-                format!("{origin}{path}?{query}")
-            } else {
-                let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-                format!(
-                    "{origin}{}",
-                    remove_dot_segments(&format!("{dir}{location}"))
-                )
+            Err(url::ParseError::RelativeUrlWithoutBase) if location.starts_with("//") => {
+                Target::parse(&format!("{}:{location}", self.scheme()))
             }
-        };
-        let mut target = Target::parse(&absolute).map_err(|e| redirect_error(location, &e))?;
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                self.url.join(location).map_err(|e| invalid(&e.to_string())).and_then(|next| {
+                    let path_and_query = match next.query() {
+                        Some(query) => format!("{}?{query}", next.path()),
+                        None => next.path().to_string(),
+                    };
+                    // A relative reference has no userinfo of its own.
+                    Target::sent(next, &path_and_query, None)
+                })
+            }
+            _ => Target::parse(location),
+        }
+        .map_err(|e| redirect_error(location, &e))?;
         if target.credentials.is_none() && self.same_origin(&target) {
             target.credentials.clone_from(&self.credentials);
         }
@@ -134,10 +167,6 @@ impl Target {
     pub(super) fn credentials(&self) -> Option<&str> {
         self.credentials.as_deref()
     }
-
-    fn authority(&self) -> &str {
-        self.uri.authority().map_or("", |a| a.as_str())
-    }
 }
 
 fn redirect_error(location: &str, err: &FetchError) -> FetchError {
@@ -145,65 +174,18 @@ fn redirect_error(location: &str, err: &FetchError) -> FetchError {
         err.failure_kind(),
         format!(
             "redirected to {}, which is {}",
-            crate::redact::redact_credentials(location),
+            redact_credentials(location),
             err.message()
         ),
     )
 }
 
-/// The scheme of an absolute URL (`scheme:`), if `text` starts with one.
-fn url_scheme(text: &str) -> Option<&str> {
-    let colon = text.find(':')?;
-    let scheme = &text[..colon];
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    (first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-    .then_some(scheme)
-}
-
-/// Resolves `.` and `..` segments of a path (RFC 3986, 5.2.4); the query is left alone.
-fn remove_dot_segments(path_and_query: &str) -> String {
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path_and_query, None),
-    };
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        match *segment {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                if out.len() > 1 {
-                    out.pop();
-                }
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let mut result = out.join("/");
-    if !result.starts_with('/') {
-        result.insert(0, '/');
-    }
-    if let Some(query) = query {
-        result.push('?');
-        result.push_str(query);
-    }
-    result
-}
-
-/// Percent-encodes the bytes that may not appear in a request target (spaces, controls, non-ASCII).
-fn encode_unsafe(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for &b in path.as_bytes() {
+/// Percent-encodes the bytes that may not appear in a request target, which the WHATWG rules leave
+/// as they are in some parts (`|`, `^`, `\` and braces in a query): ureq's URI parser refuses some
+/// of them, and servers differ on the others. Escapes already there are left alone.
+fn encode_unsafe(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for &b in url.as_bytes() {
         if b <= b' '
             || b >= 0x7f
             || matches!(
@@ -230,12 +212,39 @@ mod tests {
     #[test]
     fn parses_and_strips_credentials_and_fragments() {
         let t = target("https://user:p%40ss@Example.com:8443/a/b.jpg?x=1#frag");
-        assert_eq!(t.uri.to_string(), "https://Example.com:8443/a/b.jpg?x=1");
+        assert_eq!(t.uri.to_string(), "https://example.com:8443/a/b.jpg?x=1");
         assert_eq!(t.credentials.as_deref(), Some("user:p@ss"));
         assert_eq!(t.port(), 8443);
         assert_eq!(target("http://h").uri.path(), "/");
         assert_eq!(target("http://h?q=1").uri.to_string(), "http://h/?q=1");
         assert_eq!(target("http://h/a b").uri.path(), "/a%20b");
+        assert_eq!(
+            target("https://u:p:q@h/").credentials.as_deref(),
+            Some("u:p:q")
+        );
+        assert_eq!(target("https://u@h/").credentials.as_deref(), Some("u"));
+        assert_eq!(target("https://h/").credentials, None);
+    }
+
+    #[test]
+    fn sends_the_authority_normalized_and_the_path_as_written() {
+        let sent = |url: &str| target(url).uri.to_string();
+        assert_eq!(sent("HTTP://H:80/x"), "http://h/x");
+        assert_eq!(sent("https://h:443/x"), "https://h/x");
+        assert_eq!(sent("https://h:8443/x"), "https://h:8443/x");
+        // The path and query go as written: a server may mean something by `..` or a backslash.
+        assert_eq!(sent("http://h/a/./b/../c.jpg"), "http://h/a/./b/../c.jpg");
+        assert_eq!(sent("http://h/a/%2e%2e/b\\c"), "http://h/a/%2e%2e/b%5Cc");
+        assert_eq!(sent("http://h/a\tb"), "http://h/a%09b");
+        assert_eq!(
+            sent("https://bücher.example/x"),
+            "https://xn--bcher-kva.example/x"
+        );
+        assert_eq!(sent("http://h/caf\u{e9}.jpg"), "http://h/caf%C3%A9.jpg");
+        assert_eq!(sent("http://h/a%2Fb%ZZ"), "http://h/a%2Fb%ZZ");
+        assert_eq!(sent("http://h/a|b?q={x}^"), "http://h/a%7Cb?q=%7Bx%7D%5E");
+        assert_eq!(sent("http://[::1]:81/x"), "http://[::1]:81/x");
+        assert_eq!(target("http://[::1]:81/x").host_port(), "[::1]:81");
     }
 
     #[test]
@@ -246,6 +255,12 @@ mod tests {
             "h/x",
             "http://",
             "http:///x",
+            "http://u:p@/x",
+            "http://:80/x",
+            "http://h:99999/x",
+            "http://h:x/",
+            "http://[::1/x",
+            "http://a b/",
         ] {
             let err = Target::parse(url).unwrap_err();
             assert_eq!(err.failure_kind(), FailureKind::InvalidUrl, "{url}");
@@ -262,6 +277,10 @@ mod tests {
         assert_eq!(go("d"), "http://h:81/a/b/d");
         assert_eq!(go("../d?x=1"), "http://h:81/a/d?x=1");
         assert_eq!(go("?p=2"), "http://h:81/a/b/c?p=2");
+        assert_eq!(go("./d/../e#f"), "http://h:81/a/b/e");
+        assert_eq!(go("/%7Ex y"), "http://h:81/%7Ex%20y");
+        assert_eq!(go("HTTP://Other:80/x/../y"), "http://other/x/../y");
+        assert_eq!(go("//other/y/../z"), "http://other/y/../z");
     }
 
     #[test]
@@ -281,5 +300,19 @@ mod tests {
             Some("u:p")
         );
         assert_eq!(base.redirect("http://other/b").unwrap().credentials, None);
+        assert_eq!(
+            base.redirect("//v:w@other/b")
+                .unwrap()
+                .credentials
+                .as_deref(),
+            Some("v:w")
+        );
+        assert_eq!(
+            base.redirect("http://x:p%40@other/")
+                .unwrap()
+                .credentials
+                .as_deref(),
+            Some("x:p@")
+        );
     }
 }
