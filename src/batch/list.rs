@@ -21,6 +21,7 @@ use std::io::{self, BufRead};
 use serde::Deserialize;
 
 use crate::names;
+use crate::redact;
 use crate::url_parts::{HostPortError, UrlParts};
 
 /// The longest line accepted, in bytes (without its line ending). Longer lines are skipped unread.
@@ -114,11 +115,12 @@ impl<R: BufRead> Iterator for ListReader<R> {
                 Err(invalid(
                     format!("line longer than {} bytes", self.max_line),
                     line,
+                    true,
                 ))
             } else {
                 match parse_line(line) {
                     None => continue,
-                    Some(item) => item.map_err(|reason| invalid(reason, line)),
+                    Some(item) => item.map_err(|reason| invalid(reason, line, false)),
                 }
             };
             return Some(Ok(ListEntry {
@@ -129,12 +131,25 @@ impl<R: BufRead> Iterator for ListReader<R> {
     }
 }
 
-fn invalid(reason: String, line: &[u8]) -> InvalidLine {
+/// The invalid line, its credentials hidden before it is cut to its preview: cut first, a long
+/// userinfo would lose its `@` and then look like a host. A line that was itself `cut` at the length
+/// limit may have lost its `@` already, and is redacted as such.
+fn invalid(reason: String, line: &[u8], cut: bool) -> InvalidLine {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let preview = &line[..line.len().min(PREVIEW_BYTES)];
+    let line = String::from_utf8_lossy(line);
+    let mut text = if cut {
+        redact::redact_credentials_of_prefix(&line)
+    } else {
+        redact::redact_credentials(&line)
+    };
+    let mut end = text.len().min(PREVIEW_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
     InvalidLine {
         reason,
-        text: String::from_utf8_lossy(preview).trim().to_string(),
+        text: text.trim().to_string(),
     }
 }
 
@@ -385,6 +400,36 @@ mod tests {
             .map(|e| (e.line_no, e.item));
         assert_eq!(second, Some((2, Ok(item("https://h/after", None, None)))));
         assert!(reader.next().is_none());
+    }
+
+    /// The preview of the first line, as the report shows it (redacted once more).
+    fn reported_preview(line: &str) -> String {
+        let got = entries(line.as_bytes());
+        let text = got[0].item.as_ref().err().map(|i| i.text.clone());
+        let text = text.unwrap_or_default();
+        assert!(!text.is_empty() && text.len() <= PREVIEW_BYTES, "{text}");
+        redact::redact_credentials(&text)
+    }
+
+    #[test]
+    fn a_long_userinfo_does_not_leak_through_the_cut_preview() {
+        // The 200-byte preview ends inside the userinfo, before its `@`.
+        let line = format!("https://user:{}@h:0/a.jpg\n", "s3cret".repeat(50));
+        let shown = reported_preview(&line);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.starts_with("https://***@h:0/"), "{shown}");
+        // The line itself is cut at the length limit before its `@`.
+        let line = format!("https://user:{}@h/a.jpg\n", "s3cret".repeat(2000));
+        let shown = reported_preview(&line);
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn json_escaped_slashes_do_not_hide_credentials_from_redaction() {
+        let line = r#"{"url":"http:\/\/user:s3cret@h\/a.jpg","sha256":"12"}"#;
+        let shown = reported_preview(&format!("{line}\n"));
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains(r"http:\/\/***@h\/a.jpg"), "{shown}");
     }
 
     #[test]
