@@ -350,6 +350,42 @@ mod tests {
     }
 
     #[test]
+    fn names_come_from_the_path_as_written() {
+        let name = |url: &str| name_from_url(url);
+        assert_eq!(
+            name("http://[::1]:8080/a%2Fb.jpg").as_deref(),
+            Some("a_b.jpg")
+        );
+        assert_eq!(name("https://h/a/b.jpg?x=/c.png").as_deref(), Some("b.jpg"));
+        assert_eq!(name("https://h/x/../b.jpg").as_deref(), Some("b.jpg"));
+        assert_eq!(name("https://h/b.jpg/.."), None);
+        assert_eq!(
+            name("https://h/%E2%80%AEgpj.exe").as_deref(),
+            Some("_gpj.exe")
+        );
+        assert_eq!(name("https://h/a%252F.jpg").as_deref(), Some("a%2F.jpg"));
+        assert_eq!(name("HTTPS://H/A.JPG").as_deref(), Some("A.JPG"));
+        assert_eq!(name("https://h:8080"), None);
+        assert_eq!(name("https://h:8080?x=/a.jpg"), None);
+        // Other schemes are named too, so that the download itself refuses them.
+        assert_eq!(name("ftp://h/x.png").as_deref(), Some("x.png"));
+        assert_eq!(name("h/x.png").as_deref(), Some("x.png"));
+    }
+
+    #[test]
+    fn fallback_names_take_the_host_as_written() {
+        let host = |url: &str| {
+            let name = fallback_name(url);
+            name[..name.len() - LONG_HASH_HEX - 1].to_string()
+        };
+        assert_eq!(host("http://[::1]:8080/"), "__1");
+        assert_eq!(host("https://u:p@Host.Example:8443/?q=1"), "host.example");
+        assert_eq!(host("https://b%C3%BCcher.example/"), "bücher.example");
+        assert_eq!(host("https://bücher.example/dir/"), "bücher.example");
+        assert_eq!(host("https://h/?id=1#x"), "h");
+    }
+
+    #[test]
     fn encoded_separators_stay_inside_the_component() {
         assert_eq!(
             name_from_url("https://h/a%2F..%2F..%2Fetc%2Fpasswd").as_deref(),
