@@ -45,7 +45,12 @@ pub enum HostPortError {
 impl<'a> UrlParts<'a> {
     /// Splits `text`. Text without `scheme://` is read as `authority/path` (`host/x.jpg`).
     pub fn split(text: &'a str) -> UrlParts<'a> {
-        let head_end = text.find(['?', '#']).unwrap_or(text.len());
+        // A byte loop: a `[char]` pattern decodes every character, and two memchr calls cost more
+        // on a line this short; this runs on every line of a list of millions.
+        let head_end = text
+            .bytes()
+            .position(|b| b == b'?' || b == b'#')
+            .unwrap_or(text.len());
         let head = &text[..head_end];
         let query = text[head_end..]
             .strip_prefix('?')

@@ -147,10 +147,11 @@ fn invalid(reason: String, line: &[u8], cut: bool) -> InvalidLine {
         end -= 1;
     }
     text.truncate(end);
-    InvalidLine {
-        reason,
-        text: text.trim().to_string(),
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() {
+        text = trimmed.to_string();
     }
+    InvalidLine { reason, text }
 }
 
 /// Reads one line into `buf` (without the `\n`), keeping at most `max` bytes of it. Returns `None` at
