@@ -9,6 +9,7 @@ pub mod duration;
 pub mod events;
 pub mod exit;
 pub mod fetch;
+pub mod hex;
 pub mod names;
 pub mod process;
 pub mod progress;
@@ -16,6 +17,7 @@ pub mod protocol;
 pub mod redact;
 pub mod signals;
 pub mod supervisor;
+pub mod url_parts;
 
 /// Prints a one-line error as `watchdog: <message>` on stderr.
 pub fn report_error(message: impl std::fmt::Display) {

@@ -17,7 +17,9 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::hex::lower_hex;
 use crate::redact::redact_credentials;
+use crate::url_parts::{percent_decode, UrlParts};
 
 /// The longest component (file or directory name) produced, in bytes. Below the usual 255-byte limit
 /// so that the download's temp file (`.NAME.watchdog-part`) and a collision suffix still fit.
@@ -68,8 +70,7 @@ impl std::error::Error for NameError {}
 /// The URL's last path segment, percent-decoded, as a safe file name; `None` when it has none
 /// (`https://host/`, `https://host/dir/`, `https://host/?id=3`, a last segment of `..`).
 pub fn name_from_url(url: &str) -> Option<String> {
-    let path = url_path(url)?;
-    let last = path.rsplit('/').next()?;
+    let last = UrlParts::split(url).last_segment()?;
     // Decoding after splitting: an encoded separator (%2F) stays inside the component, where
     // sanitize_component replaces it.
     sanitize_component(&percent_decode(last))
@@ -256,8 +257,9 @@ fn truncate_on_char(text: &str, max: usize) -> &str {
 /// A stable name for a URL that has no usable name of its own: `HOST-<16 hex digits>`, the digits from
 /// a hash of the whole URL (query included, so `?id=1` and `?id=2` differ).
 pub fn fallback_name(url: &str) -> String {
-    let host = url_host(url)
-        .map(|h| percent_decode(&h).to_ascii_lowercase())
+    let host = UrlParts::split(url)
+        .host()
+        .map(|h| percent_decode(h).to_ascii_lowercase())
         .and_then(|h| sanitize_component(truncate_on_char(&h, 64)))
         .unwrap_or_else(|| "url".to_string());
     format!("{host}-{}", url_hash_hex(url, LONG_HASH_HEX))
@@ -292,75 +294,6 @@ pub fn url_hash_hex(url: &str, hex_digits: usize) -> String {
     let mut hex = lower_hex(&Sha256::digest(redact_credentials(url).as_bytes()));
     hex.truncate(hex_digits.min(64));
     hex
-}
-
-/// `bytes` as lowercase hex, two digits a byte.
-pub fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(2 * bytes.len());
-    for byte in bytes {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 15)]));
-    }
-    hex
-}
-
-/// The path part of a URL (after the authority, before `?`/`#`), without its leading `/`; `None` when
-/// the URL has no path.
-fn url_path(url: &str) -> Option<&str> {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
-    let without_query = &url[..end];
-    let after_scheme = match without_query.find("://") {
-        Some(i) if !without_query[..i].contains('/') => &without_query[i + 3..],
-        _ => without_query,
-    };
-    after_scheme.split_once('/').map(|(_, path)| path)
-}
-
-/// The host of a URL, without credentials and port.
-fn url_host(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or(v6)
-    } else {
-        host_port.split(':').next().unwrap_or(host_port)
-    };
-    if host.is_empty() {
-        None
-    } else {
-        Some(host.to_string())
-    }
-}
-
-/// Decodes `%XX` escapes; malformed escapes stay as they are, invalid UTF-8 becomes U+FFFD.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -415,6 +348,42 @@ mod tests {
             name_from_url("https://u:p@h:8080/x.gif").as_deref(),
             Some("x.gif")
         );
+    }
+
+    #[test]
+    fn names_come_from_the_path_as_written() {
+        let name = |url: &str| name_from_url(url);
+        assert_eq!(
+            name("http://[::1]:8080/a%2Fb.jpg").as_deref(),
+            Some("a_b.jpg")
+        );
+        assert_eq!(name("https://h/a/b.jpg?x=/c.png").as_deref(), Some("b.jpg"));
+        assert_eq!(name("https://h/x/../b.jpg").as_deref(), Some("b.jpg"));
+        assert_eq!(name("https://h/b.jpg/.."), None);
+        assert_eq!(
+            name("https://h/%E2%80%AEgpj.exe").as_deref(),
+            Some("_gpj.exe")
+        );
+        assert_eq!(name("https://h/a%252F.jpg").as_deref(), Some("a%2F.jpg"));
+        assert_eq!(name("HTTPS://H/A.JPG").as_deref(), Some("A.JPG"));
+        assert_eq!(name("https://h:8080"), None);
+        assert_eq!(name("https://h:8080?x=/a.jpg"), None);
+        // Other schemes are named too, so that the download itself refuses them.
+        assert_eq!(name("ftp://h/x.png").as_deref(), Some("x.png"));
+        assert_eq!(name("h/x.png").as_deref(), Some("x.png"));
+    }
+
+    #[test]
+    fn fallback_names_take_the_host_as_written() {
+        let host = |url: &str| {
+            let name = fallback_name(url);
+            name[..name.len() - LONG_HASH_HEX - 1].to_string()
+        };
+        assert_eq!(host("http://[::1]:8080/"), "__1");
+        assert_eq!(host("https://u:p@Host.Example:8443/?q=1"), "host.example");
+        assert_eq!(host("https://b%C3%BCcher.example/"), "bücher.example");
+        assert_eq!(host("https://bücher.example/dir/"), "bücher.example");
+        assert_eq!(host("https://h/?id=1#x"), "h");
     }
 
     #[test]

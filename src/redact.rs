@@ -1,21 +1,57 @@
 //! Keeps credentials out of output: `https://user:secret@host/` is shown as `https://***@host/`.
+//!
+//! This is a scan of text, not a URL parser, on purpose. What is redacted is arbitrary text: argv
+//! words, error messages, list lines that are not usable URLs, JSON whose slashes are escaped
+//! (`http:\/\/user:pw@host\/`), the first bytes of a line cut short. A URL can start anywhere in it
+//! and be broken in any way. A parser (the `url` crate, or [`UrlParts`](crate::url_parts::UrlParts),
+//! which expects the text to be one URL) finds no URL in `get http://u:p@h`, and refuses a broken one
+//! whose credentials must still be hidden. So the scan finds every `://` (and its JSON-escaped form
+//! `:\/\/`) and errs on the side of hiding: an authority ends only where no userinfo can go on (`/`,
+//! `?`, `#`, white space, a quote), and everything before its last `@` goes.
+
+/// Where a URL's authority starts in text: after `://`, or after `:\/\/` in JSON.
+const SEPARATORS: [&str; 2] = ["://", ":\\/\\/"];
+
+/// Characters that end an authority; a JSON-escaped one also ends at `\/`.
+const AUTHORITY_END: [char; 7] = ['/', '?', '#', ' ', '\t', '\n', '"'];
 
 /// Replaces the userinfo part of every URL in `text` with `***`.
 pub fn redact_credentials(text: &str) -> String {
+    redact(text, false)
+}
+
+/// Like [`redact_credentials`], for text that is the start of something longer (a line cut at a
+/// length limit): the last authority, when it runs to the end of `text` without an `@`, may have
+/// been cut before its `@`, so all of it is hidden.
+pub fn redact_credentials_of_prefix(text: &str) -> String {
+    redact(text, true)
+}
+
+fn redact(text: &str, cut: bool) -> String {
+    if !cut && !text.contains('@') {
+        // Nothing to hide: the common case, and it costs one pass.
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(scheme_end) = rest.find("://") {
-        let authority_start = scheme_end + 3;
+    while let Some((start, separator)) = next_separator(rest) {
+        let authority_start = start + separator.len();
         out.push_str(&rest[..authority_start]);
         let after = &rest[authority_start..];
-        let authority_len = after
-            .find(['/', '?', '#', ' ', '\t', '\n', '"'])
-            .unwrap_or(after.len());
+        let mut authority_len = after.find(AUTHORITY_END).unwrap_or(after.len());
+        if separator != SEPARATORS[0] {
+            if let Some(escaped_slash) = after[..authority_len].find("\\/") {
+                authority_len = escaped_slash;
+            }
+        }
         let authority = &after[..authority_len];
         match authority.rfind('@') {
             Some(at) => {
                 out.push_str("***");
                 out.push_str(&authority[at..]);
+            }
+            None if cut && authority_len == after.len() && !authority.is_empty() => {
+                out.push_str("***");
             }
             None => out.push_str(authority),
         }
@@ -25,9 +61,24 @@ pub fn redact_credentials(text: &str) -> String {
     out
 }
 
+/// The first scheme separator in `text`: its position and which one it is. One pass over the colons,
+/// because this runs on every invalid line of a list of millions.
+fn next_separator(text: &str) -> Option<(usize, &'static str)> {
+    let mut from = 0;
+    while let Some(found) = text[from..].find(':') {
+        let at = from + found;
+        let rest = &text[at..];
+        if let Some(separator) = SEPARATORS.iter().find(|s| rest.starts_with(**s)) {
+            return Some((at, separator));
+        }
+        from = at + 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_credentials;
+    use super::*;
 
     #[test]
     fn hides_userinfo_only() {
@@ -41,5 +92,53 @@ mod tests {
             "a http://***@y b ftp://***@e"
         );
         assert_eq!(redact_credentials("no url"), "no url");
+        assert_eq!(redact_credentials("http://a@b@h/"), "http://***@h/");
+    }
+
+    #[test]
+    fn redacting_twice_changes_nothing_more() {
+        for text in ["https://u:p@h/x", "http:\\/\\/u:p@h\\/x", "http://h/"] {
+            let once = redact_credentials(text);
+            assert_eq!(redact_credentials(&once), once);
+        }
+        let cut = redact_credentials_of_prefix("http://u:pass");
+        assert_eq!(redact_credentials(&cut), cut);
+    }
+
+    #[test]
+    fn hides_userinfo_behind_json_escaped_slashes() {
+        assert_eq!(
+            redact_credentials(r#"{"url":"http:\/\/user:pw@host\/a.jpg","sha256":"12"}"#),
+            r#"{"url":"http:\/\/***@host\/a.jpg","sha256":"12"}"#
+        );
+        // The query of an escaped URL is not userinfo.
+        assert_eq!(
+            redact_credentials(r"https:\/\/h\/a?b=c@d"),
+            r"https:\/\/h\/a?b=c@d"
+        );
+        assert_eq!(
+            redact_credentials(r"a http:\/\/u:p@h b https://v:q@i/"),
+            r"a http:\/\/***@h b https://***@i/"
+        );
+    }
+
+    #[test]
+    fn a_cut_authority_is_hidden_whole() {
+        let secret = "s".repeat(300);
+        let line = format!("https://user:{secret}@h/a.jpg");
+        let cut = redact_credentials_of_prefix(&line[..200]);
+        assert_eq!(cut, "https://***");
+        // What is complete is redacted as usual, and a path that runs to the cut stays.
+        assert_eq!(
+            redact_credentials_of_prefix("http://u:p@h/aaaa"),
+            "http://***@h/aaaa"
+        );
+        assert_eq!(
+            redact_credentials_of_prefix("http://h/aaaa"),
+            "http://h/aaaa"
+        );
+        assert_eq!(redact_credentials_of_prefix("x http://"), "x http://");
+        // Uncut text keeps its host.
+        assert_eq!(redact_credentials("https://host"), "https://host");
     }
 }

@@ -21,6 +21,8 @@ use std::io::{self, BufRead};
 use serde::Deserialize;
 
 use crate::names;
+use crate::redact;
+use crate::url_parts::{HostPortError, UrlParts};
 
 /// The longest line accepted, in bytes (without its line ending). Longer lines are skipped unread.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
@@ -113,11 +115,12 @@ impl<R: BufRead> Iterator for ListReader<R> {
                 Err(invalid(
                     format!("line longer than {} bytes", self.max_line),
                     line,
+                    true,
                 ))
             } else {
                 match parse_line(line) {
                     None => continue,
-                    Some(item) => item.map_err(|reason| invalid(reason, line)),
+                    Some(item) => item.map_err(|reason| invalid(reason, line, false)),
                 }
             };
             return Some(Ok(ListEntry {
@@ -128,13 +131,27 @@ impl<R: BufRead> Iterator for ListReader<R> {
     }
 }
 
-fn invalid(reason: String, line: &[u8]) -> InvalidLine {
+/// The invalid line, its credentials hidden before it is cut to its preview: cut first, a long
+/// userinfo would lose its `@` and then look like a host. A line that was itself `cut` at the length
+/// limit may have lost its `@` already, and is redacted as such.
+fn invalid(reason: String, line: &[u8], cut: bool) -> InvalidLine {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let preview = &line[..line.len().min(PREVIEW_BYTES)];
-    InvalidLine {
-        reason,
-        text: String::from_utf8_lossy(preview).trim().to_string(),
+    let line = String::from_utf8_lossy(line);
+    let mut text = if cut {
+        redact::redact_credentials_of_prefix(&line)
+    } else {
+        redact::redact_credentials(&line)
+    };
+    let mut end = text.len().min(PREVIEW_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
+    text.truncate(end);
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() {
+        text = trimmed.to_string();
+    }
+    InvalidLine { reason, text }
 }
 
 /// Reads one line into `buf` (without the `\n`), keeping at most `max` bytes of it. Returns `None` at
@@ -255,34 +272,14 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("white space or control characters in the URL".to_string());
     }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "not an http or https URL".to_string())?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+    let parts = UrlParts::split(url);
+    if !parts.is_http() {
         return Err("not an http or https URL".to_string());
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| "unclosed '[' in the host".to_string())?;
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| "unexpected text after ']'".to_string())?,
-            ),
-        };
-        (host, port)
-    } else {
-        match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        }
-    };
+    let (host, port) = parts.host_and_port().map_err(|e| match e {
+        HostPortError::UnclosedBracket => "unclosed '[' in the host".to_string(),
+        HostPortError::TextAfterBracket => "unexpected text after ']'".to_string(),
+    })?;
     if host.is_empty() {
         return Err("no host in the URL".to_string());
     }
@@ -404,6 +401,36 @@ mod tests {
             .map(|e| (e.line_no, e.item));
         assert_eq!(second, Some((2, Ok(item("https://h/after", None, None)))));
         assert!(reader.next().is_none());
+    }
+
+    /// The preview of the first line, as the report shows it (redacted once more).
+    fn reported_preview(line: &str) -> String {
+        let got = entries(line.as_bytes());
+        let text = got[0].item.as_ref().err().map(|i| i.text.clone());
+        let text = text.unwrap_or_default();
+        assert!(!text.is_empty() && text.len() <= PREVIEW_BYTES, "{text}");
+        redact::redact_credentials(&text)
+    }
+
+    #[test]
+    fn a_long_userinfo_does_not_leak_through_the_cut_preview() {
+        // The 200-byte preview ends inside the userinfo, before its `@`.
+        let line = format!("https://user:{}@h:0/a.jpg\n", "s3cret".repeat(50));
+        let shown = reported_preview(&line);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.starts_with("https://***@h:0/"), "{shown}");
+        // The line itself is cut at the length limit before its `@`.
+        let line = format!("https://user:{}@h/a.jpg\n", "s3cret".repeat(2000));
+        let shown = reported_preview(&line);
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn json_escaped_slashes_do_not_hide_credentials_from_redaction() {
+        let line = r#"{"url":"http:\/\/user:s3cret@h\/a.jpg","sha256":"12"}"#;
+        let shown = reported_preview(&format!("{line}\n"));
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains(r"http:\/\/***@h\/a.jpg"), "{shown}");
     }
 
     #[test]

@@ -184,7 +184,7 @@ impl BodyCheck {
     /// The lowercase hex SHA-256 of everything fed; `None` [`without_digest`](Self::without_digest).
     /// Feeding more afterwards is a mistake the hash ignores.
     pub fn sha256_hex(&mut self) -> Option<String> {
-        Some(crate::names::lower_hex(&self.hasher.as_mut()?.finish()))
+        Some(crate::hex::lower_hex(&self.hasher.as_mut()?.finish()))
     }
 }
 

@@ -11,11 +11,16 @@
 //! and kill it, and then delete the temp file named in the `start` line.
 
 mod content;
+mod dns;
 mod error;
+mod headers;
 mod http;
 mod options;
 mod output;
 pub mod proxy;
+mod target;
+mod tls;
+mod transport_error;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -28,8 +33,9 @@ pub use self::options::{DownloadOptions, Expect, FetchOptions};
 pub use self::output::temp_path_for;
 
 use self::content::BodyCheck;
-use self::http::{Client, Target};
+use self::http::Client;
 use self::output::{FileSink, Sink};
+use self::target::Target;
 use crate::protocol::{ProgressLine, ProgressWriter};
 use crate::redact::redact_credentials;
 
@@ -372,7 +378,7 @@ impl Fetcher {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(http::body_error(e, check.bytes(), total)),
+                Err(e) => return Err(transport_error::body_error(e, check.bytes(), total)),
             };
             let ready = check.feed(&buf[..n])?;
             sink.write_all(&ready)?;
