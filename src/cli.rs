@@ -12,8 +12,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::batch::BatchOptions;
 use crate::duration::{parse_duration, parse_optional_duration, parse_size};
+use crate::exit::Exit;
 use crate::exit::{BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
 use crate::fetch::{DownloadOptions, Expect, FetchOptions};
+use crate::supervisor::{DownloadView, SuperviseOptions, Supervised};
+use std::process::ExitCode;
 
 /// The supervisor's examples, shown by `--help` and the man page.
 pub const SUPERVISE_EXAMPLES: &str = "\
@@ -428,6 +431,62 @@ pub fn fetch_worker_main(args: &[OsString]) -> std::process::ExitCode {
         Ok(args) => crate::fetch::worker_main(&args.into()),
         Err(err) => exit_for_usage(err),
     }
+}
+
+impl From<SuperviseArgs> for SuperviseOptions {
+    fn from(args: SuperviseArgs) -> SuperviseOptions {
+        SuperviseOptions {
+            timeout: args.timeout,
+            stall: args.stall,
+            signal: args.signal,
+            kill_after: args.kill_after,
+            preserve_status: args.preserve_status,
+            foreground: args.foreground,
+            verbose: args.verbose,
+            quiet: args.quiet,
+            events: args.events,
+        }
+    }
+}
+
+/// The command to supervise, as the user gave it; `fetch` becomes watchdog's own download worker,
+/// whose options are checked here so that a usage error is reported before anything starts. `Err`
+/// carries the exit code (after the message is printed), or 0 for `fetch --help`.
+pub fn supervised(command: &[OsString]) -> Result<Supervised, ExitCode> {
+    let Some(program) = command.first() else {
+        crate::report_error("missing COMMAND: give it after `--`");
+        return Err(Exit::Failure.into());
+    };
+    let name = program.to_string_lossy().into_owned();
+    if program != "fetch" {
+        return Ok(Supervised {
+            program: program.clone(),
+            args: command[1..].to_vec(),
+            arg0: None,
+            name,
+            argv: command.to_vec(),
+            download: None,
+        });
+    }
+    let parsed = FetchArgs::try_parse_from(command).map_err(exit_for_usage)?;
+    let exe = std::env::current_exe().map_err(|e| {
+        crate::report_error(format!(
+            "cannot find watchdog's own executable to run fetch: {e}"
+        ));
+        ExitCode::from(Exit::Failure)
+    })?;
+    let mut args = vec![OsString::from(crate::fetch::WORKER_ARG)];
+    args.extend_from_slice(&command[1..]);
+    Ok(Supervised {
+        program: exe.into_os_string(),
+        args,
+        arg0: Some(OsString::from("watchdog-fetch")),
+        name,
+        argv: command.to_vec(),
+        download: Some(DownloadView {
+            keep_partial: parsed.resume,
+        }),
+    })
 }
 
 #[cfg(test)]

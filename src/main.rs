@@ -42,6 +42,9 @@ fn main() -> ExitCode {
     }
     match cli.mode {
         Some(Mode::Batch(batch)) => watchdog::batch::run(batch.into()),
-        None => watchdog::supervisor::run(&cli.supervise, &cli.command),
+        None => match watchdog::cli::supervised(&cli.command) {
+            Ok(command) => watchdog::supervisor::run(&cli.supervise.into(), command),
+            Err(code) => code,
+        },
     }
 }

@@ -6,18 +6,18 @@
 //! signalling and the final sweep belong to [`crate::process`]; this module holds the rules: when to
 //! stop the command, with which signal, and what to exit with.
 
+mod options;
 mod relay;
 
-use std::ffi::OsString;
+pub use options::{DownloadView, SuperviseOptions, Supervised};
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use nix::unistd::Pid;
 
-use crate::cli::{FetchArgs, SuperviseArgs};
 use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
@@ -60,21 +60,14 @@ fn shell_code(ended: Ended) -> u8 {
 }
 
 /// Runs `command` under `args`; returns watchdog's exit code.
-pub fn run(args: &SuperviseArgs, command: &[OsString]) -> ExitCode {
+pub fn run(args: &SuperviseOptions, command: Supervised) -> ExitCode {
     match Supervisor::start(args, command) {
-        Ok(Started::Running(supervisor)) => supervisor.run(),
-        Ok(Started::Exit(code)) => code,
+        Ok(supervisor) => supervisor.run(),
         Err((exit, message)) => {
             crate::report_error(message);
             exit.into()
         }
     }
-}
-
-enum Started {
-    Running(Box<Supervisor>),
-    /// Nothing to supervise (e.g. `fetch --help`): exit with this code.
-    Exit(ExitCode),
 }
 
 /// The built-in fetch worker's state that the supervisor acts on.
@@ -85,7 +78,7 @@ struct FetchJob {
 }
 
 struct Supervisor {
-    args: SuperviseArgs,
+    args: SuperviseOptions,
     started: Instant,
     child: Pid,
     /// The group to signal, when the command has one of its own.
@@ -127,49 +120,33 @@ const SWEEP_LIMIT: Duration = Duration::from_secs(10);
 type StartError = (Exit, String);
 
 impl Supervisor {
-    fn start(args: &SuperviseArgs, command: &[OsString]) -> Result<Started, StartError> {
+    fn start(args: &SuperviseOptions, command: Supervised) -> Result<Box<Supervisor>, StartError> {
         let started = Instant::now();
-        let Some(program) = command.first() else {
-            return Err((
-                Exit::Failure,
-                "missing COMMAND: give it after `--`".to_string(),
-            ));
-        };
-        let name = program.to_string_lossy().into_owned();
-        let mut fetch = None;
-        let mut spec = SpawnSpec {
-            program: program.clone(),
-            args: &command[1..],
-            arg0: None,
+        let Supervised {
+            program,
+            args: command_args,
+            arg0,
+            name,
+            argv,
+            download,
+        } = command;
+        let spec = SpawnSpec {
+            program,
+            args: &command_args,
+            arg0,
             own_group: !args.foreground,
             capture_output: args.stall.is_some(),
             pipe_stdin: false,
         };
-        let mut worker_args = Vec::new();
-        if program == "fetch" {
-            let parsed = match FetchArgs::try_parse_from(command) {
-                Ok(parsed) => parsed,
-                Err(err) => return Ok(Started::Exit(crate::cli::exit_for_usage(err))),
-            };
-            let exe = std::env::current_exe().map_err(|e| {
-                (
-                    Exit::Failure,
-                    format!("cannot find watchdog's own executable to run fetch: {e}"),
-                )
-            })?;
-            worker_args.push(OsString::from(crate::fetch::WORKER_ARG));
-            worker_args.extend_from_slice(&command[1..]);
-            spec.program = exe.into_os_string();
-            spec.arg0 = Some(OsString::from("watchdog-fetch"));
-            spec.args = &worker_args;
+        let fetch = download.map(|view| {
             let show =
                 !args.quiet && nix::unistd::isatty(std::io::stderr().as_raw_fd()).unwrap_or(false);
-            fetch = Some(FetchJob {
-                resume: parsed.resume,
+            FetchJob {
+                resume: view.keep_partial,
                 temp_path: None,
                 view: FetchProgress::new(show),
-            });
-        }
+            }
+        });
 
         // First, so that its write end gets a low fd number (see ProgressChannel::new).
         let channel = ProgressChannel::new().map_err(|e| {
@@ -218,7 +195,7 @@ impl Supervisor {
         if let Some(err) = spawned.child.stderr.take() {
             relays.start(err, std::io::stderr(), activity.clone(), done);
         }
-        let argv: Vec<String> = command
+        let argv: Vec<String> = argv
             .iter()
             .map(|a| redact_credentials(&a.to_string_lossy()))
             .collect();
@@ -244,7 +221,7 @@ impl Supervisor {
             pid: child.as_raw(),
             argv: &argv,
         });
-        Ok(Started::Running(Box::new(supervisor)))
+        Ok(Box::new(supervisor))
     }
 
     fn run(mut self) -> ExitCode {
