@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod names;
 pub mod progress;
 pub mod protocol;
+pub mod reconcile;
 pub mod redact;
 pub mod signals;
 pub mod supervisor;

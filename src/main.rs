@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     }
     match cli.mode {
         Some(Mode::Batch(batch)) => watchdog::batch::run(batch),
+        Some(Mode::Report(report)) => watchdog::reconcile::run(report),
         None => watchdog::supervisor::run(&cli.supervise, &cli.command),
     }
 }
