@@ -242,8 +242,7 @@ pub struct Outcome {
     hosts: HashMap<String, HostCount>,
     other_hosts: HostCount,
     first_missing: Vec<Missing>,
-    /// With `--failed`: items listed, and missing items left out of the list.
-    listed: u64,
+    /// With `--failed`: missing items left out of the list.
     unlisted_invalid: u64,
     unlisted_credentials: u64,
 }
@@ -665,7 +664,6 @@ pub fn reconcile(
                     Ok(line) => {
                         writeln!(out, "{line}")
                             .map_err(|e| format!("cannot write the list: {e}"))?;
-                        outcome.listed += 1;
                     }
                     Err("credentials") => outcome.unlisted_credentials += 1,
                     Err(_) => outcome.unlisted_invalid += 1,
