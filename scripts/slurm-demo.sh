@@ -76,7 +76,12 @@ wait_for() {
   done
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Two distinct free ports, for slurmctld and slurmd.
+read -r ctld_port slurmd_port < <(python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
 
 # --- munge, with a key made on the spot
 mkdir -p "$tmp/munge" "$tmp/state" "$tmp/spool"
@@ -97,8 +102,8 @@ ClusterName=watchdog-demo
 SlurmctldHost=$node
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=$(free_port)
-SlurmdPort=$(free_port)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$tmp/munge/munge.sock
@@ -185,21 +190,22 @@ readme_script "$tmp/run2/urls.txt" "$tmp/run2/imgs" >"$tmp/run2/fetch.sbatch"
 t0=$(date +%s)
 job=$(cd "$tmp/run2" && sbatch --parsable fetch.sbatch)
 say "submitted array job $job (160 items, every 4th slow)"
-# A task that is running and has finished an item: requeue it.
+# A task that is running and has finished an item: requeue it (another one if it ended meanwhile).
 requeued=
-pick_a_task() {
+requeue_a_task() {
   local k state
   for k in $(seq 0 15); do
     state=$(squeue -h -j "${job}_$k" -o %T 2>/dev/null || true)
     [ "$state" = RUNNING ] || continue
     grep -q '"status":"ok"' "$tmp/run2/imgs/report-$k.jsonl" 2>/dev/null || continue
-    requeued=$k
-    return 0
+    if scontrol requeue "${job}_$k" 2>/dev/null; then
+      requeued=$k
+      return 0
+    fi
   done
   return 1
 }
-wait_for "a running task with a finished item" 60 pick_a_task
-scontrol requeue "${job}_$requeued" || die "scontrol requeue ${job}_$requeued failed"
+wait_for "a running task with a finished item, requeued" 60 requeue_a_task
 say "requeued task $requeued of job $job mid-run"
 # Slurm holds a requeued job back for a while (Reason=BeginTime, two minutes here) once the killed run
 # has ended; then let it start at once, so that the check stays short.
