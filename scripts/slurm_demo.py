@@ -150,8 +150,8 @@ def check_requeue(list_path, out, task, log_path):
         if requests.count(path) != 1:
             fail(f"{url} finished before the requeue but was requested {requests.count(path)} times")
     check_files(out, lines)
-    print(f"slurm-demo: task {task} requeued mid-run: {len(resumed)} items it had finished were skipped "
-          f"and not requested again, {len(by_url) - len(resumed)} others fetched after the requeue",
+    print(f"slurm-demo: task {task} requeued mid-run: {len(resumed)} finished item(s) skipped after it and "
+          f"not requested again, {len(by_url) - len(resumed)} other(s) fetched after it",
           file=sys.stderr)
 
 
