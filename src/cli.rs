@@ -151,7 +151,7 @@ returns only when no process it started is still running.\n\nWhen COMMAND is the
 runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
 give a path (./fetch) to run an external program of that name.",
     after_long_help = after_help(),
-    override_usage = "watchdog [OPTIONS] -- COMMAND [ARG]...\n       watchdog batch [OPTIONS] LIST",
+    override_usage = "watchdog [OPTIONS] -- COMMAND [ARG]...\n       watchdog batch [OPTIONS] LIST\n       watchdog report [OPTIONS] FILE...",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     disable_help_subcommand = true
@@ -178,6 +178,8 @@ pub struct Cli {
 pub enum Mode {
     /// Download a list of URLs, each in a supervised worker process, and report on every item.
     Batch(BatchArgs),
+    /// Sum up batch reports (shards, reruns): the latest outcome of every item, what is still missing.
+    Report(ReportArgs),
 }
 
 /// How the supervisor watches and stops the command.
@@ -433,6 +435,17 @@ pub fn fetch_worker_main(args: &[OsString]) -> std::process::ExitCode {
     }
 }
 
+impl From<ReportArgs> for crate::reconcile::ReconcileOptions {
+    fn from(args: ReportArgs) -> crate::reconcile::ReconcileOptions {
+        crate::reconcile::ReconcileOptions {
+            files: args.files,
+            failed: args.failed,
+            json: args.json,
+            index_dir: args.index_dir,
+        }
+    }
+}
+
 impl From<SuperviseArgs> for SuperviseOptions {
     fn from(args: SuperviseArgs) -> SuperviseOptions {
         SuperviseOptions {
@@ -487,6 +500,36 @@ pub fn supervised(command: &[OsString]) -> Result<Supervised, ExitCode> {
             keep_partial: parsed.resume,
         }),
     })
+}
+
+/// `watchdog report`: what batch reports add up to, item by item.
+#[derive(Debug, Clone, Args)]
+#[command(
+    long_about = "Read the reports of `watchdog batch` (every shard, every rerun) and keep the latest outcome of \
+each item; print a summary: counts per status and per host, bytes, and what is still missing. With --failed, \
+print the items still not ok as a list that `watchdog batch` takes back, each with its path, so that a retry \
+lands where the first try would have. Reports of any length are read as streams, in flat memory; a line that \
+is not a report line is named with its line number and skipped.",
+    after_long_help = crate::reconcile::REPORT_HELP
+)]
+pub struct ReportArgs {
+    /// Batch reports (JSON Lines), in any order, except that reruns which wrote separate reports go
+    /// oldest first.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print the items whose latest outcome is not ok, one JSON object {"url","path"} a line, for
+    /// `watchdog batch`; the summary goes to stderr.
+    #[arg(long)]
+    pub failed: bool,
+
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Where the index of items goes past 32,768 items (default: the first FILE's directory).
+    #[arg(long, value_name = "DIR")]
+    pub index_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod names;
 pub mod process;
 pub mod progress;
 pub mod protocol;
+pub mod reconcile;
 pub mod redact;
 pub mod signals;
 pub mod supervisor;

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     }
     match cli.mode {
         Some(Mode::Batch(batch)) => watchdog::batch::run(batch.into()),
+        Some(Mode::Report(report)) => watchdog::reconcile::run(report.into()),
         None => match watchdog::cli::supervised(&cli.command) {
             Ok(command) => watchdog::supervisor::run(&cli.supervise.into(), command),
             Err(code) => code,

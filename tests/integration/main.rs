@@ -5,5 +5,6 @@ mod common;
 mod fetch;
 mod man;
 mod nginx;
+mod report;
 mod server;
 mod supervise;

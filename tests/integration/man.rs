@@ -54,10 +54,17 @@ fn pages() -> Vec<(&'static str, String)> {
         .clone()
         .name("watchdog-batch")
         .bin_name("watchdog batch");
+    let report = cli
+        .find_subcommand("report")
+        .expect("report subcommand")
+        .clone()
+        .name("watchdog-report")
+        .bin_name("watchdog report");
     vec![
         ("watchdog.1", render(cli)),
         ("watchdog-fetch.1", render(FetchArgs::command())),
         ("watchdog-batch.1", render(batch)),
+        ("watchdog-report.1", render(report)),
     ]
 }
 
