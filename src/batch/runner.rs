@@ -97,6 +97,13 @@ struct Job {
     retry_after: Option<Duration>,
 }
 
+/// The program a runner starts as its workers.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub program: std::ffi::OsString,
+    pub args: Vec<std::ffi::OsString>,
+}
+
 /// How long a killed worker that has not died yet still counts against `--jobs`. Death after SIGKILL
 /// takes microseconds, and waiting for it keeps the number of worker processes at `--jobs`; but a
 /// process blocked in the kernel (on a hung network file system, say) cannot die until the kernel lets
@@ -126,8 +133,7 @@ pub enum RunEnd {
 
 pub struct Runner<'a> {
     limits: Limits,
-    worker_args: Vec<std::ffi::OsString>,
-    exe: PathBuf,
+    worker: WorkerCommand,
     processes: Processes,
     /// Children reaped since the last look (kept to spare an allocation per reap).
     ended: Vec<(Pid, Ended)>,
@@ -148,12 +154,25 @@ impl<'a> Runner<'a> {
     ) -> Result<Runner<'a>, String> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find watchdog's own executable: {e}"))?;
+        let worker = WorkerCommand {
+            program: exe.into_os_string(),
+            args: worker_args(&args.download, !args.no_sha256)?,
+        };
+        Runner::with_worker(worker, limits, items)
+    }
+
+    /// A runner whose workers are `worker`: any program that takes [`Assignment`] lines on stdin and
+    /// answers with progress lines, as watchdog's own batch worker does.
+    pub fn with_worker(
+        worker: WorkerCommand,
+        limits: Limits,
+        items: &'a mut dyn Items,
+    ) -> Result<Runner<'a>, String> {
         let processes =
             Processes::start().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Runner {
             limits,
-            worker_args: worker_args(&args.download, !args.no_sha256)?,
-            exe,
+            worker,
             processes,
             ended: Vec::new(),
             workers: Vec::new(),
@@ -259,8 +278,8 @@ impl<'a> Runner<'a> {
 
     fn start_worker(&mut self) -> io::Result<usize> {
         let spec = SpawnSpec {
-            program: self.exe.clone().into_os_string(),
-            args: &self.worker_args,
+            program: self.worker.program.clone(),
+            args: &self.worker.args,
             arg0: Some("watchdog-batch-worker".into()),
             own_group: true,
             capture_output: false,
@@ -626,4 +645,160 @@ pub fn open_list(path: &Path) -> io::Result<Box<dyn BufRead>> {
 pub fn failure(message: impl std::fmt::Display) -> ExitCode {
     crate::report_error(format!("batch: {message}"));
     Exit::Failure.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A worker in a few lines of bash that acts on words in the item's URL: `ok`, `flaky` (refused
+    /// until retried), `crash-once` (dies until retried), `crash-always`, `hang-always`.
+    const FAKE_WORKER: &str = r#"
+        done='{"event":"done","path":"p","bytes":3}'
+        while IFS= read -r line; do
+          case "$line" in
+            *crash-always*) kill -9 $$ ;;
+            *hang-always*) sleep 60 ;;
+            *'"resume":true'*) echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
+            *flaky*) echo '{"event":"error","kind":"connect_error","message":"refused"}' >&$WATCHDOG_PROGRESS_FD ;;
+            *crash-once*) kill -9 $$ ;;
+            *) echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
+          esac
+        done
+    "#;
+
+    /// Items from a fixed list, outcomes collected, and the most workers seen busy at once.
+    struct FakeItems {
+        queue: VecDeque<Pending>,
+        finished: Vec<ReportEntry>,
+        busy: HashSet<usize>,
+        most_busy: usize,
+    }
+
+    impl Items for FakeItems {
+        fn next_item(&mut self) -> Option<Pending> {
+            self.queue.pop_front()
+        }
+        fn finish(&mut self, entry: ReportEntry) {
+            self.finished.push(entry);
+        }
+        fn worker_busy(&mut self, slot: usize, _url: &str) {
+            self.busy.insert(slot);
+            self.most_busy = self.most_busy.max(self.busy.len());
+        }
+        fn worker_idle(&mut self, slot: usize) {
+            self.busy.remove(&slot);
+        }
+    }
+
+    fn run(urls: &[&str], limits: Limits) -> FakeItems {
+        let _serial = crate::process::PROCESS_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        let queue = urls
+            .iter()
+            .enumerate()
+            .map(|(n, url)| Pending {
+                line_no: n as u64 + 1,
+                url: format!("http://127.0.0.1:9/{url}/{n}"),
+                rel: format!("{n}"),
+                path: dir.path().join(format!("{n}")),
+                sha256: None,
+                attempts: 0,
+                first_started: None,
+                not_before: now,
+                already: None,
+            })
+            .collect();
+        let mut items = FakeItems {
+            queue,
+            finished: Vec::new(),
+            busy: HashSet::new(),
+            most_busy: 0,
+        };
+        let worker = WorkerCommand {
+            // bash, not sh: in a test process the progress fd may be above 9, which dash refuses.
+            program: "bash".into(),
+            args: vec!["-c".into(), FAKE_WORKER.into()],
+        };
+        let runner = Runner::with_worker(worker, limits, &mut items).unwrap();
+        assert!(matches!(runner.run(), RunEnd::Complete));
+        items
+    }
+
+    fn limits(jobs: usize, timeout_ms: u64, retries: u32) -> Limits {
+        Limits {
+            jobs,
+            timeout: Some(Duration::from_millis(timeout_ms)),
+            stall: None,
+            retries,
+        }
+    }
+
+    fn outcome<'a>(items: &'a FakeItems, word: &str) -> &'a ReportEntry {
+        let found: Vec<_> = items
+            .finished
+            .iter()
+            .filter(|e| e.url.contains(word))
+            .collect();
+        assert_eq!(found.len(), 1, "{word} reported once: {:?}", items.finished);
+        found[0]
+    }
+
+    #[test]
+    fn every_item_is_reported_once_by_at_most_jobs_workers() {
+        let urls = ["ok"; 24];
+        let items = run(&urls, limits(4, 30_000, 0));
+        assert_eq!(items.finished.len(), urls.len());
+        assert!(
+            items
+                .finished
+                .iter()
+                .all(|e| e.status == Status::Ok && e.attempts == 1),
+            "{:?}",
+            items.finished
+        );
+        let urls: HashSet<_> = items.finished.iter().map(|e| &e.url).collect();
+        assert_eq!(urls.len(), 24, "each item once");
+        assert!(items.most_busy <= 4, "{} busy at once", items.most_busy);
+    }
+
+    #[test]
+    fn a_hung_item_is_killed_at_its_deadline_and_the_rest_go_on() {
+        let mut urls = vec!["hang-always"];
+        urls.extend(["ok"; 10]);
+        let items = run(&urls, limits(2, 300, 1));
+        let hung = outcome(&items, "hang-always");
+        assert_eq!(hung.status, Status::Timeout);
+        assert_eq!(hung.attempts, 2, "retried once");
+        let ok = items
+            .finished
+            .iter()
+            .filter(|e| e.status == Status::Ok)
+            .count();
+        assert_eq!(ok, 10);
+    }
+
+    #[test]
+    fn a_refused_connection_and_a_dead_worker_are_retried() {
+        let items = run(&["flaky", "crash-once", "ok"], limits(2, 30_000, 1));
+        for word in ["flaky", "crash-once"] {
+            let entry = outcome(&items, word);
+            assert_eq!(entry.status, Status::Ok, "{word}: {entry:?}");
+            assert_eq!(entry.attempts, 2, "{word}");
+        }
+    }
+
+    #[test]
+    fn a_worker_that_dies_on_the_last_attempt_is_reported_with_how() {
+        let items = run(&["crash-always", "ok"], limits(1, 30_000, 0));
+        let entry = outcome(&items, "crash-always");
+        assert_eq!(entry.status, Status::IoError);
+        let error = entry.error.as_deref().unwrap_or_default();
+        assert!(error.contains("killed by signal 9"), "{error}");
+        assert_eq!(outcome(&items, "/ok/").status, Status::Ok);
+    }
 }

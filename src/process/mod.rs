@@ -235,6 +235,12 @@ impl Processes {
     }
 }
 
+/// Held by the unit tests that start processes or raise signals: a runner under test reaps every child
+/// of the test process, sweeps its descendants and sees every signal, which would disturb another
+/// such test running beside it.
+#[cfg(test)]
+pub(crate) static PROCESS_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// How often the sweep looks again for processes that SIGCHLD cannot announce.
 const SWEEP_RESCAN: Duration = Duration::from_millis(10);
 

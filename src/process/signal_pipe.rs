@@ -125,6 +125,9 @@ mod tests {
     /// its old write end.
     #[test]
     fn a_dropped_pipe_writes_nowhere() {
+        let _serial = crate::process::PROCESS_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let pipe = SignalPipe::install().unwrap();
         drop(pipe);
         // Take a batch of fresh descriptors: among them are the numbers the pipe used.
@@ -150,6 +153,9 @@ mod tests {
 
     #[test]
     fn a_signal_wakes_the_pipe_and_sets_its_flag() {
+        let _serial = crate::process::PROCESS_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut pipe = SignalPipe::install().unwrap();
         // SIGHUP's default action would end the test process, but the handler is installed.
         signal_hook::low_level::raise(SIGHUP).unwrap();

@@ -106,6 +106,9 @@ mod tests {
 
     #[test]
     fn finds_children_and_grandchildren() {
+        let _serial = crate::process::PROCESS_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut child = Command::new("sh")
             .args(["-c", "sleep 30 & sleep 30; wait"])
             .spawn()
