@@ -10,6 +10,10 @@
 #                               # deadline; the batch supervisor's memory against list length
 #   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
 #
+# BENCH_BASELINE=/path/to/an/older/watchdog runs that binary beside this build in the same run (start-up,
+# deadline, one large file, the clean batch on tmpfs and on disk, the faulty batch), so a change is
+# measured against what it replaces, not against figures from another day.
+#
 # Everything talks to 127.0.0.1 only: the script starts its own nginx (scripts/bench/nginx.sh, from a
 # configuration generated in a temp directory) and, for the faulty items, its own misbehaving server
 # (scripts/bench/faulty_server.py), generates the files it serves (scripts/bench/make_corpus.py, fixed
@@ -20,6 +24,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=$PWD/scripts/bench
+BASE=${BENCH_BASELINE:-}
+if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
+  echo "bench: BENCH_BASELINE='$BASE' is not an executable file" >&2; exit 2
+fi
 
 APT_UPDATED=
 # apt_install PACKAGE: apt-get install when root, else fail naming the package.
@@ -107,17 +115,25 @@ start_faulty() {
 bench_supervise() {
   echo "== start-up overhead: watchdog --timeout 10 -- true  vs  timeout 10 true"
   hyperfine -N --warmup 50 --runs 500 --export-json "$OUT/startup.json" --style none \
-    "$WATCHDOG --timeout 10 -- true" "timeout 10 true" >/dev/null
-  local w g
+    "$WATCHDOG --timeout 10 -- true" "timeout 10 true" ${BASE:+"$BASE --timeout 10 -- true"} >/dev/null
+  local w g b
   w=$(median_ms "$OUT/startup.json" 0); g=$(median_ms "$OUT/startup.json" 1)
   printf "   median watchdog %.3f ms, GNU timeout %.3f ms, ratio %sx (target <= 1.5x)\n" "$w" "$g" "$(ratio "$w" "$g")"
+  if [ -n "$BASE" ]; then
+    b=$(median_ms "$OUT/startup.json" 2)
+    printf "   baseline        %.3f ms, ratio %sx to GNU timeout; this build / baseline %sx\n" "$b" "$(ratio "$b" "$g")" "$(ratio "$w" "$b")"
+  fi
 
   echo "== deadline precision: --timeout 0.2 -- sleep 5 (time past the 200 ms deadline)"
   hyperfine -N -i --warmup 3 --runs 40 --export-json "$OUT/deadline.json" --style none \
-    "$WATCHDOG --timeout 0.2 -- sleep 5" "timeout 0.2 sleep 5" >/dev/null 2>&1
+    "$WATCHDOG --timeout 0.2 -- sleep 5" "timeout 0.2 sleep 5" ${BASE:+"$BASE --timeout 0.2 -- sleep 5"} >/dev/null 2>&1
   w=$(median_ms "$OUT/deadline.json" 0); g=$(median_ms "$OUT/deadline.json" 1)
   printf "   median watchdog %.2f ms (+%.2f), GNU timeout %.2f ms (+%.2f), difference %.2f ms (target <= 5 ms)\n" \
     "$w" "$(awk -v a="$w" 'BEGIN{print a-200}')" "$g" "$(awk -v a="$g" 'BEGIN{print a-200}')" "$(awk -v a="$w" -v b="$g" 'BEGIN{print a-b}')"
+  if [ -n "$BASE" ]; then
+    b=$(median_ms "$OUT/deadline.json" 2)
+    printf "   baseline        %.2f ms (+%.2f)\n" "$b" "$(awk -v a="$b" 'BEGIN{print a-200}')"
+  fi
 
   echo "== idle CPU: watchdog --timeout 3 -- sleep 5 (user+sys of the supervisor alone)"
   /usr/bin/time -f "   %U s user, %S s sys over %e s wall" "$WATCHDOG" --timeout 3 -- sleep 5 2>&1 >/dev/null | tail -1 || true
@@ -131,8 +147,8 @@ bench_fetch() {
   local url=$NGINX_BASE/big.bin file=$DL/fetch.bin
   echo "== fetch: 100 MB from nginx on loopback: watchdog -q -- fetch URL -o F  vs  curl -s -o F URL"
   hyperfine -N --warmup 2 --runs 10 --export-json "$OUT/fetch.json" --style none --prepare "rm -f $file" \
-    "$WATCHDOG -q -- fetch $url -o $file" "curl -s -o $file $url" >/dev/null 2>"$OUT/hyperfine.err" ||
-    { cat "$OUT/hyperfine.err" >&2; exit 1; }
+    "$WATCHDOG -q -- fetch $url -o $file" "curl -s -o $file $url" ${BASE:+"$BASE -q -- fetch $url -o $file"} \
+    >/dev/null 2>"$OUT/hyperfine.err" || { cat "$OUT/hyperfine.err" >&2; exit 1; }
   "$WATCHDOG" -q -- fetch "$url" -o "$file"
   cmp -s "$file" "$SRV/www/big.bin" || { echo "bench: watchdog's download differs from the served file" >&2; exit 1; }
   local w c
@@ -140,6 +156,10 @@ bench_fetch() {
   printf "   median watchdog %.1f ms (%.0f MB/s), curl %.1f ms (%.0f MB/s), ratio %sx (target <= 1.10x)\n" \
     "$w" "$(awk -v ms="$w" -v b="$FETCH_BYTES" 'BEGIN{print b/1e6/(ms/1000)}')" \
     "$c" "$(awk -v ms="$c" -v b="$FETCH_BYTES" 'BEGIN{print b/1e6/(ms/1000)}')" "$(ratio "$w" "$c")"
+  if [ -n "$BASE" ]; then
+    local b; b=$(median_ms "$OUT/fetch.json" 2)
+    printf "   baseline        %.1f ms, ratio %sx to curl; this build / baseline %sx\n" "$b" "$(ratio "$b" "$c")" "$(ratio "$w" "$b")"
+  fi
 
   # Supervisor CPU vs worker CPU. /usr/bin/time on `watchdog -- fetch` reports the supervisor plus the
   # worker it reaped, and in 10 ms steps, too coarse for a supervisor that uses a few milliseconds.
@@ -185,6 +205,54 @@ run_counted() {
   echo "$name $ms $rc $(python3 "$BENCH/count_files.py" "$sizes" "$dir")" >>"$OUT/faulty.runs"
 }
 
+# clean_batch CORPUS DIR WHERE WGET2 [AFTER]: the clean batch, every tool side by side, downloading
+# into DIR; AFTER (e.g. sync) runs after each command, inside its timing.
+clean_batch() {
+  local clean=$1 dl=$2 where=$3 wget2=$4 after=${5:-}
+  echo "== batch on $where: $BATCH_N files of 20-80 KB from nginx on loopback, 16 at a time (median of 10 runs)"
+  # Each tool writes to its own directory, emptied before each run; what is left after the last run
+  # is checked against the expected names and sizes.
+  # watchdog runs twice: as it comes (a SHA-256 of every file in the report, which no peer computes)
+  # and with --no-sha256, the same work as its peers.
+  local names=(watchdog watchdog-no-sha256 curl-parallel aria2c) cmds=(
+    "$WATCHDOG batch $clean.urls --out $dl/watchdog -j 16 -t 10 -q"
+    "$WATCHDOG batch $clean.urls --out $dl/watchdog-no-sha256 -j 16 -t 10 -q --no-sha256"
+    "cd $dl/curl-parallel && curl -s --no-progress-meter --parallel --parallel-max 16 -K $clean.curl"
+    "aria2c -q -i $clean.urls -d $dl/aria2c -j 16 -x1 --allow-overwrite=true --auto-file-renaming=false --file-allocation=none --summary-interval=0"
+  )
+  if [ -n "$wget2" ]; then
+    names+=(wget2); cmds+=("wget2 -q --max-threads 16 -i $clean.urls -P $dl/wget2")
+  fi
+  names+=(xargs-curl); cmds+=("cd $dl/xargs-curl && xargs -P16 -n1 curl -s -O < $clean.urls")
+  if [ -n "$BASE" ]; then
+    names+=(baseline baseline-no-sha256)
+    cmds+=("$BASE batch $clean.urls --out $dl/baseline -j 16 -t 10 -q"
+      "$BASE batch $clean.urls --out $dl/baseline-no-sha256 -j 16 -t 10 -q --no-sha256")
+  fi
+  if [ -n "$after" ]; then
+    for i in "${!cmds[@]}"; do cmds[$i]="${cmds[$i]} && $after"; done
+  fi
+  local args=() i
+  for i in "${!names[@]}"; do args+=(--prepare "rm -rf $dl/${names[$i]} && mkdir $dl/${names[$i]}"); done
+  hyperfine --warmup 1 --runs 10 --export-json "$OUT/batch.json" --style none "${args[@]}" "${cmds[@]}" \
+    >/dev/null 2>"$OUT/hyperfine.err" || { cat "$OUT/hyperfine.err" >&2; exit 1; }
+  local curl_ms t counts
+  curl_ms=$(median_ms "$OUT/batch.json" 2)
+  for i in "${!names[@]}"; do
+    t=$(median_ms "$OUT/batch.json" "$i")
+    counts=$(python3 "$BENCH/count_files.py" "$clean.sizes" "$dl/${names[$i]}")
+    printf "   %-19s median %7.0f ms  %6.0f files/s  time ratio to curl --parallel %sx  (last run: %s/%s complete)\n" \
+      "${names[$i]}" "$t" "$(awk -v ms="$t" -v n="$BATCH_N" 'BEGIN{print n/(ms/1000)}')" "$(ratio "$t" "$curl_ms")" \
+      "${counts%% *}" "$BATCH_N"
+    rm -rf "${dl:?}/${names[$i]}"
+  done
+  if [ -n "$BASE" ]; then
+    printf "   this build / baseline: %sx with SHA-256, %sx without\n" \
+      "$(ratio "$(median_ms "$OUT/batch.json" 0)" "$(median_ms "$OUT/batch.json" $((${#names[@]} - 2)))")" \
+      "$(ratio "$(median_ms "$OUT/batch.json" 1)" "$(median_ms "$OUT/batch.json" $((${#names[@]} - 1)))")"
+  fi
+}
+
 bench_batch() {
   start_nginx
   start_faulty
@@ -194,35 +262,13 @@ bench_batch() {
   python3 "$BENCH/make_corpus.py" batch "$SRV" "$BATCH_N" "$NGINX_BASE" "$FAULTY_BASE"
   local clean=$SRV/clean faulty=$SRV/faulty
 
-  echo "== batch: $BATCH_N files of 20-80 KB from nginx on loopback, 16 at a time (median of 10 runs)"
-  # Each tool writes to its own directory, emptied before each run; what is left after the last run
-  # is checked against the expected names and sizes.
-  # watchdog runs twice: as it comes (a SHA-256 of every file in the report, which no peer computes)
-  # and with --no-sha256, the same work as its peers.
-  local names=(watchdog watchdog-no-sha256 curl-parallel aria2c) cmds=(
-    "$WATCHDOG batch $clean.urls --out $DL/watchdog -j 16 -t 10 -q"
-    "$WATCHDOG batch $clean.urls --out $DL/watchdog-no-sha256 -j 16 -t 10 -q --no-sha256"
-    "cd $DL/curl-parallel && curl -s --no-progress-meter --parallel --parallel-max 16 -K $clean.curl"
-    "aria2c -q -i $clean.urls -d $DL/aria2c -j 16 -x1 --allow-overwrite=true --auto-file-renaming=false --file-allocation=none --summary-interval=0"
-  )
-  if [ -n "$wget2" ]; then
-    names+=(wget2); cmds+=("wget2 -q --max-threads 16 -i $clean.urls -P $DL/wget2")
-  fi
-  names+=(xargs-curl); cmds+=("cd $DL/xargs-curl && xargs -P16 -n1 curl -s -O < $clean.urls")
-  local args=() i
-  for i in "${!names[@]}"; do args+=(--prepare "rm -rf $DL/${names[$i]} && mkdir $DL/${names[$i]}"); done
-  hyperfine --warmup 1 --runs 10 --export-json "$OUT/batch.json" --style none "${args[@]}" "${cmds[@]}" \
-    >/dev/null 2>"$OUT/hyperfine.err" || { cat "$OUT/hyperfine.err" >&2; exit 1; }
-  local curl_ms t counts
-  curl_ms=$(median_ms "$OUT/batch.json" 2)
-  for i in "${!names[@]}"; do
-    t=$(median_ms "$OUT/batch.json" "$i")
-    counts=$(python3 "$BENCH/count_files.py" "$clean.sizes" "$DL/${names[$i]}")
-    printf "   %-19s median %7.0f ms  %6.0f files/s  time ratio to curl --parallel %sx  (last run: %s/%s complete)\n" \
-      "${names[$i]}" "$t" "$(awk -v ms="$t" -v n="$BATCH_N" 'BEGIN{print n/(ms/1000)}')" "$(ratio "$t" "$curl_ms")" \
-      "${counts%% *}" "$BATCH_N"
-    rm -rf "${DL:?}/${names[$i]}"
-  done
+  clean_batch "$clean" "$DL" "$(stat -fc %T "$DL")" "$wget2"
+  # Users write to disks: the same run with the files on the file system of this run's temp directory
+  # (BENCH_DISK_DIR to choose), each run followed by a sync inside the timing so the write-back counts.
+  local disk
+  disk=$(mktemp -d "${BENCH_DISK_DIR:-$OUT}/watchdog-bench-disk.XXXXXX")
+  clean_batch "$clean" "$disk" "disk ($(stat -fc %T "$disk"), synced)" "$wget2" sync
+  rm -rf "$disk"
 
   local cap=${BENCH_FAULTY_CAP:-30}
   echo "== batch with faults: the same $BATCH_N items, 10% misbehaving (stall after headers, drip 1 byte/s,"
@@ -234,6 +280,10 @@ bench_batch() {
   for round in 1 2 3; do
     run_counted watchdog "$faulty.sizes" "$DL/f" "$cap" \
       "$WATCHDOG batch $faulty.urls --out $DL/f -j 16 -t 2 --retries 0 -q"
+    if [ -n "$BASE" ]; then
+      run_counted baseline "$faulty.sizes" "$DL/f" "$cap" \
+        "$BASE batch $faulty.urls --out $DL/f -j 16 -t 2 --retries 0 -q"
+    fi
     run_counted curl-parallel "$faulty.sizes" "$DL/f" "$cap" \
       "cd $DL/f && curl -s --no-progress-meter --parallel --parallel-max 16 --max-time 2 -K $faulty.curl"
     run_counted aria2c "$faulty.sizes" "$DL/f" "$cap" \
@@ -245,7 +295,7 @@ bench_batch() {
   done
   rm -rf "${DL:?}/f"
   local name runs wall
-  for name in watchdog curl-parallel aria2c ${wget2:+wget2}; do
+  for name in watchdog ${BASE:+baseline} curl-parallel aria2c ${wget2:+wget2}; do
     runs=$(awk -v n="$name" '$1 == n' "$OUT/faulty.runs")
     wall=$(echo "$runs" | awk '{print $2}' | median)
     printf "   %-14s median %5.1f s (runs %s s)  exit %s\n" "$name" "$(awk -v ms="$wall" 'BEGIN{print ms/1000}')" \
