@@ -435,6 +435,47 @@ pub fn fetch_worker_main(args: &[OsString]) -> std::process::ExitCode {
     }
 }
 
+/// Parses the command line and dispatches to the supervisor, the fetch worker, batch mode or
+/// `report`; returns the exit code.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    if args.get(1).is_some_and(|a| a == crate::fetch::WORKER_ARG) {
+        return fetch_worker_main(&args[2..]);
+    }
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::batch::worker::WORKER_ARG)
+    {
+        return crate::batch::worker::worker_main(&args[2..]);
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return exit_for_usage(err),
+    };
+    // clap takes an unknown option where COMMAND may start as the command itself; a command that looks
+    // like an option must come after `--`.
+    let command_at = args.len() - cli.command.len();
+    if let Some(first) = cli.command.first().and_then(|c| c.to_str()) {
+        if first.starts_with('-')
+            && args
+                .get(command_at.wrapping_sub(1))
+                .is_none_or(|a| a != "--")
+        {
+            crate::report_error(format!(
+                "unknown option '{first}' (see --help; put `--` before a command)"
+            ));
+            return crate::exit::Exit::Failure.into();
+        }
+    }
+    match cli.mode {
+        Some(Mode::Batch(batch)) => crate::batch::run(batch.into()),
+        Some(Mode::Report(report)) => crate::reconcile::run(report.into()),
+        None => match supervised(&cli.command) {
+            Ok(command) => crate::supervisor::run(&cli.supervise.into(), command),
+            Err(code) => code,
+        },
+    }
+}
+
 impl From<ReportArgs> for crate::reconcile::ReconcileOptions {
     fn from(args: ReportArgs) -> crate::reconcile::ReconcileOptions {
         crate::reconcile::ReconcileOptions {

@@ -1,33 +1,43 @@
 //! watchdog: run a command, or a download, under a hard deadline and a stall watch, and kill its whole
 //! process tree when it overruns.
 //!
-//! The binary is a thin wrapper over these modules so that tests and other programs can use them.
+//! The binary is [`run`]. The modules are private: what is public here is what the binary, the man page
+//! generator and the integration tests use, and nothing else, so the compiler reports what nothing
+//! calls.
 
-pub mod batch;
-pub mod cli;
-pub mod duration;
-pub mod events;
-pub mod exit;
-pub mod fetch;
-pub mod hex;
-pub mod names;
-pub mod process;
-pub mod progress;
-pub mod protocol;
-pub mod reconcile;
-pub mod redact;
-pub mod signals;
-pub mod supervisor;
-pub mod url_parts;
+mod batch;
+mod cli;
+mod duration;
+mod events;
+mod exit;
+mod fetch;
+mod hex;
+mod names;
+mod process;
+mod progress;
+mod protocol;
+mod reconcile;
+mod redact;
+mod signals;
+mod supervisor;
+mod url_parts;
+
+pub use cli::{run, Cli, FetchArgs, BATCH_HELP, PROTOCOL_HELP, SUPERVISE_EXAMPLES};
+pub use exit::{Exit, BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
+pub use fetch::{
+    temp_path_for, DownloadOptions, Expect, FailureKind, FetchRequest, Fetcher, Output,
+    WORKER_ARG as FETCH_WORKER_ARG,
+};
+pub use protocol::ProgressWriter;
 
 /// Prints a one-line error as `watchdog: <message>` on stderr.
-pub fn report_error(message: impl std::fmt::Display) {
+pub(crate) fn report_error(message: impl std::fmt::Display) {
     say(format_args!("watchdog: {message}"));
 }
 
 /// Writes one line on stderr. A closed or broken stderr is ignored: a message watchdog cannot deliver
 /// must not panic it or change the exit status the command's fate decides.
-pub fn say(line: impl std::fmt::Display) {
+pub(crate) fn say(line: impl std::fmt::Display) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
 }

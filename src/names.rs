@@ -265,6 +265,7 @@ pub fn fallback_name(url: &str) -> String {
     format!("{host}-{}", url_hash_hex(url, LONG_HASH_HEX))
 }
 
+#[cfg(test)]
 /// `name` with a short stable hash of `url` before its extension (`a.jpg` → `a-1f2e3d4c.jpg`), to
 /// resolve a collision with another URL's name. For a path, only the last component changes.
 pub fn with_hash_suffix(name: &str, url: &str) -> String {

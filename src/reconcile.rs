@@ -278,6 +278,7 @@ impl Outcome {
     }
 
     /// Lines that were not report lines.
+    #[cfg(test)]
     pub fn bad_lines(&self) -> u64 {
         self.bad_lines
     }

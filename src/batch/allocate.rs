@@ -80,6 +80,7 @@ impl NameAllocator {
         }
     }
 
+    #[cfg(test)]
     /// An allocator that moves its index to `spill_dir` past `memory_entries` names.
     pub fn with_memory_entries(spill_dir: &Path, memory_entries: usize) -> NameAllocator {
         NameAllocator {
@@ -140,20 +141,19 @@ impl NameAllocator {
         )))
     }
 
+    #[cfg(test)]
     /// Names assigned, reserved and directories remembered.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
+    #[cfg(test)]
     /// Approximate heap memory in use, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.names.heap_bytes()
     }
 
+    #[cfg(test)]
     /// The size of the index file on disk, in bytes; 0 while the index is in memory.
     pub fn file_bytes(&self) -> u64 {
         self.names.file_bytes()

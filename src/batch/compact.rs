@@ -67,10 +67,7 @@ impl<V: Copy> CompactMap<V> {
         self.sorted.len() + self.recent.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
+    #[cfg(test)]
     /// Approximate heap memory in use, in bytes.
     pub fn heap_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(u64, V)>();

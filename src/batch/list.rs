@@ -85,6 +85,7 @@ impl<R: BufRead> ListReader<R> {
     }
 
     /// The number of lines read so far, blank and comment lines included.
+    #[cfg(test)]
     pub fn lines_read(&self) -> u64 {
         self.line_no
     }

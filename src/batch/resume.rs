@@ -140,15 +140,18 @@ impl DoneIndex {
         }))
     }
 
+    #[cfg(test)]
     /// Finished items remembered.
     pub fn len(&self) -> usize {
         self.done.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.done.is_empty()
     }
 
+    #[cfg(test)]
     /// The size of the index file on disk, in bytes; 0 while the index is in memory.
     pub fn file_bytes(&self) -> u64 {
         self.done.file_bytes()

@@ -181,14 +181,12 @@ impl<V: SlotValue> DiskTable<V> {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.stored as usize + usize::from(self.zero.is_some())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
+    #[cfg(test)]
     /// The size of the file, in bytes (of which only the written slots take disk space).
     pub fn file_bytes(&self) -> u64 {
         self.slots() * Self::SLOT_BYTES as u64
@@ -472,6 +470,7 @@ impl<V: SlotValue> SpillMap<V> {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         match &self.store {
             Store::Memory(map) => map.len(),
@@ -479,15 +478,18 @@ impl<V: SlotValue> SpillMap<V> {
         }
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    #[cfg(test)]
     /// Whether the entries are in the disk table.
     pub fn is_on_disk(&self) -> bool {
         matches!(self.store, Store::Disk(_))
     }
 
+    #[cfg(test)]
     /// Approximate heap memory in use, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.dir.capacity()
@@ -497,6 +499,7 @@ impl<V: SlotValue> SpillMap<V> {
             }
     }
 
+    #[cfg(test)]
     /// The size of the disk table's file, in bytes; 0 while the map is in memory.
     pub fn file_bytes(&self) -> u64 {
         match &self.store {

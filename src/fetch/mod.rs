@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-pub use self::content::sniff_image;
 pub use self::error::{FailureKind, FetchError};
 pub use self::options::{DownloadOptions, Expect, FetchOptions};
 pub use self::output::temp_path_for;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-pub use signal_pipe::{Arrived, FORWARDED};
+pub use signal_pipe::Arrived;
 pub use spawn::{ProgressChannel, SpawnSpec, Spawned};
 pub use tree::Descendant;
 

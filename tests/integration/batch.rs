@@ -1510,18 +1510,14 @@ fn help_blocks_are_printed_as_written() {
     for (args, blocks) in [
         (
             &["batch", "--help"][..],
-            [
-                watchdog::cli::BATCH_HELP,
-                watchdog::exit::BATCH_EXIT_STATUS_HELP,
-                "",
-            ],
+            [watchdog::BATCH_HELP, watchdog::BATCH_EXIT_STATUS_HELP, ""],
         ),
         (
             &["--help"][..],
             [
-                watchdog::cli::SUPERVISE_EXAMPLES,
-                watchdog::exit::EXIT_STATUS_HELP,
-                watchdog::cli::PROTOCOL_HELP,
+                watchdog::SUPERVISE_EXAMPLES,
+                watchdog::EXIT_STATUS_HELP,
+                watchdog::PROTOCOL_HELP,
             ],
         ),
     ] {

@@ -20,7 +20,7 @@ impl World {
     fn worker(&self, args: &[&str]) -> Run {
         let mut cmd = self.marker.watchdog();
         cmd.current_dir(self.root.path())
-            .arg(watchdog::fetch::WORKER_ARG)
+            .arg(watchdog::FETCH_WORKER_ARG)
             .args(args);
         run_bounded(&mut cmd, Duration::from_secs(30))
     }
@@ -38,7 +38,7 @@ impl World {
     /// Asserts that neither the final path nor its temp file exists.
     fn assert_nothing_at(&self, path: &Path) {
         assert!(!exists(path), "{} exists", path.display());
-        let temp = watchdog::fetch::temp_path_for(path);
+        let temp = watchdog::temp_path_for(path);
         assert!(!exists(&temp), "temp file {} was left", temp.display());
     }
 }
@@ -56,7 +56,7 @@ fn an_image_is_downloaded_and_reported_on_the_progress_channel() {
     );
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(read(&out), png());
-    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+    assert!(!exists(&watchdog::temp_path_for(&out)));
     let events = String::from_utf8_lossy(&read(&events)).into_owned();
     assert!(events.contains(r#""event":"start""#), "{events}");
     assert!(
@@ -163,7 +163,7 @@ fn resume_keeps_the_partial_file_after_a_deadline() {
     );
     assert_eq!(run.code, Some(124));
     assert!(!exists(&out));
-    let temp = watchdog::fetch::temp_path_for(&out);
+    let temp = watchdog::temp_path_for(&out);
     assert_eq!(
         read(&temp),
         data(1000),
@@ -275,7 +275,7 @@ fn a_body_shorter_than_content_length_is_truncated() {
     let run = w.worker(&[&w.url("/short"), "-o", s(&out), "--resume"]);
     assert_eq!(run.code, Some(15));
     assert!(!exists(&out));
-    assert_eq!(read(&watchdog::fetch::temp_path_for(&out)), data(1000));
+    assert_eq!(read(&watchdog::temp_path_for(&out)), data(1000));
 }
 
 #[test]
@@ -402,7 +402,7 @@ fn a_symlink_at_the_temp_path_is_not_followed() {
     let out = w.path("a.png");
     let victim = w.path("victim");
     std::fs::write(&victim, "keep me").expect("write");
-    std::os::unix::fs::symlink(&victim, watchdog::fetch::temp_path_for(&out)).expect("symlink");
+    std::os::unix::fs::symlink(&victim, watchdog::temp_path_for(&out)).expect("symlink");
     let run = w.worker(&[&w.url("/image.png"), "-o", s(&out)]);
     assert_eq!(run.code, Some(17), "stderr: {}", run.stderr);
     assert_eq!(read(&victim), b"keep me");
@@ -420,7 +420,7 @@ fn stdout_gets_the_body() {
 
 /// Puts the first `len` bytes of `body` where a resumed download of `out` looks for them.
 fn partial(out: &Path, body: &[u8]) {
-    std::fs::write(watchdog::fetch::temp_path_for(out), body).expect("write the partial file");
+    std::fs::write(watchdog::temp_path_for(out), body).expect("write the partial file");
 }
 
 #[test]
@@ -443,7 +443,7 @@ fn resume_continues_with_a_range_request() {
         sent.first().and_then(|r| r.header("range")),
         Some("bytes=20000-")
     );
-    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+    assert!(!exists(&watchdog::temp_path_for(&out)));
 }
 
 #[test]
@@ -464,7 +464,7 @@ fn resume_of_a_complete_partial_file_finishes_it() {
     let run = w.worker(&[&w.url("/data/5000"), "-o", s(&out), "--resume"]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(read(&out), data(5000));
-    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+    assert!(!exists(&watchdog::temp_path_for(&out)));
 }
 
 #[test]
@@ -500,7 +500,7 @@ fn https_with_a_private_ca_needs_cacert() {
     let out = dir.path().join("a.png");
     let run = |args: &[&str]| {
         let mut cmd = marker.watchdog();
-        cmd.arg(watchdog::fetch::WORKER_ARG)
+        cmd.arg(watchdog::FETCH_WORKER_ARG)
             .args([&server.url("/image.png"), "-o", s(&out)])
             .args(args);
         run_bounded(&mut cmd, Duration::from_secs(30))
@@ -565,7 +565,7 @@ fn http_proxy_is_used_and_no_proxy_bypasses_it() {
     let out = w.path("a.png");
     let fetch = || {
         let mut cmd = w.marker.watchdog();
-        cmd.arg(watchdog::fetch::WORKER_ARG)
+        cmd.arg(watchdog::FETCH_WORKER_ARG)
             .args([&w.url("/image.png"), "-o", s(&out)]);
         cmd
     };
@@ -598,7 +598,7 @@ fn https_goes_through_https_proxy() {
     std::fs::write(&ca, ca_pem).expect("write CA");
     let out = dir.path().join("a.png");
     let mut cmd = marker.watchdog();
-    cmd.arg(watchdog::fetch::WORKER_ARG).args([
+    cmd.arg(watchdog::FETCH_WORKER_ARG).args([
         &server.url("/image.png"),
         "-o",
         s(&out),
@@ -630,7 +630,7 @@ fn lowercase_proxy_variables_win() {
         listener.local_addr().expect("addr").port()
     };
     let mut cmd = w.marker.watchdog();
-    cmd.arg(watchdog::fetch::WORKER_ARG)
+    cmd.arg(watchdog::FETCH_WORKER_ARG)
         .args([&w.url("/image.png"), "-o", s(&w.path("a.png"))]);
     let run = with_env(
         &mut cmd,
@@ -647,13 +647,13 @@ fn lowercase_proxy_variables_win() {
 
 #[test]
 fn one_fetcher_reuses_its_connection() {
-    use watchdog::fetch::{FetchRequest, Fetcher, Output};
+    use watchdog::{FetchRequest, Fetcher, Output};
     let server = TestServer::start();
     let dir = tempdir();
-    let options = watchdog::fetch::DownloadOptions {
+    let options = watchdog::DownloadOptions {
         connect_timeout: Some(Duration::from_secs(5)),
         max_size: None,
-        expect: Some(watchdog::fetch::Expect::Image),
+        expect: Some(watchdog::Expect::Image),
         headers: Vec::new(),
         max_redirects: 10,
         cacert: None,
@@ -661,7 +661,7 @@ fn one_fetcher_reuses_its_connection() {
         fsync: true,
     };
     let fetcher = Fetcher::new(&options).expect("fetcher");
-    let mut progress = watchdog::protocol::ProgressWriter::disabled();
+    let mut progress = watchdog::ProgressWriter::disabled();
     for name in ["a.png", "b.png", "c.png"] {
         let request = FetchRequest {
             url: server.url("/image.png"),
@@ -692,14 +692,11 @@ fn one_fetcher_reuses_its_connection() {
             &mut progress,
         )
         .expect_err("HTML is not an image");
-    assert_eq!(
-        failed.failure_kind(),
-        watchdog::fetch::FailureKind::Rejected
-    );
+    assert_eq!(failed.failure_kind(), watchdog::FailureKind::Rejected);
     assert_eq!(
         serde_json::to_value(failed.failure_kind()).ok(),
         Some(serde_json::json!("rejected"))
     );
-    assert_eq!(failed.exit(), watchdog::exit::Exit::Rejected);
+    assert_eq!(failed.exit(), watchdog::Exit::Rejected);
     assert_eq!(server.connections(), 1, "keep-alive reused one connection");
 }

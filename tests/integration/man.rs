@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::CommandFactory;
-use watchdog::cli::{Cli, FetchArgs};
+use watchdog::{Cli, FetchArgs};
 
 /// clap_mangen's standard sections, then the long help's trailing blocks ("Examples:", "Exit status:",
 /// ...) as sections of their own, kept verbatim so their tables stay aligned.

@@ -189,8 +189,7 @@ fn nginx_resume_uses_range_requests() {
     let nginx = Nginx::start();
     let m = Marker::new("nginx-resume");
     let out = nginx.out("big.bin");
-    std::fs::write(watchdog::fetch::temp_path_for(&out), &data(BIG)[..300_000])
-        .expect("write partial");
+    std::fs::write(watchdog::temp_path_for(&out), &data(BIG)[..300_000]).expect("write partial");
     let run = watchdog(
         &m,
         &[
@@ -234,7 +233,7 @@ fn nginx_slow_transfer_is_stopped_by_the_deadline() {
         run.elapsed
     );
     assert!(!exists(&out));
-    assert!(!exists(&watchdog::fetch::temp_path_for(&out)));
+    assert!(!exists(&watchdog::temp_path_for(&out)));
     m.assert_no_survivors();
 }
 
