@@ -1,5 +1,6 @@
-//! The man pages in man/ are generated from the CLI definition; this test fails when they drift.
-//! Regenerate them with `WATCHDOG_UPDATE_MAN=1 cargo test --test integration man_pages`.
+//! The man pages in man/ and the shell completions in man/completions/ are generated from the CLI
+//! definition; these tests fail when they drift. Regenerate both with
+//! `WATCHDOG_UPDATE_MAN=1 cargo test --test integration man`.
 
 use std::path::PathBuf;
 
@@ -68,22 +69,82 @@ fn pages() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[test]
-fn man_pages_are_current() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man");
+/// The completion scripts for bash, zsh and fish, named as each shell looks for them.
+fn completions() -> Vec<(&'static str, String)> {
+    use clap_complete::Shell;
+    [
+        ("watchdog.bash", Shell::Bash),
+        ("_watchdog", Shell::Zsh),
+        ("watchdog.fish", Shell::Fish),
+    ]
+    .into_iter()
+    .map(|(name, shell)| {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "watchdog", &mut out);
+        (name, String::from_utf8(out).expect("completions are UTF-8"))
+    })
+    .collect()
+}
+
+/// Writes `files` into `dir` under WATCHDOG_UPDATE_MAN, else checks they match what is there.
+fn check_current(dir: &std::path::Path, files: Vec<(&'static str, String)>) {
     let update = std::env::var_os("WATCHDOG_UPDATE_MAN").is_some();
-    for (name, text) in pages() {
+    for (name, text) in files {
         let path = dir.join(name);
         if update {
-            std::fs::write(&path, &text).expect("write man page");
+            std::fs::create_dir_all(dir).expect("make the directory");
+            std::fs::write(&path, &text).expect("write generated file");
             continue;
         }
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             current == text,
-            "man/{name} is out of date: run `WATCHDOG_UPDATE_MAN=1 cargo test --test integration man_pages`"
+            "{} is out of date: run `WATCHDOG_UPDATE_MAN=1 cargo test --test integration man`",
+            path.display()
         );
     }
+}
+
+fn man_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man")
+}
+
+#[test]
+fn man_pages_are_current() {
+    check_current(&man_dir(), pages());
+}
+
+#[test]
+fn shell_completions_are_current() {
+    check_current(&man_dir().join("completions"), completions());
+}
+
+#[test]
+fn bash_completion_offers_the_options_and_subcommands() {
+    let script = man_dir().join("completions/watchdog.bash");
+    let complete = |words: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 _watchdog watchdog; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ))
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let options = complete("watchdog --ti");
+    assert!(options.lines().any(|l| l == "--timeout"), "{options}");
+    let subcommands = complete("watchdog ba");
+    assert!(subcommands.lines().any(|l| l == "batch"), "{subcommands}");
+    let batch = complete("watchdog batch --re");
+    assert!(batch.lines().any(|l| l == "--retries"), "{batch}");
 }
 
 #[test]

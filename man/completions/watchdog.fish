@@ -1,0 +1,62 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_watchdog_global_optspecs
+    string join \n t/timeout= stall= s/signal= k/kill-after= preserve-status foreground v/verbose q/quiet events= h/help V/version
+end
+
+function __fish_watchdog_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_watchdog_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_watchdog_using_subcommand
+    set -l cmd (__fish_watchdog_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c watchdog -n "__fish_watchdog_needs_command" -s t -l timeout -d 'Hard deadline for the command; 0 disables it' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -l stall -d 'Stop the command when it shows no sign of life for this long: no line on the progress channel and no output on stdout/stderr (which watchdog then relays). 0 disables it' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -s s -l signal -d 'Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -s k -l kill-after -d 'Grace period between the first signal and SIGKILL. SIGKILL always follows; 0 sends it at once' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -l events -d 'Write watchdog\'s own events (start, progress, signals, exit) to FILE as JSON Lines' -r -F
+complete -c watchdog -n "__fish_watchdog_needs_command" -l preserve-status -d 'When the command is stopped, exit with its own status instead of 124'
+complete -c watchdog -n "__fish_watchdog_needs_command" -l foreground -d 'Keep the command in watchdog\'s process group so it can read from the terminal. Only the command itself gets the first signal; its descendants are still swept before watchdog exits'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s v -l verbose -d 'Print a line on stderr whenever watchdog sends a signal'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s q -l quiet -d 'Show no progress bar for the built-in fetch worker'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s V -l version -d 'Print version'
+complete -c watchdog -n "__fish_watchdog_needs_command" -a "batch" -d 'Download a list of URLs, each in a supervised worker process, and report on every item'
+complete -c watchdog -n "__fish_watchdog_needs_command" -a "report" -d 'Sum up batch reports (shards, reruns): the latest outcome of every item, what is still missing'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s o -l out -d 'Directory the files are written to' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s j -l jobs -d 'Concurrent downloads' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s t -l timeout -d 'Deadline of each attempt of each item; 0 disables it. The default bounds a batch that nobody tuned: no item can hold a worker for more than ten minutes per attempt' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l stall -d 'Stop an attempt when no data arrives for this long; 0 disables it' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l retries -d 'Retries per item after a failure that may be transient, with exponential backoff and jitter, and at least the server\'s Retry-After (up to 60 s; an item asked to wait longer is not retried)' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l report -d 'JSON Lines report, one line per item (default: DIR/report.jsonl)' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l shard -d 'Take only shard K of N (1-based, by a hash of the URL), or `auto` from Slurm / Kubernetes variables' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l shard-count -d 'The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l connect-timeout -d 'Give up connecting after this long (the whole transfer is bounded by the supervisor\'s --timeout)' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-size -d 'Refuse a body larger than this (suffixes K, M, G)' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l expect -d 'Accept only a body of this kind' -r -f -a "image\t'JPEG, PNG, GIF, WebP, BMP or TIFF, judged by the body\'s magic bytes'"
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s H -l header -d 'Extra request header, \'Name: value\' (repeatable)' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-redirects -d 'Follow at most this many redirects (http and https only)' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l cacert -d 'Also trust the CA certificates in this PEM file (the system trust store is always used)' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l no-sha256 -d 'Do not compute the SHA-256 of each download (the report\'s sha256 is then null, and a rerun checks finished files by size alone); items whose list line gives a sha256 are still checked. Hashing takes about a sixth of the CPU time of a batch of small files from a fast server'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s q -l quiet -d 'Show no progress'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l insecure -d 'Do not verify TLS certificates or host names'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l fsync -d 'fsync the file and its directory before reporting success (durability across power loss)'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l index-dir -d 'Where the index of items goes past 32,768 items (default: the first FILE\'s directory)' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l failed -d 'Print the items whose latest outcome is not ok, one JSON object {"url","path"} a line, for `watchdog batch`; the summary goes to stderr'
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l json -d 'Print the summary as one JSON object'
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
