@@ -11,6 +11,8 @@ mod duration;
 mod events;
 mod exit;
 mod fetch;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod hex;
 mod names;
 mod process;

@@ -45,17 +45,19 @@ fn redact(text: &str, cut: bool) -> String {
             }
         }
         let authority = &after[..authority_len];
-        match authority.rfind('@') {
+        // What follows the userinfo is scanned again: its end may be the `scheme:` of another URL
+        // (`http://a:b@http://c:d@h/`), whose `://` starts right where this authority ends.
+        rest = match authority.rfind('@') {
             Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
+                out.push_str("***@");
+                &after[at + 1..]
             }
             None if cut && authority_len == after.len() && !authority.is_empty() => {
                 out.push_str("***");
+                ""
             }
-            None => out.push_str(authority),
-        }
-        rest = &after[authority_len..];
+            None => after,
+        };
     }
     out.push_str(rest);
     out
@@ -93,6 +95,20 @@ mod tests {
         );
         assert_eq!(redact_credentials("no url"), "no url");
         assert_eq!(redact_credentials("http://a@b@h/"), "http://***@h/");
+    }
+
+    #[test]
+    fn hides_the_userinfo_of_a_url_right_after_another() {
+        // Found by the redaction fuzz target: the second URL's `:` ended the first authority, and
+        // its `://` was not seen.
+        assert_eq!(
+            redact_credentials("https://u:p@https://user:s3cretpw@h/"),
+            "https://***@https://***@h/"
+        );
+        assert_eq!(
+            redact_credentials("http://h:http://user:s3cretpw@h/"),
+            "http://h:http://***@h/"
+        );
     }
 
     #[test]

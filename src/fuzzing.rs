@@ -1,0 +1,229 @@
+//! Entry points for the fuzz targets (`tests/fuzz/`) and the property tests: each takes arbitrary
+//! bytes, runs one parser on them the way watchdog does, and panics when a property that must hold
+//! for every input does not. Built only with the `fuzzing` feature (and in this crate's own tests).
+
+use std::time::Duration;
+
+use crate::batch::list::parse_line;
+use crate::duration::{parse_duration, parse_size};
+use crate::names::output_name;
+use crate::protocol::{is_json_object, LineReader, ProgressLine, MAX_LINE};
+use crate::redact::{redact_credentials, redact_credentials_of_prefix};
+use crate::url_parts::UrlParts;
+
+/// The progress channel: bytes in chunks of every size, as a pipe may deliver them. No line handed
+/// on is longer than the limit, and decoding one never panics.
+pub fn progress_channel(data: &[u8]) {
+    let chunk = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut reader = LineReader::new();
+    for piece in data.chunks(chunk) {
+        reader.feed(piece, |line| {
+            assert!(line.len() <= MAX_LINE, "a line of {} bytes", line.len());
+            let decoded = serde_json::from_slice::<ProgressLine>(line);
+            if decoded.is_ok() {
+                assert!(
+                    is_json_object(line),
+                    "a progress line that is not an object"
+                );
+            }
+        });
+    }
+}
+
+/// A LIST line, in any of its three forms. An accepted item has an http(s) URL; an item or a refusal
+/// never shows a password the line carried.
+pub fn list_line(data: &[u8]) {
+    match parse_line(data) {
+        None => {}
+        Some(Ok(item)) => {
+            assert!(
+                UrlParts::split(&item.url).is_http(),
+                "accepted a non-http URL: {:?}",
+                item.url
+            );
+        }
+        Some(Err(reason)) => {
+            if let Ok(text) = std::str::from_utf8(data) {
+                assert_hidden(text, &reason);
+            }
+        }
+    }
+}
+
+/// DURATION and size parsing: never a panic; a duration that parses is finite and not negative.
+pub fn duration_and_size(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(duration) = parse_duration(text) {
+        assert!(duration <= Duration::MAX);
+    }
+    let _ = parse_size(text);
+}
+
+/// URL splitting and redaction: redacting twice changes nothing more, and no password survives it,
+/// whole or as the start of a line cut short.
+pub fn url_redaction(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parts = UrlParts::split(text);
+    let _ = parts.host_and_port();
+    let _ = parts.last_segment();
+    let once = redact_credentials(text);
+    assert_eq!(redact_credentials(&once), once, "redaction is not stable");
+    assert_hidden(text, &once);
+    assert_hidden(text, &redact_credentials_of_prefix(text));
+}
+
+/// Output names: a URL, optionally a TAB and a PATH as in a LIST line. A name is never empty, never
+/// absolute, never climbs out of DIR, and never carries the URL's credentials.
+pub fn output_names(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (url, path) = match text.split_once('\t') {
+        Some((url, path)) => (url, Some(path)),
+        None => (text, None),
+    };
+    let Ok(name) = output_name(url, path) else {
+        return;
+    };
+    assert!(!name.is_empty(), "an empty name for {text:?}");
+    assert!(
+        !name.starts_with('/') && !name.starts_with('\\'),
+        "an absolute name {name:?}"
+    );
+    for component in name.split(['/', '\\']) {
+        assert!(
+            !component.is_empty() && component != "." && component != "..",
+            "{name:?} leaves DIR or has an empty component"
+        );
+    }
+    if path.is_none() {
+        assert_name_hidden(url, &name);
+    }
+}
+
+/// The password of `text`'s URL (one with a `scheme://`), when it has one that can be told apart: at
+/// least 4 bytes, not already `***`, in a userinfo with nothing a userinfo cannot hold (RFC 3986: no
+/// quote, no white space), so that text around a URL is not mistaken for its credentials.
+fn password_of(text: &str) -> Option<(&str, &str)> {
+    let parts = UrlParts::split(text);
+    let (Some(_), Some(userinfo)) = (parts.scheme, parts.userinfo) else {
+        return None;
+    };
+    let (_, password) = userinfo.split_once(':')?;
+    let not_userinfo = [' ', '\t', '\n', '\r', '"', '\\'];
+    (password.len() >= 4 && password != "***" && !userinfo.contains(not_userinfo))
+        .then_some((userinfo, password))
+}
+
+/// Panics when `shown` (a redacted form of `original`) still carries the password of its URL.
+fn assert_hidden(original: &str, shown: &str) {
+    let Some((_, password)) = password_of(original) else {
+        return;
+    };
+    let left = UrlParts::split(shown).userinfo.unwrap_or_default();
+    assert!(
+        !left.contains(password),
+        "{shown:?} shows the password of {original:?}"
+    );
+}
+
+/// Panics when an output name carries the userinfo of its URL (unless the URL's path carries it too).
+fn assert_name_hidden(url: &str, name: &str) {
+    let Some((userinfo, _)) = password_of(url) else {
+        return;
+    };
+    let parts = UrlParts::split(url);
+    let elsewhere = [parts.path, parts.query]
+        .into_iter()
+        .flatten()
+        .any(|p| p.contains(userinfo));
+    assert!(
+        elsewhere || !name.contains(userinfo),
+        "the name {name:?} carries the credentials of {url:?}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text that looks like what these parsers meet: URLs with and without credentials, paths with
+    /// dots and separators, JSON, durations, and some noise.
+    fn urlish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("http://".to_string()),
+            Just("https://".to_string()),
+            Just("ftp://".to_string()),
+            Just("user:s3cretpw@".to_string()),
+            Just(":\\/\\/".to_string()),
+            Just("@".to_string()),
+            Just("/".to_string()),
+            Just("\\".to_string()),
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("%2F".to_string()),
+            Just("%2e%2e".to_string()),
+            Just("?q=1".to_string()),
+            Just("#f".to_string()),
+            Just("[::1]:80".to_string()),
+            Just("\t".to_string()),
+            Just("{\"url\":\"".to_string()),
+            Just("\",\"path\":\"".to_string()),
+            Just("\"}".to_string()),
+            "[a-zA-Z0-9._~-]{0,8}",
+            "\\PC{0,4}",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        // No regression files: a failure found here becomes a named unit test beside the code it
+        // concerns (see redact.rs), as the fuzz targets' findings do.
+        #![proptest_config(ProptestConfig {
+            cases: 2000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn names_stay_inside_dir_and_carry_no_credential(text in urlish()) {
+            output_names(text.as_bytes());
+        }
+
+        #[test]
+        fn redaction_hides_every_password(text in urlish()) {
+            url_redaction(text.as_bytes());
+        }
+
+        #[test]
+        fn list_lines_accept_only_http_and_hide_passwords(text in urlish()) {
+            list_line(text.as_bytes());
+        }
+
+        #[test]
+        fn durations_and_sizes_never_panic(text in "[0-9a-fA-FxXpP.+e-]{0,12}[smhdKMG]?") {
+            duration_and_size(text.as_bytes());
+        }
+
+        #[test]
+        fn the_progress_channel_bounds_its_lines(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            progress_channel(&data);
+        }
+    }
+
+    #[test]
+    fn a_password_in_a_name_is_caught() {
+        let result = std::panic::catch_unwind(|| {
+            assert_hidden("https://u:longpass@h/x", "https://u:longpass@h/x")
+        });
+        assert!(
+            result.is_err(),
+            "the property check itself must be able to fail"
+        );
+    }
+}
