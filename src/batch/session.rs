@@ -287,7 +287,7 @@ pub fn run(args: BatchOptions) -> ExitCode {
         return failure(fatal);
     }
     if !args.quiet {
-        eprintln!("{}", items.summary.render(started.elapsed()));
+        crate::say(items.summary.render(started.elapsed()));
     }
     match end {
         RunEnd::Interrupted(signal) => Exit::Signal(signal).into(),

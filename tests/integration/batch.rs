@@ -1536,3 +1536,31 @@ fn help_blocks_are_printed_as_written() {
         }
     }
 }
+
+#[test]
+fn credentials_never_reach_the_report_or_the_terminal() {
+    let w = World::new("batch-credentials");
+    let good = w
+        .url("/file/creds.bin")
+        .replace("http://", "http://user:s3cretpw@");
+    let refused = w
+        .url("/status/404")
+        .replace("http://", "http://user:s3cretpw@");
+    let list = format!(
+        "{good}\n{refused}\nftp://user:s3cretpw@127.0.0.1/x.bin\n{{\"url\":\"http:\\/\\/user:s3cretpw@h\\/a b\"}}\n"
+    );
+    let run = w.batch(&list, &["-q"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let report = std::fs::read_to_string(w.out().join("report.jsonl")).expect("read the report");
+    for (what, text) in [
+        ("report", &report),
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+    ] {
+        assert!(!text.contains("s3cretpw"), "credentials in {what}: {text}");
+    }
+    let lines = w.report();
+    assert_eq!(lines.len(), 4, "{report}");
+    assert!(lines.iter().any(|l| l.status == "ok"), "{report}");
+    assert!(lines.iter().all(|l| !l.url.contains("s3cretpw")));
+}

@@ -524,6 +524,24 @@ fn https_with_a_private_ca_needs_cacert() {
 }
 
 #[test]
+fn ssl_cert_file_names_a_corporate_root_ca_as_it_does_for_curl() {
+    let marker = Marker::new("fetch-ssl-cert-file");
+    let dir = tempdir();
+    let (config, ca_pem) = tls_config();
+    let server = TestServer::start_tls(config);
+    let ca = dir.path().join("corporate-root.pem");
+    std::fs::write(&ca, ca_pem).expect("write CA");
+    let out = dir.path().join("a.png");
+    let mut cmd = marker.watchdog();
+    cmd.arg(watchdog::FETCH_WORKER_ARG)
+        .args([&server.url("/image.png"), "-o", s(&out)])
+        .env("SSL_CERT_FILE", &ca);
+    let run = run_bounded(&mut cmd, Duration::from_secs(30));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+}
+
+#[test]
 fn https_to_a_plain_http_port_exits_13() {
     let w = World::new("fetch-tls-plain");
     let url = w.url("/image.png").replace("http://", "https://");

@@ -5,6 +5,7 @@ mod common;
 mod fetch;
 mod man;
 mod nginx;
+mod recipes;
 mod report;
 mod server;
 mod supervise;

@@ -649,3 +649,48 @@ fn a_daemon_started_just_before_the_command_exits_is_swept() {
     }
     m.assert_no_survivors();
 }
+
+#[test]
+fn the_command_gets_watchdogs_environment_plus_only_the_progress_fd() {
+    let m = Marker::new("environment");
+    // The same environment twice: `env` run directly, and `env` run under watchdog.
+    let lines = |cmd: &mut std::process::Command| -> std::collections::BTreeSet<String> {
+        cmd.env(crate::common::MARKER_ENV, m.value())
+            .env("WATCHDOG_TEST_PASSED", "a b;$c")
+            .env_remove("LANG");
+        let run = run_bounded(cmd, 30 * SECOND);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run.stdout.lines().map(str::to_string).collect()
+    };
+    let expected = lines(&mut std::process::Command::new("env"));
+    let mut under = std::process::Command::new(crate::common::bin());
+    under.args(["--", "env"]);
+    let mut seen = lines(&mut under);
+    let added: Vec<String> = seen
+        .iter()
+        .filter(|l| l.starts_with("WATCHDOG_PROGRESS_FD="))
+        .cloned()
+        .collect();
+    assert_eq!(added.len(), 1, "{seen:?}");
+    seen.remove(&added[0]);
+    assert_eq!(seen, expected);
+    assert!(seen.contains("WATCHDOG_TEST_PASSED=a b;$c"));
+}
+
+#[test]
+fn the_command_is_executed_not_given_to_a_shell() {
+    let m = Marker::new("noshell");
+    let run = watchdog(
+        &m,
+        &["--", "printf", "%s|", "a; echo injected", "$HOME", "*"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "a; echo injected|$HOME|*|");
+    let run = watchdog(&m, &["--", "echo hello"]);
+    assert_eq!(
+        run.code,
+        Some(127),
+        "a command line is one program name: {}",
+        run.stderr
+    );
+}
