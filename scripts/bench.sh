@@ -10,6 +10,9 @@
 #                               # deadline; the batch supervisor's memory against list length
 #   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
 #
+# A full run (no argument, or `all`) also writes BENCHMARKS.md at the top of the repository: the
+# machine it ran on and every figure; BENCH_PUBLISH=1 does the same for a partial run.
+#
 # BENCH_BASELINE=/path/to/an/older/watchdog runs that binary beside this build in the same run (start-up,
 # deadline, one large file, the clean batch on tmpfs and on disk, the faulty batch), so a change is
 # measured against what it replaces, not against figures from another day.
@@ -363,11 +366,54 @@ bench_batch_memory() {
   rm -rf "$MEM_DIR" "$OUT/mem.list" "$OUT/mem.report"
 }
 
-case "${1:-all}" in
-  supervise) bench_supervise ;;
-  fetch) bench_fetch ;;
-  batch) bench_batch ;;
-  memory) bench_batch_memory ;;
-  all) bench_supervise; bench_fetch; bench_batch ;;
-  *) echo "bench: unknown benchmark '$1' (supervise, fetch, batch, memory, all)" >&2; exit 2 ;;
-esac
+# The machine and the tools, for the top of BENCHMARKS.md.
+describe_machine() {
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- CPU: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || uname -m)"
+  echo "- Memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || echo unknown); kernel $(uname -r)"
+  echo "- Load average at start: $LOAD_AT_START"
+  echo "- Tools: $("$WATCHDOG" --version 2>/dev/null | head -1); $(timeout --version | head -1);" \
+    "$(curl --version | head -1 | cut -d' ' -f1-2); $(aria2c --version 2>/dev/null | head -1);" \
+    "$(wget2 --version 2>/dev/null | head -1 | cut -d' ' -f1-3); $(hyperfine --version)"
+  [ -n "$BASE" ] && echo "- Baseline binary beside this build: $BASE"
+  echo "- Downloads on $(stat -fc %T "$DL"); the on-disk runs on $(stat -fc %T "$OUT")"
+}
+
+run_benchmarks() {
+  local which
+  for which in "$@"; do
+    case "$which" in
+      supervise) bench_supervise ;;
+      fetch) bench_fetch ;;
+      batch) bench_batch ;;
+      memory) bench_batch_memory ;;
+      all) bench_supervise; bench_fetch; bench_batch ;;
+      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, all)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+[ $# -gt 0 ] || set -- all
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+if [ "$*" = all ] || [ -n "${BENCH_PUBLISH:-}" ]; then
+  # A full run (or BENCH_PUBLISH=1) also writes BENCHMARKS.md: the machine, then every figure as
+  # printed. Commit it from a quiet run.
+  need aria2c aria2
+  want wget2 wget2 || true
+  run_benchmarks "$@" 2>&1 | tee "$OUT/figures.txt"
+  {
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`scripts/bench.sh $*\`; every comparison ran side by side in the same run, and"
+    echo "figures are medians (hyperfine) unless a line says otherwise. Only 127.0.0.1 was contacted."
+    echo
+    describe_machine
+    echo
+    echo '```'
+    grep -v 'Warning: Statistical outliers\|quiet PC without any interferences\|^ *$' "$OUT/figures.txt"
+    echo '```'
+  } >BENCHMARKS.md
+  echo "bench: wrote BENCHMARKS.md" >&2
+else
+  run_benchmarks "$@"
+fi
