@@ -28,6 +28,7 @@ use crate::batch::list::read_bounded_line;
 use crate::batch::report::ReportEntry;
 use crate::batch::spill::SpillMap;
 use crate::batch::status::Status;
+use crate::batch::summary::render_bytes;
 use crate::exit::Exit;
 use crate::redact::redact_credentials;
 
@@ -495,14 +496,6 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-fn render_bytes(bytes: u64) -> String {
-    match bytes {
-        0..=999 => format!("{bytes} B"),
-        1_000..=999_999 => format!("{:.1} kB", bytes as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} MB", bytes as f64 / 1e6),
-        _ => format!("{:.1} GB", bytes as f64 / 1e9),
-    }
-}
 
 /// The line `watchdog batch` takes back for a missing item, or why there is none.
 fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {

@@ -87,7 +87,8 @@ fn render_duration(elapsed: Duration) -> String {
     }
 }
 
-fn render_bytes(bytes: u64) -> String {
+/// A byte count as a person reads it: `550 B`, `1.2 MB`.
+pub(crate) fn render_bytes(bytes: u64) -> String {
     match bytes {
         0..=999 => format!("{bytes} B"),
         1_000..=999_999 => format!("{:.1} kB", bytes as f64 / 1e3),
