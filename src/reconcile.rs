@@ -496,7 +496,6 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-
 /// The line `watchdog batch` takes back for a missing item, or why there is none.
 fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
     if entry.status == Status::Invalid {

@@ -1365,12 +1365,11 @@ fn workers_stay_at_jobs_and_descriptors_stay_bounded_while_workers_are_replaced(
 
 // ---- a worker that dies mid-item ---------------------------------------------------------------
 
-#[test]
+/// Runs a batch of the one item `target` with one worker and `--retries retries`, SIGKILLs the worker
+/// (as the OOM killer would) once the server has the item's first request, and returns how the batch
+/// exited.
 #[cfg(target_os = "linux")]
-fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
-    let w = World::new("batch-worker-death");
-    // One item that takes a second to serve (50 bytes, 20 ms apart), one worker to serve it.
-    let target = "/drip/20/50";
+fn kill_the_worker_mid_item(w: &World, target: &str, retries: &str) -> std::process::ExitStatus {
     let url = w.url(target);
     let list = w.write_list("list.txt", &format!("{url}\n"));
     let mut child = w
@@ -1383,10 +1382,10 @@ fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
             "-t",
             "20",
             "--retries",
-            "1",
+            retries,
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start watchdog batch");
     // The worker has the item in hand once the server has its request.
@@ -1402,7 +1401,6 @@ fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    // As the OOM killer would: SIGKILL to the worker alone.
     let workers: Vec<u32> = w
         .marker
         .survivors()
@@ -1414,17 +1412,25 @@ fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
     unsafe {
         libc::kill(workers[0] as i32, libc::SIGKILL);
     }
-    let status = {
-        use wait_timeout::ChildExt;
-        match child.wait_timeout(LIMIT).expect("wait for the batch") {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the batch did not finish");
-            }
+    use wait_timeout::ChildExt;
+    match child.wait_timeout(LIMIT).expect("wait for the batch") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the batch did not finish");
         }
-    };
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
+    let w = World::new("batch-worker-death");
+    // One item that takes a second to serve (50 bytes, 20 ms apart), one worker to serve it.
+    let target = "/drip/20/50";
+    let status = kill_the_worker_mid_item(&w, target, "1");
+    let url = w.url(target);
     let report = w.report();
     let line = line_for(&report, &url);
     assert_eq!(status.code(), Some(0), "{line:?}");
@@ -1439,52 +1445,9 @@ fn a_worker_killed_mid_item_is_retried_like_a_timeout() {
 fn a_worker_killed_on_its_last_attempt_says_so_in_the_report() {
     let w = World::new("batch-worker-death-final");
     let target = "/drip/20/200";
-    let url = w.url(target);
-    let list = w.write_list("list.txt", &format!("{url}\n"));
-    let mut child = w
-        .command(&[
-            s(&list),
-            "--out",
-            s(&w.out()),
-            "-j",
-            "1",
-            "-t",
-            "20",
-            "--retries",
-            "0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start watchdog batch");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while w.server.requests_for(target) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the worker never asked for {url}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    for pid in w.marker.survivors() {
-        if pid != child.id() {
-            // SAFETY: kill(2) on a live process that carries this test's marker.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-        }
-    }
-    let status = {
-        use wait_timeout::ChildExt;
-        match child.wait_timeout(LIMIT).expect("wait for the batch") {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the batch did not finish");
-            }
-        }
-    };
+    let status = kill_the_worker_mid_item(&w, target, "0");
     assert_eq!(status.code(), Some(1));
+    let url = w.url(target);
     let report = w.report();
     let line = line_for(&report, &url);
     assert_eq!(
