@@ -14,23 +14,13 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{
     exists, run_bounded, run_bounded_with_input, s, sha256_hex, signal_and_wait, tempdir, Marker,
-    Run, World,
+    Run, World, SCHEDULER_ENV,
 };
 use crate::nginx::Nginx;
 use crate::server::{data, file_body, jpeg, png};
 
 /// Bound for one batch run; far above what any run here needs.
 const LIMIT: Duration = Duration::from_secs(40);
-
-/// Variables that `--shard auto` reads; cleared so that a test run inside a Slurm or Kubernetes job
-/// behaves like anywhere else.
-const SCHEDULER_ENV: [&str; 5] = [
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_STEP",
-    "SLURM_ARRAY_TASK_COUNT",
-    "JOB_COMPLETION_INDEX",
-];
 
 /// One report line. `deny_unknown_fields` and the absence of defaults pin the documented key set.
 #[derive(Debug, Clone, Deserialize)]

@@ -163,6 +163,16 @@ fn describe(pid: u32) -> String {
 /// A test's world: a marker, the misbehaving loopback server, and a root directory of its own that
 /// holds what the test writes and nothing else, so that anything written where it should not be shows
 /// up. Each feature module adds the methods it needs in its own `impl World`.
+/// Variables that `--shard auto` reads; cleared so that a test run inside a Slurm or Kubernetes job
+/// behaves like anywhere else.
+pub const SCHEDULER_ENV: [&str; 5] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+    "JOB_COMPLETION_INDEX",
+];
+
 pub struct World {
     pub marker: Marker,
     pub server: TestServer,

@@ -8,40 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{run_bounded, tempdir, Marker, Run};
-use crate::server::{file_body, TestServer};
+use crate::common::{run_bounded, s, Run, World, SCHEDULER_ENV};
+use crate::server::file_body;
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// Variables that `--shard auto` reads; cleared so a test run inside a scheduler behaves as anywhere.
-const SCHEDULER_ENV: [&str; 5] = [
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_STEP",
-    "SLURM_ARRAY_TASK_COUNT",
-    "JOB_COMPLETION_INDEX",
-];
-
-struct World {
-    marker: Marker,
-    server: TestServer,
-    root: tempfile::TempDir,
-}
-
 impl World {
-    fn new(name: &str) -> World {
-        World {
-            marker: Marker::new(name),
-            server: TestServer::start(),
-            root: tempdir(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
+    /// `watchdog ARGS` in the root directory, outside any scheduler.
+    fn run_watchdog(&self, args: &[&str]) -> Run {
         let mut cmd: Command = self.marker.watchdog();
         cmd.args(args).current_dir(self.root.path());
         for var in SCHEDULER_ENV {
@@ -50,16 +24,13 @@ impl World {
         run_bounded(&mut cmd, LIMIT)
     }
 
-    fn json(&self, args: &[&str]) -> (serde_json::Value, Run) {
-        let run = self.run(&[&["report", "--json"], args].concat());
+    /// `watchdog report --json ARGS`: the summary, parsed.
+    fn report_json(&self, args: &[&str]) -> (serde_json::Value, Run) {
+        let run = self.run_watchdog(&[&["report", "--json"], args].concat());
         let value = serde_json::from_str(run.stdout.trim())
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr));
         (value, run)
     }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
@@ -92,7 +63,7 @@ fn shards_reruns_duplicates_and_a_malformed_line_reconcile_to_one_outcome_per_it
         for k in 1..=3 {
             let shard = format!("{k}/3");
             let report = w.path(&format!("report-{k}.jsonl"));
-            let run = w.run(&[
+            let run = w.run_watchdog(&[
                 "batch",
                 "list.txt",
                 "--out",
@@ -115,9 +86,9 @@ fn shards_reruns_duplicates_and_a_malformed_line_reconcile_to_one_outcome_per_it
     assert!(total_lines > 17, "two runs: {total_lines} lines");
 
     // In any order of the shards.
-    let (forward, run) = w.json(&[s(&reports[0]), s(&reports[1]), s(&reports[2])]);
+    let (forward, run) = w.report_json(&[s(&reports[0]), s(&reports[1]), s(&reports[2])]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    let (backward, _) = w.json(&[s(&reports[2]), s(&reports[0]), s(&reports[1])]);
+    let (backward, _) = w.report_json(&[s(&reports[2]), s(&reports[0]), s(&reports[1])]);
     assert_eq!(forward, backward);
     assert_eq!(forward["items"], 16, "{forward}");
     assert_eq!(forward["missing"], 1, "{forward}");
@@ -133,7 +104,7 @@ fn shards_reruns_duplicates_and_a_malformed_line_reconcile_to_one_outcome_per_it
     text.push_str("{\"url\": \"https://h/x\", \"status\": 7}\n");
     text.push_str(&std::fs::read_to_string(&reports[2]).expect("read the report"));
     std::fs::write(w.path("joined.jsonl"), text).expect("write");
-    let (joined, run) = w.json(&[s(&reports[0]), s(&w.path("joined.jsonl"))]);
+    let (joined, run) = w.report_json(&[s(&reports[0]), s(&w.path("joined.jsonl"))]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
@@ -148,7 +119,7 @@ fn shards_reruns_duplicates_and_a_malformed_line_reconcile_to_one_outcome_per_it
     assert_eq!(joined["statuses"], forward["statuses"]);
 
     // The text summary names what is missing.
-    let run = w.run(&["report", s(&reports[0]), s(&reports[1]), s(&reports[2])]);
+    let run = w.run_watchdog(&["report", s(&reports[0]), s(&reports[1]), s(&reports[2])]);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stdout.contains("16 items in 3 reports"),
@@ -184,7 +155,7 @@ fn failed_goes_back_into_batch_and_the_retry_fixes_exactly_those_items() {
     std::fs::write(w.path("list.txt"), list).expect("write the list");
     let out = w.path("out");
     let first = w.path("first.jsonl");
-    let run = w.run(&[
+    let run = w.run_watchdog(&[
         "batch",
         "list.txt",
         "--out",
@@ -197,7 +168,7 @@ fn failed_goes_back_into_batch_and_the_retry_fixes_exactly_those_items() {
     ]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
 
-    let run = w.run(&["report", "--failed", s(&first)]);
+    let run = w.run_watchdog(&["report", "--failed", s(&first)]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("missing 4"), "{}", run.stderr);
     let listed: Vec<serde_json::Value> = run
@@ -222,7 +193,7 @@ fn failed_goes_back_into_batch_and_the_retry_fixes_exactly_those_items() {
     std::fs::write(w.path("retry.jsonl"), &run.stdout).expect("write the retry list");
 
     let retry = w.path("retry-report.jsonl");
-    let run = w.run(&[
+    let run = w.run_watchdog(&[
         "batch",
         "retry.jsonl",
         "--out",
@@ -249,11 +220,11 @@ fn failed_goes_back_into_batch_and_the_retry_fixes_exactly_those_items() {
     for target in &good {
         assert_eq!(w.server.requests_for(target), 1, "{target}");
     }
-    let (all, run) = w.json(&[s(&first), s(&retry)]);
+    let (all, run) = w.report_json(&[s(&first), s(&retry)]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(all["items"], 10);
     assert_eq!(all["done"], 10);
-    let run = w.run(&["report", "--failed", s(&first), s(&retry)]);
+    let run = w.run_watchdog(&["report", "--failed", s(&first), s(&retry)]);
     assert_eq!((run.code, run.stdout.as_str()), (Some(0), ""));
     w.marker.assert_no_survivors();
 }
@@ -261,7 +232,7 @@ fn failed_goes_back_into_batch_and_the_retry_fixes_exactly_those_items() {
 #[test]
 fn bad_files_are_one_error_line_and_exit_125() {
     let w = World::new("report-bad-files");
-    let run = w.run(&["report", s(&w.path("nope.jsonl"))]);
+    let run = w.run_watchdog(&["report", s(&w.path("nope.jsonl"))]);
     assert_eq!(run.code, Some(125));
     assert!(
         run.stderr.starts_with("watchdog: cannot read the report")
@@ -269,14 +240,14 @@ fn bad_files_are_one_error_line_and_exit_125() {
         "{}",
         run.stderr
     );
-    let run = w.run(&["report", s(w.root.path())]);
+    let run = w.run_watchdog(&["report", s(w.root.path())]);
     assert_eq!(run.code, Some(125), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    let run = w.run(&["report"]);
+    let run = w.run_watchdog(&["report"]);
     assert_eq!(run.code, Some(125));
     // Only unreadable lines: nothing missing, but not clean either.
     std::fs::write(w.path("junk.jsonl"), "hello\n").expect("write");
-    let run = w.run(&["report", s(&w.path("junk.jsonl"))]);
+    let run = w.run_watchdog(&["report", s(&w.path("junk.jsonl"))]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
 }
 
