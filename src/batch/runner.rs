@@ -26,7 +26,7 @@ use super::BatchOptions;
 use crate::exit::Exit;
 use crate::fetch::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
-use crate::protocol::{drain_fd, LineReader, ProgressLine};
+use crate::protocol::{drain_fd, LineReader, Phase, ProgressLine};
 
 /// An item waiting for a worker.
 #[derive(Debug, Clone)]
@@ -95,6 +95,91 @@ struct Job {
     http_status: Option<u16>,
     /// The server's `Retry-After` for this attempt.
     retry_after: Option<Duration>,
+    /// Where the attempt is, from the worker's phase lines; `None` once the answer began (a `start`
+    /// or `progress` line) or when no phase was reported (a pooled connection: the request went out).
+    phase: Option<Phase>,
+    /// The `host:port` of the last phase line.
+    phase_host: Option<String>,
+    /// The response head or body bytes arrived, as far as the supervisor knows: a batch worker holds
+    /// back the start line of a download's first tenth of a second (see `Fetcher::brief`), so a body
+    /// that stops within it looks like an answer that never began. Both are stalls.
+    answered: bool,
+    /// Body bytes so far, from progress lines.
+    bytes: u64,
+}
+
+/// Which limit stopped an attempt.
+#[derive(Debug, Clone, Copy)]
+enum Overrun {
+    Deadline(Duration),
+    Stall(Duration),
+}
+
+impl Job {
+    /// The failure and the report's error for an attempt stopped by `limit`, named after the phase it
+    /// was in: an attempt that never reached the server is a DNS or connect failure, not a stall.
+    fn overrun(&self, limit: Overrun) -> (FailureKind, String) {
+        let host = self.phase_host.clone().unwrap_or_else(|| {
+            crate::url_parts::UrlParts::split(&self.item.url)
+                .host_port
+                .to_string()
+        });
+        let (limit_name, d) = match limit {
+            Overrun::Deadline(d) => ("--timeout", d),
+            Overrun::Stall(d) => ("--stall", d),
+        };
+        let d = human(d);
+        let deadline = matches!(limit, Overrun::Deadline(_));
+        match self.phase {
+            Some(Phase::Resolving) => (
+                FailureKind::Dns,
+                format!("no DNS answer for {host} in {d} ({limit_name}); check the name and the DNS server"),
+            ),
+            Some(Phase::Connecting) => (
+                FailureKind::Connect,
+                format!(
+                    "no connection to {host} in {d} ({limit_name}): the host does not answer (down, or its packets are dropped)"
+                ),
+            ),
+            Some(Phase::Tls) => (
+                FailureKind::Tls,
+                format!("the TLS handshake with {host} did not finish in {d} ({limit_name})"),
+            ),
+            Some(Phase::Request) | None if !self.answered => (
+                if deadline { FailureKind::TimedOut } else { FailureKind::Stalled },
+                if deadline {
+                    format!("deadline of {d} passed waiting for the answer of {host} ({limit_name})")
+                } else {
+                    format!("no data from {host} for {d} after the request was sent ({limit_name})")
+                },
+            ),
+            _ if deadline => (
+                FailureKind::TimedOut,
+                format!(
+                    "deadline of {d} passed while receiving the body from {host}, {} bytes so far ({limit_name})",
+                    self.bytes
+                ),
+            ),
+            _ => (
+                FailureKind::Stalled,
+                format!(
+                    "no data for {d} while receiving the body from {host}, {} bytes so far ({limit_name})",
+                    self.bytes
+                ),
+            ),
+        }
+    }
+}
+
+/// A duration for a person: `3 s`, `1.5 s`, `250 ms`.
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// How long a killed worker that has not died yet still counts against `--jobs`. Death after SIGKILL
@@ -312,6 +397,10 @@ impl<'a> Runner<'a> {
             temp_path: None,
             http_status: None,
             retry_after: None,
+            phase: None,
+            phase_host: None,
+            answered: false,
+            bytes: 0,
         });
         if !sent {
             // The worker died before it could take the item: treat it as a crash of this attempt.
@@ -348,24 +437,15 @@ impl<'a> Runner<'a> {
         let mut overdue = Vec::new();
         for (index, worker) in self.workers.iter().enumerate() {
             let Some(job) = &worker.job else { continue };
-            if self.limits.timeout.is_some_and(|t| now >= job.started + t) {
-                overdue.push((index, FailureKind::TimedOut));
-            } else if self
-                .limits
-                .stall
-                .is_some_and(|s| now >= job.last_activity + s)
-            {
-                overdue.push((index, FailureKind::Stalled));
-            }
-        }
-        for (index, kind) in overdue.into_iter().rev() {
-            let detail = match kind {
-                FailureKind::TimedOut => format!(
-                    "deadline of {:?} passed",
-                    self.limits.timeout.unwrap_or_default()
-                ),
-                _ => format!("no data for {:?}", self.limits.stall.unwrap_or_default()),
+            let limit = match (self.limits.timeout, self.limits.stall) {
+                (Some(t), _) if now >= job.started + t => Overrun::Deadline(t),
+                (_, Some(s)) if now >= job.last_activity + s => Overrun::Stall(s),
+                _ => continue,
             };
+            let (kind, detail) = job.overrun(limit);
+            overdue.push((index, kind, detail));
+        }
+        for (index, kind, detail) in overdue.into_iter().rev() {
             self.kill_worker(index, kind, detail);
         }
     }
@@ -506,10 +586,21 @@ impl<'a> Runner<'a> {
             } => {
                 job.http_status = Some(http_status);
                 job.temp_path = temp_path.map(PathBuf::from);
+                job.phase = None;
+                job.answered = true;
                 self.items.worker_progress(slot, 0, total);
             }
             ProgressLine::Progress { bytes, total } => {
+                job.phase = None;
+                job.answered = true;
+                job.bytes = bytes;
                 self.items.worker_progress(slot, bytes, total)
+            }
+            ProgressLine::Phase { phase, host } => {
+                job.phase = Some(phase);
+                if host.is_some() {
+                    job.phase_host = host;
+                }
             }
             ProgressLine::Done {
                 bytes,

@@ -17,7 +17,7 @@ use crate::common::{
     Run, World,
 };
 use crate::nginx::Nginx;
-use crate::server::{data, file_body, jpeg, png};
+use crate::server::{data, file_body, jpeg, png, SynSink};
 
 /// Bound for one batch run; far above what any run here needs.
 const LIMIT: Duration = Duration::from_secs(40);
@@ -1539,4 +1539,95 @@ fn help_blocks_are_printed_as_written() {
             );
         }
     }
+}
+
+/// A name the workers' resolver never answers for (a test-only hook of batch workers), at a
+/// reserved top-level domain: nothing is ever looked up.
+const SILENT_NAME: &str = "silent-resolver.invalid";
+
+impl World {
+    /// `watchdog batch` with the test-only silent resolver for [`SILENT_NAME`].
+    fn batch_with_silent_dns(&self, list: &str, args: &[&str]) -> Run {
+        let list_path = self.write_list("list.txt", list);
+        let mut cmd = self.command(&[&[s(&list_path), "--out", s(&self.out())], args].concat());
+        cmd.env("WATCHDOG_TEST_SILENT_HOSTS", SILENT_NAME);
+        run_bounded(&mut cmd, LIMIT)
+    }
+}
+
+#[test]
+fn an_attempt_stopped_before_the_server_answered_is_named_for_its_phase() {
+    let w = World::new("batch-phases");
+    let dead = SynSink::start();
+    let dead_url = dead.url("/a.jpg");
+    let silent_url = format!("http://{SILENT_NAME}/b.jpg");
+    let mute_url = w.url("/silent");
+    let stall_url = w.url("/stall");
+    let list = format!("{dead_url}\n{silent_url}\n{mute_url}\n{stall_url}\n");
+    let run = w.batch_with_silent_dns(
+        &list,
+        &["--stall", "1", "-t", "30", "--retries", "0", "-j", "4"],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 4, "{report:?}");
+    let dead_line = line_for(&report, &dead_url);
+    assert_eq!(dead_line.status, "connect_error", "{dead_line:?}");
+    let error = dead_line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("no connection to 127.0.0.1:") && error.contains("--stall"),
+        "{error}"
+    );
+    let silent_line = line_for(&report, &silent_url);
+    assert_eq!(silent_line.status, "dns_error", "{silent_line:?}");
+    let error = silent_line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!("no DNS answer for {SILENT_NAME}:80 in 1 s")),
+        "{error}"
+    );
+    // The server accepted these: they are stalls, before and after the response head.
+    let mute_line = line_for(&report, &mute_url);
+    assert_eq!(mute_line.status, "stalled", "{mute_line:?}");
+    assert!(
+        mute_line
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("after the request was sent")),
+        "{mute_line:?}"
+    );
+    // (Its first 1000 bytes come at once, within the tenth of a second a worker holds back its
+    // start line: the supervisor cannot tell this from an answer that never began.)
+    let stall_line = line_for(&report, &stall_url);
+    assert_eq!(stall_line.status, "stalled", "{stall_line:?}");
+    assert!(
+        stall_line
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no data from 127.0.0.1:") && e.contains("--stall")),
+        "{stall_line:?}"
+    );
+    assert!(tree(&w.out()).iter().all(|f| !f.contains("watchdog-part")));
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn the_deadline_in_the_connect_phase_is_a_connect_error() {
+    let w = World::new("batch-phase-deadline");
+    let dead = SynSink::start();
+    let url = dead.url("/a.jpg");
+    let run = w.batch(
+        &format!("{url}\n"),
+        &["--stall", "0", "-t", "1", "--retries", "0"],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report[0].status, "connect_error", "{report:?}");
+    assert!(
+        report[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("in 1 s (--timeout)")),
+        "{report:?}"
+    );
+    w.marker.assert_no_survivors();
 }
