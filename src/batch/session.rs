@@ -97,25 +97,26 @@ impl Items for ListItems {
                     expected,
                 } => (line_no, item, path, Some(expected)),
             };
-            let target = self.out_dir.join(&path);
             // Most lists name no directories: the output directory exists, and a mkdir per item
             // would be wasted.
-            let parent = target
+            let parent = Path::new(&path)
                 .parent()
-                .filter(|p| *p != self.out_dir && Some(*p) != self.last_dir.as_deref());
+                .filter(|p| !p.as_os_str().is_empty() && Some(*p) != self.last_dir.as_deref())
+                .map(Path::to_path_buf);
             if let Some(parent) = parent {
-                if let Err(e) = std::fs::create_dir_all(parent) {
+                // Component by component, following no link: `link/x.jpg` must not land outside DIR.
+                if let Err(e) = crate::fetch::create_dirs_beneath(&self.out_dir, &parent) {
                     self.record(ReportEntry {
                         path: Some(path),
                         error: Some(format!(
                             "cannot create the directory '{}': {e}",
-                            parent.display()
+                            self.out_dir.join(&parent).display()
                         )),
                         ..ReportEntry::new(&item.url, Status::IoError)
                     });
                     continue;
                 }
-                self.last_dir = Some(parent.to_path_buf());
+                self.last_dir = Some(parent);
             }
             return Some(Pending {
                 line_no,

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 pub use self::content::sniff_image;
 pub use self::error::{FailureKind, FetchError};
 pub use self::options::{DownloadOptions, Expect, FetchOptions};
-pub use self::output::temp_path_for;
+pub use self::output::{create_dirs_beneath, temp_path_for};
 pub use self::phase::SILENT_HOSTS_ENV;
 
 use self::content::BodyCheck;

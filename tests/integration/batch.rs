@@ -1631,3 +1631,53 @@ fn the_deadline_in_the_connect_phase_is_a_connect_error() {
     );
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn a_symlink_under_dir_is_not_followed() {
+    let w = World::new("batch-symlink");
+    let outside = w.path("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir outside");
+    std::fs::create_dir_all(w.out().join("real")).expect("mkdir out/real");
+    std::os::unix::fs::symlink(&outside, w.out().join("link")).expect("symlink");
+    // A link deeper down, and one that points inside DIR: neither is followed.
+    std::os::unix::fs::symlink(&outside, w.out().join("real/deep")).expect("symlink");
+    std::os::unix::fs::symlink(w.out().join("real"), w.out().join("inner")).expect("symlink");
+    let urls = [
+        w.url("/file/a"),
+        w.url("/file/b"),
+        w.url("/file/c"),
+        w.url("/file/d"),
+    ];
+    let list = format!(
+        "{}\tlink/x.jpg\n{}\treal/deep/y.jpg\n{}\tinner/z.jpg\n{}\treal/ok.jpg\n",
+        urls[0], urls[1], urls[2], urls[3]
+    );
+    let run = w.batch(&list, &["--retries", "0"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        std::fs::read_dir(&outside)
+            .expect("read outside")
+            .next()
+            .is_none(),
+        "written outside DIR: {:?}",
+        tree(&outside)
+    );
+    assert!(
+        !exists(&w.out().join("real/z.jpg")),
+        "followed a link inside DIR"
+    );
+    let report = w.report();
+    for url in &urls[..3] {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "io_error", "{line:?}");
+        assert!(
+            line.error
+                .as_deref()
+                .is_some_and(|e| e.contains("symbolic link")),
+            "{line:?}"
+        );
+    }
+    assert_eq!(line_for(&report, &urls[3]).status, "ok");
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
