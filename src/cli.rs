@@ -343,6 +343,13 @@ pub struct BatchArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub retries: u32,
 
+    /// Circuit breaker: after N attempts in a row on one host (name and port) fail at DNS or connect,
+    /// its remaining items get no worker and are reported at once with that status and an error
+    /// naming the host, but for one probe every 10 s that lets a host that came back in again. A
+    /// rerun tries them as usual. 0 disables it.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub host_failures: u32,
+
     /// JSON Lines report, one line per item (default: DIR/report.jsonl).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -415,6 +422,7 @@ impl From<BatchArgs> for BatchOptions {
             timeout: args.timeout,
             stall: args.stall,
             retries: args.retries,
+            host_failures: args.host_failures,
             report: args.report,
             shard: args.shard,
             shard_count: args.shard_count,

@@ -21,6 +21,9 @@ pub struct BatchOptions {
     pub stall: Option<Duration>,
     /// Retries per item after a failure that may be transient.
     pub retries: u32,
+    /// Consecutive DNS/connect failures after which a host's items are no longer tried (but for a
+    /// probe now and then); 0 disables the circuit breaker.
+    pub host_failures: u32,
     /// The report file; `None` is DIR/report.jsonl.
     pub report: Option<PathBuf>,
     /// `K/N` or `auto`, as given.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+use super::hosts::{Hosts, Verdict};
 use super::report::ReportEntry;
 use super::resume::Expected;
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
@@ -33,6 +34,8 @@ use crate::protocol::{drain_fd, LineReader, Phase, ProgressLine};
 pub struct Pending {
     /// The list line it came from (seeds the retry jitter).
     pub line_no: u64,
+    /// `host:port` of the URL ([`super::hosts::host_key`]), for the circuit breaker and `--per-host`.
+    pub host: String,
     pub url: String,
     /// The path relative to the output directory, as reported.
     pub rel: String,
@@ -76,6 +79,8 @@ pub trait Items {
     fn worker_progress(&mut self, _slot: usize, _bytes: u64, _total: Option<u64>) {}
     /// Worker `slot` has no item any more.
     fn worker_idle(&mut self, _slot: usize) {}
+    /// An item was reported without an attempt: its host is down (the circuit breaker).
+    fn held_back(&mut self) {}
 }
 
 /// Per-item limits.
@@ -85,6 +90,8 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     pub stall: Option<Duration>,
     pub retries: u32,
+    /// See [`BatchOptions::host_failures`].
+    pub host_failures: u32,
 }
 
 struct Job {
@@ -223,6 +230,8 @@ pub struct Runner<'a> {
     items: &'a mut dyn Items,
     list_done: bool,
     seed: u64,
+    /// The circuit breaker, and items in flight per host.
+    hosts: Hosts,
 }
 
 impl<'a> Runner<'a> {
@@ -236,7 +245,6 @@ impl<'a> Runner<'a> {
         let processes =
             Processes::start().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         Ok(Runner {
-            limits,
             worker_args: worker_args(&args.download, !args.no_sha256)?,
             exe,
             processes,
@@ -247,6 +255,8 @@ impl<'a> Runner<'a> {
             items,
             list_done: false,
             seed: seed_from_clock(),
+            hosts: Hosts::new(limits.host_failures),
+            limits,
         })
     }
 
@@ -296,6 +306,13 @@ impl<'a> Runner<'a> {
             let Some(item) = self.next_pending() else {
                 return;
             };
+            if let Verdict::Refuse(kind, message) = self.hosts.admit(&item.host, Instant::now()) {
+                // An earlier attempt may have left a partial file for its retry.
+                let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
+                self.items.held_back();
+                self.finish_failed(item, Status::from(kind), None, message);
+                continue;
+            }
             let index = match idle {
                 Some(i) => i,
                 None => match self.start_worker() {
@@ -382,6 +399,7 @@ impl<'a> Runner<'a> {
             already: item.already.take(),
         };
         self.items.worker_busy(self.workers[index].slot, &item.url);
+        self.hosts.started(&item.host);
         let worker = &mut self.workers[index];
         let sent = match (serde_json::to_vec(&assignment), worker.stdin.as_mut()) {
             (Ok(mut line), Some(stdin)) => {
@@ -472,6 +490,8 @@ impl<'a> Runner<'a> {
             retry_after,
             ..
         } = job;
+        self.hosts
+            .ended(&item.host, Some((kind, &message)), Instant::now());
         let mut message = message;
         if item.attempts <= self.limits.retries && is_retriable(kind, http_status) {
             match retry_after {
@@ -610,6 +630,7 @@ impl<'a> Runner<'a> {
             } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
+                self.hosts.ended(&job.item.host, None, Instant::now());
                 self.items.finish(ReportEntry {
                     http_status: http_status.or(job.http_status),
                     bytes: Some(bytes),
@@ -620,6 +641,8 @@ impl<'a> Runner<'a> {
             ProgressLine::Present { bytes, .. } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
+                // Checked on disk: nothing learnt about the host.
+                self.hosts.released(&job.item.host);
                 self.items.finish(ReportEntry {
                     bytes: Some(bytes),
                     // Nothing was downloaded: the check is not an attempt.

@@ -120,6 +120,7 @@ impl Items for ListItems {
             }
             return Some(Pending {
                 line_no,
+                host: super::hosts::host_key(&item.url),
                 path: self.out_dir.join(&path),
                 rel: path,
                 url: item.url,
@@ -134,6 +135,10 @@ impl Items for ListItems {
 
     fn finish(&mut self, entry: ReportEntry) {
         self.record(entry);
+    }
+
+    fn held_back(&mut self) {
+        self.summary.held_back += 1;
     }
 
     fn worker_busy(&mut self, slot: usize, url: &str) {
@@ -275,6 +280,7 @@ pub fn run(args: BatchOptions) -> ExitCode {
         timeout: args.timeout,
         stall: args.stall,
         retries: args.retries,
+        host_failures: args.host_failures,
     };
     let runner = match Runner::new(&args, limits, &mut items) {
         Ok(runner) => runner,

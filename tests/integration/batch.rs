@@ -1681,3 +1681,74 @@ fn a_symlink_under_dir_is_not_followed() {
     w.assert_ok_files_are_intact(&w.out(), &report);
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn a_dead_host_trips_the_circuit_breaker_and_its_items_are_reported_at_once() {
+    let w = World::new("batch-breaker");
+    let dead = SynSink::start();
+    let dead_urls: Vec<String> = (0..6).map(|i| dead.url(&format!("/{i}.jpg"))).collect();
+    let good = w.url("/file/good");
+    let list = format!("{}\n{good}\n", dead_urls.join("\n"));
+    let args = ["--stall", "1", "-t", "30", "--retries", "1", "-j", "1"];
+    let run = w.batch(&list, &[&args[..], &["--host-failures", "2"]].concat());
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 7, "{report:?}");
+    assert_eq!(line_for(&report, &good).status, "ok");
+    let host = dead.url("").trim_start_matches("http://").to_string();
+    let mut held_back = 0;
+    for url in &dead_urls {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "connect_error", "{line:?}");
+        let error = line.error.as_deref().unwrap_or_default();
+        if error.contains("not tried") {
+            assert!(
+                error.contains(&format!("host {host} failed at connect")),
+                "{error}"
+            );
+            held_back += 1;
+        }
+    }
+    // Two attempts trip it: at most the first two items were tried (once each), the rest at once.
+    assert!(held_back >= 4, "{report:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("({held_back} not tried: host down")),
+        "{}",
+        run.stderr
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn host_failures_0_disables_the_circuit_breaker() {
+    let w = World::new("batch-breaker-off");
+    let dead = SynSink::start();
+    let urls: Vec<String> = (0..4).map(|i| dead.url(&format!("/{i}.jpg"))).collect();
+    let list = format!("{}\n", urls.join("\n"));
+    let args = [
+        "--stall",
+        "1",
+        "--retries",
+        "0",
+        "-j",
+        "4",
+        "--host-failures",
+        "0",
+    ];
+    let run = w.batch(&list, &args);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 4);
+    for line in &report {
+        assert_eq!(line.status, "connect_error", "{line:?}");
+        assert!(
+            line.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("no connection to")),
+            "{line:?}"
+        );
+    }
+    assert!(!run.stderr.contains("not tried"), "{}", run.stderr);
+    w.marker.assert_no_survivors();
+}
