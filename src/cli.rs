@@ -338,6 +338,17 @@ pub struct BatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "1m")]
     pub stall: std::option::Option<Duration>,
 
+    /// Stop an attempt whose body arrives slower than RATE bytes per second (K, M suffixes: 1K is 1024)
+    /// over --min-speed-window, as `stalled` with the measured rate; retried like a stall. Catches a
+    /// server that drips a byte now and then, which the stall watch never sees. 0 (the default)
+    /// disables it.
+    #[arg(long, value_name = "RATE", value_parser = size, default_value = "0")]
+    pub min_speed: u64,
+
+    /// The window over which --min-speed is measured, from the response head on.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "5s")]
+    pub min_speed_window: Duration,
+
     /// Retries per item after a failure that may be transient, with exponential backoff and jitter,
     /// and at least the server's Retry-After (up to 60 s; an item asked to wait longer is not retried).
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -421,6 +432,8 @@ impl From<BatchArgs> for BatchOptions {
             jobs: args.jobs,
             timeout: args.timeout,
             stall: args.stall,
+            min_speed: (args.min_speed > 0).then_some(args.min_speed),
+            min_speed_window: args.min_speed_window,
             retries: args.retries,
             host_failures: args.host_failures,
             report: args.report,

@@ -19,6 +19,10 @@ pub struct BatchOptions {
     pub timeout: Option<Duration>,
     /// Stop an attempt when no data arrives for this long; `None` disables it.
     pub stall: Option<Duration>,
+    /// Stop an attempt whose body arrives slower than this many bytes per second over
+    /// `min_speed_window`; `None` disables it.
+    pub min_speed: Option<u64>,
+    pub min_speed_window: Duration,
     /// Retries per item after a failure that may be transient.
     pub retries: u32,
     /// Consecutive DNS/connect failures after which a host's items are no longer tried (but for a

@@ -92,6 +92,8 @@ pub struct Limits {
     pub retries: u32,
     /// See [`BatchOptions::host_failures`].
     pub host_failures: u32,
+    /// The least bytes per second a body must arrive at, measured over the window.
+    pub min_speed: Option<(u64, Duration)>,
 }
 
 struct Job {
@@ -113,6 +115,8 @@ struct Job {
     answered: bool,
     /// Body bytes so far, from progress lines.
     bytes: u64,
+    /// For `--min-speed`: when the current window began and the bytes then (from the answer on).
+    window: Option<(Instant, u64)>,
 }
 
 /// Which limit stopped an attempt.
@@ -120,6 +124,12 @@ struct Job {
 enum Overrun {
     Deadline(Duration),
     Stall(Duration),
+    /// Slower than `min` bytes per second: `bytes` arrived in `window`.
+    Slow {
+        min: u64,
+        bytes: u64,
+        window: Duration,
+    },
 }
 
 impl Job {
@@ -134,6 +144,19 @@ impl Job {
         let (limit_name, d) = match limit {
             Overrun::Deadline(d) => ("--timeout", d),
             Overrun::Stall(d) => ("--stall", d),
+            Overrun::Slow { min, bytes, window } => {
+                let rate = (bytes as f64 / window.as_secs_f64().max(0.001)) as u64;
+                return (
+                    FailureKind::Stalled,
+                    format!(
+                        "slower than --min-speed {}/s: {}/s over the last {} from {host}, {} bytes so far",
+                        human_bytes(min),
+                        human_bytes(rate),
+                        human(window),
+                        self.bytes
+                    ),
+                );
+            }
         };
         let d = human(d);
         let deadline = matches!(limit, Overrun::Deadline(_));
@@ -175,6 +198,15 @@ impl Job {
                 ),
             ),
         }
+    }
+}
+
+/// A size for a person, in the units `--min-speed` takes: `300 B`, `1.5 KiB`, `2.0 MiB`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..=1023 => format!("{n} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
     }
 }
 
@@ -419,6 +451,7 @@ impl<'a> Runner<'a> {
             phase_host: None,
             answered: false,
             bytes: 0,
+            window: None,
         });
         if !sent {
             // The worker died before it could take the item: treat it as a crash of this attempt.
@@ -453,12 +486,29 @@ impl<'a> Runner<'a> {
     fn check_timers(&mut self) {
         let now = Instant::now();
         let mut overdue = Vec::new();
-        for (index, worker) in self.workers.iter().enumerate() {
-            let Some(job) = &worker.job else { continue };
+        for (index, worker) in self.workers.iter_mut().enumerate() {
+            let Some(job) = &mut worker.job else { continue };
             let limit = match (self.limits.timeout, self.limits.stall) {
                 (Some(t), _) if now >= job.started + t => Overrun::Deadline(t),
                 (_, Some(s)) if now >= job.last_activity + s => Overrun::Stall(s),
-                _ => continue,
+                _ => match (self.limits.min_speed, job.window) {
+                    (Some((min, window)), Some((since, at))) if now >= since + window => {
+                        let elapsed = now - since;
+                        let bytes = job.bytes.saturating_sub(at);
+                        if (bytes as f64) < min as f64 * elapsed.as_secs_f64() {
+                            Overrun::Slow {
+                                min,
+                                bytes,
+                                window: elapsed,
+                            }
+                        } else {
+                            // Fast enough over this window: measure the next one.
+                            job.window = Some((now, job.bytes));
+                            continue;
+                        }
+                    }
+                    _ => continue,
+                },
             };
             let (kind, detail) = job.overrun(limit);
             overdue.push((index, kind, detail));
@@ -557,6 +607,10 @@ impl<'a> Runner<'a> {
             let timers = [
                 self.limits.timeout.map(|t| job.started + t),
                 self.limits.stall.map(|s| job.last_activity + s),
+                self.limits
+                    .min_speed
+                    .zip(job.window)
+                    .map(|((_, window), (since, _))| since + window),
             ];
             for at in timers.into_iter().flatten() {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -613,6 +667,9 @@ impl<'a> Runner<'a> {
             ProgressLine::Progress { bytes, total } => {
                 job.phase = None;
                 job.answered = true;
+                // The window starts at the first body bytes (a resumed download's count includes
+                // what was on disk).
+                job.window.get_or_insert((job.last_activity, bytes));
                 job.bytes = bytes;
                 self.items.worker_progress(slot, bytes, total)
             }

@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
@@ -281,6 +281,9 @@ pub fn run(args: BatchOptions) -> ExitCode {
         stall: args.stall,
         retries: args.retries,
         host_failures: args.host_failures,
+        min_speed: args
+            .min_speed
+            .map(|rate| (rate, args.min_speed_window.max(Duration::from_millis(100)))),
     };
     let runner = match Runner::new(&args, limits, &mut items) {
         Ok(runner) => runner,

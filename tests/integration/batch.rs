@@ -1752,3 +1752,47 @@ fn host_failures_0_disables_the_circuit_breaker() {
     assert!(!run.stderr.contains("not tried"), "{}", run.stderr);
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn a_dripping_server_below_min_speed_is_stopped_as_stalled_and_retried() {
+    let w = World::new("batch-min-speed");
+    // 20 bytes a second for 50 s: the stall watch never fires.
+    let drip = w.url("/drip/50/1000");
+    let fast = w.url("/data/200000");
+    let list = format!("{drip}\n{fast}\n");
+    let args = [
+        "--min-speed",
+        "200",
+        "--min-speed-window",
+        "1",
+        "--stall",
+        "3",
+        "-t",
+        "30",
+        "--retries",
+        "1",
+    ];
+    let started = Instant::now();
+    let run = w.batch(&list, &args);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the drip ran to its end"
+    );
+    let report = w.report();
+    let line = line_for(&report, &drip);
+    assert_eq!(
+        (line.status.as_str(), line.attempts),
+        ("stalled", 2),
+        "{line:?}"
+    );
+    let error = line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("slower than --min-speed 200 B/s: "),
+        "{error}"
+    );
+    assert!(error.contains("B/s over the last"), "{error}");
+    assert_eq!(line_for(&report, &fast).status, "ok");
+    assert!(tree(&w.out()).iter().all(|f| !f.contains("watchdog-part")));
+    w.marker.assert_no_survivors();
+}
