@@ -372,8 +372,8 @@ pub struct BatchArgs {
     pub download: DownloadArgs,
 }
 
-/// The options of `watchdog batch` for bad networks: slow bodies and dead hosts. Boxed, to keep the
-/// command line's enum of modes small.
+/// The options of `watchdog batch` for bad networks and busy servers: slow bodies, dead hosts, a cap
+/// per host. Boxed, to keep the command line's enum of modes small.
 #[derive(Debug, Clone, Args)]
 pub struct BadNetworkArgs {
     /// Stop an attempt whose body arrives slower than RATE bytes per second (K, M suffixes: 1K is 1024)
@@ -393,6 +393,11 @@ pub struct BadNetworkArgs {
     /// rerun tries them as usual. 0 disables it.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub host_failures: u32,
+
+    /// At most N items of one host (name and port) at a time; the others wait while items of other
+    /// hosts go ahead. 0 (the default) leaves only --jobs as the limit, as curl --parallel does.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub per_host: usize,
 }
 
 // The one place the command line becomes the options the rest of watchdog works with.
@@ -444,6 +449,7 @@ impl From<BatchArgs> for BatchOptions {
             min_speed_window: args.network.min_speed_window,
             retries: args.retries,
             host_failures: args.network.host_failures,
+            per_host: (args.network.per_host > 0).then_some(args.network.per_host),
             report: args.report,
             shard: args.shard,
             shard_count: args.shard_count,

@@ -28,6 +28,8 @@ pub struct BatchOptions {
     /// Consecutive DNS/connect failures after which a host's items are no longer tried (but for a
     /// probe now and then); 0 disables the circuit breaker.
     pub host_failures: u32,
+    /// At most this many items of one host at a time; `None`: only `jobs` limits them.
+    pub per_host: Option<usize>,
     /// The report file; `None` is DIR/report.jsonl.
     pub report: Option<PathBuf>,
     /// `K/N` or `auto`, as given.

@@ -94,7 +94,13 @@ pub struct Limits {
     pub host_failures: u32,
     /// The least bytes per second a body must arrive at, measured over the window.
     pub min_speed: Option<(u64, Duration)>,
+    /// See [`BatchOptions::per_host`].
+    pub per_host: Option<usize>,
 }
+
+/// How many items per worker may wait (for a retry, or for room on their host under `--per-host`)
+/// before the list is read no further: memory stays bounded by `--jobs` whatever the list holds.
+const WAITING_PER_JOB: usize = 16;
 
 struct Job {
     item: Pending,
@@ -373,22 +379,28 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// A retry whose backoff has passed, else the next list item.
+    /// A retry whose backoff has passed, else the next list item, whose host has room under
+    /// `--per-host`. A list item whose host is full waits with the retries.
     fn next_pending(&mut self) -> Option<Pending> {
         let now = Instant::now();
-        if let Some(pos) = self.retry.iter().position(|p| p.not_before <= now) {
+        let (hosts, cap) = (&self.hosts, self.limits.per_host);
+        let has_room = |host: &str| cap.is_none_or(|cap| hosts.in_flight(host) < cap);
+        if let Some(pos) = self
+            .retry
+            .iter()
+            .position(|p| p.not_before <= now && has_room(&p.host))
+        {
             return self.retry.remove(pos);
         }
-        if self.list_done {
-            return None;
-        }
-        match self.items.next_item() {
-            Some(item) => Some(item),
-            None => {
-                self.list_done = true;
-                None
+        let waiting_limit = self.limits.jobs.saturating_mul(WAITING_PER_JOB).max(64);
+        while !self.list_done && self.retry.len() < waiting_limit {
+            match self.items.next_item() {
+                Some(item) if has_room(&item.host) => return Some(item),
+                Some(item) => self.retry.push_back(item),
+                None => self.list_done = true,
             }
         }
+        None
     }
 
     fn start_worker(&mut self) -> io::Result<usize> {
@@ -590,8 +602,14 @@ impl<'a> Runner<'a> {
         // at once, again and again, until a worker frees up (which wakes the loop by itself).
         let can_take =
             self.processes(now) < self.limits.jobs || self.workers.iter().any(|w| w.job.is_none());
+        // Nor does one whose host is full under `--per-host`: an item of it ending wakes the loop.
+        let (hosts, cap) = (&self.hosts, self.limits.per_host);
         let mut wake: Option<Instant> = if can_take {
-            self.retry.iter().map(|p| p.not_before).min()
+            self.retry
+                .iter()
+                .filter(|p| cap.is_none_or(|cap| hosts.in_flight(&p.host) < cap))
+                .map(|p| p.not_before)
+                .min()
         } else {
             None
         };

@@ -281,6 +281,7 @@ pub fn run(args: BatchOptions) -> ExitCode {
         stall: args.stall,
         retries: args.retries,
         host_failures: args.host_failures,
+        per_host: args.per_host,
         min_speed: args
             .min_speed
             .map(|rate| (rate, args.min_speed_window.max(Duration::from_millis(100)))),

@@ -1796,3 +1796,42 @@ fn a_dripping_server_below_min_speed_is_stopped_as_stalled_and_retried() {
     assert!(tree(&w.out()).iter().all(|f| !f.contains("watchdog-part")));
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn per_host_caps_the_items_of_one_host_in_flight() {
+    let w = World::new("batch-per-host");
+    // Items that take a while each (20 bytes every 10 ms), so that without the cap they overlap.
+    let urls: Vec<String> = (0..6)
+        .map(|i| w.url(&format!("/drip/10/{}", 30 + i)))
+        .collect();
+    let list = format!("{}\n", urls.join("\n"));
+    let run = w.batch(&list, &["-j", "4", "--per-host", "2", "--retries", "0"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 6);
+    assert!(report.iter().all(|l| l.status == "ok"), "{report:?}");
+    assert!(
+        w.server.most_concurrent() <= 2,
+        "{} at once",
+        w.server.most_concurrent()
+    );
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn without_per_host_one_host_gets_every_job() {
+    let w = World::new("batch-per-host-off");
+    let urls: Vec<String> = (0..4)
+        .map(|i| w.url(&format!("/drip/10/{}", 100 + i)))
+        .collect();
+    let run = w.batch(&format!("{}\n", urls.join("\n")), &["-j", "4"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // Each takes a second: all four overlap unless something holds them back.
+    assert!(
+        w.server.most_concurrent() >= 2,
+        "{}",
+        w.server.most_concurrent()
+    );
+    w.marker.assert_no_survivors();
+}

@@ -102,6 +102,9 @@ struct Shared {
     stop: AtomicBool,
     requests: Mutex<Vec<Request>>,
     connections: AtomicUsize,
+    /// Requests being answered now, and the most there ever were at once.
+    answering: AtomicUsize,
+    most_answering: AtomicUsize,
 }
 
 impl Shared {
@@ -216,6 +219,11 @@ impl TestServer {
             .count()
     }
 
+    /// The most requests answered at the same time so far.
+    pub fn most_concurrent(&self) -> usize {
+        self.acceptor.shared.most_answering.load(Ordering::SeqCst)
+    }
+
     /// How many connections were accepted.
     pub fn connections(&self) -> usize {
         self.acceptor.shared.connections.load(Ordering::SeqCst)
@@ -283,7 +291,11 @@ fn serve<S: Read + Write>(mut stream: S, shared: &Shared) {
         if let Ok(mut requests) = shared.requests.lock() {
             requests.push(request.clone());
         }
-        if respond(&mut stream, &request, shared, since).is_err() {
+        let now = shared.answering.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.most_answering.fetch_max(now, Ordering::SeqCst);
+        let answered = respond(&mut stream, &request, shared, since);
+        shared.answering.fetch_sub(1, Ordering::SeqCst);
+        if answered.is_err() {
             return;
         }
         let _ = stream.flush();
