@@ -335,7 +335,8 @@ bench_batch_memory() {
 # This kernel has no sch_netem, so delay is a userspace proxy, loss an iptables rule and rate a tc htb
 # class; loss and rate apply to what the host sends (the body direction). 600 items (552 deliverable),
 # 16 at a time, each tool with the same limits: 10 s per attempt, 3 s without data (or below 1 KiB/s
-# for 3 s), 2 retries. A tool still running after BENCH_BADNET_CAP seconds (180) is killed.
+# for 3 s), 2 retries. A tool still running after BENCH_BADNET_CAP seconds (180) is killed;
+# BENCH_BADNET_TOOLS="watchdog curl" runs only those.
 BADNET_N=600
 bench_badnet() {
   [ "$(id -u)" = 0 ] || { echo "bench: badnet builds a network namespace: run it as root" >&2; exit 1; }
@@ -367,7 +368,8 @@ bench_badnet() {
     { echo "bench: iptables statistic is not available in this kernel (xt_statistic)" >&2; exit 1; }
   $x iptables -A INPUT -s 127.0.0.4 -p tcp -m statistic --mode random --probability 0.10 -j DROP
   $x iptables -A INPUT -d 127.0.0.5 -p tcp --syn -j DROP
-  $x iptables -A OUTPUT -d 127.0.0.53 -j DROP
+  # Dropped on the way in: a packet dropped on the way out fails its sendto() at once (EPERM).
+  $x iptables -A INPUT -d 127.0.0.53 -j DROP
 
   local srv=$OUT/badnet
   mkdir -p "$srv/www"
@@ -418,14 +420,34 @@ PY
     printf "   %-22s %6.1f s  exit %-3s  intact/truncated/missing/other files: %s  named: %s\n" "$name" \
       "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')" "$rc" \
       "$(python3 "$BENCH/count_files.py" "$list.sizes" "$dir" | tr ' ' /)" "$named"
+    if [ "$name" = watchdog ]; then
+      # What bounds the wall time: per host, its items, their statuses, the slowest and the sum.
+      python3 - "$dir/report.jsonl" <<'PY'
+import collections, json, sys
+hosts = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    hosts[e["url"].split("/")[2]].append(e)
+for host, items in sorted(hosts.items()):
+    statuses = collections.Counter(e["status"] for e in items)
+    slowest = max(e["elapsed_ms"] for e in items) / 1000
+    total = sum(e["elapsed_ms"] for e in items) / 1000
+    print(f"     {host:<16} {len(items):>3} items  slowest {slowest:5.1f} s  sum {total:6.1f} s  "
+          + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+PY
+    fi
   }
+  local tools=" ${BENCH_BADNET_TOOLS:-watchdog curl-remove-on-error curl aria2c wget2} "
+  [ -z "${tools##* watchdog *}" ] &&
   badnet_run watchdog "$WATCHDOG batch $list.urls --out $dir -j 16 -t 10 --stall 3 --min-speed 1K --min-speed-window 3 --retries 2 -q"
+  [ -z "${tools##* curl-remove-on-error *}" ] &&
   badnet_run curl-remove-on-error "cd $dir && curl -s $curl_common --remove-on-error -K $list.curl"
+  [ -z "${tools##* curl *}" ] &&
   badnet_run curl "cd $dir && curl -s $curl_common -K $list.curl"
-  if [ -n "$aria2" ]; then
+  if [ -n "$aria2" ] && [ -z "${tools##* aria2c *}" ]; then
     badnet_run aria2c "aria2c -q -i $list.urls -d $dir -j 16 -x1 --timeout=3 --connect-timeout=3 --max-tries=3 --lowest-speed-limit=1K --allow-overwrite=true --auto-file-renaming=false --file-allocation=none --summary-interval=0"
   fi
-  if [ -n "$wget2" ]; then
+  if [ -n "$wget2" ] && [ -z "${tools##* wget2 *}" ]; then
     badnet_run wget2 "wget2 -q --max-threads 16 -i $list.urls -P $dir --timeout=3 --tries=3"
   fi
   rm -rf "$dir"
