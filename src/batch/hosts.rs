@@ -115,7 +115,8 @@ impl Hosts {
     }
 
     /// An attempt on `host` ended: `failure` is its kind and error if it failed. DNS and connect
-    /// failures count towards tripping the host; anything else (the server answered) resets it.
+    /// failures count towards tripping the host; an answer of any kind resets it; a failure on this
+    /// side (a worker that died, a local I/O error) does neither.
     pub fn ended(&mut self, host: &str, failure: Option<(FailureKind, &str)>, now: Instant) {
         let state = self.hosts.entry(host.to_string()).or_default();
         state.in_flight = state.in_flight.saturating_sub(1);
@@ -128,7 +129,15 @@ impl Hosts {
                     state.next_probe = Some(now + PROBE_INTERVAL);
                 }
             }
-            // The server answered (or the failure says nothing about the host): it is usable again.
+            // Failures that say nothing about the host: neither count nor reset.
+            Some((
+                FailureKind::WorkerDied
+                | FailureKind::LocalIo
+                | FailureKind::Usage
+                | FailureKind::InvalidUrl,
+                _,
+            )) => {}
+            // The server answered: it is usable again.
             _ => {
                 state.failures = 0;
                 state.last = None;
@@ -201,6 +210,13 @@ mod tests {
         hosts.ended(h, Some((FailureKind::HttpStatus, "404")), now);
         hosts.ended(h, Some((FailureKind::Dns, "x")), now);
         assert_eq!(hosts.admit(h, now), Verdict::Go);
+        // A worker that died says nothing about the host: the second DNS failure still trips it.
+        hosts.ended(h, Some((FailureKind::WorkerDied, "killed")), now);
+        hosts.ended(h, Some((FailureKind::Dns, "x")), now);
+        assert!(matches!(
+            hosts.admit(h, now),
+            Verdict::Refuse(FailureKind::Dns, _)
+        ));
         let mut off = Hosts::new(0);
         for _ in 0..10 {
             off.ended(h, Some((FailureKind::Connect, "x")), now);

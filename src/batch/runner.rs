@@ -6,6 +6,12 @@
 //! wait on the signal self-pipe and every worker's progress channel, with the nearest timer as timeout.
 //! Spawning, reaping, signalling and the final sweep belong to [`crate::process`]. Memory is bounded by
 //! `--jobs`: the list is read one item at a time, only when a worker is free.
+//!
+//! Workers report the phase of an attempt before its answer (resolving, connecting, TLS, request
+//! sent), so an attempt the deadline or the stall watch stops is reported for what failed: a host
+//! that swallows SYNs is a `connect_error`, not a stall. Per host ([`super::hosts`]) the runner keeps
+//! a circuit breaker (`--host-failures`) and the count of items in flight (`--per-host`); per
+//! attempt, the body's rate over a window (`--min-speed`).
 
 use std::collections::VecDeque;
 use std::fs::File;
