@@ -288,7 +288,9 @@ impl<'a> Runner<'a> {
             .map_err(|e| format!("cannot find watchdog's own executable: {e}"))?;
         let processes =
             Processes::start().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let hosts = Hosts::new(limits.host_failures);
         Ok(Runner {
+            limits,
             worker_args: worker_args(&args.download, !args.no_sha256)?,
             exe,
             processes,
@@ -299,8 +301,7 @@ impl<'a> Runner<'a> {
             items,
             list_done: false,
             seed: seed_from_clock(),
-            hosts: Hosts::new(limits.host_failures),
-            limits,
+            hosts,
         })
     }
 
