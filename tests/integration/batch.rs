@@ -1835,3 +1835,28 @@ fn without_per_host_one_host_gets_every_job() {
     );
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn a_tls_handshake_that_never_finishes_is_a_tls_error() {
+    let w = World::new("batch-phase-tls");
+    // Accepts connections (kept open in the backlog's queue) and never says a word: the client's
+    // ClientHello is never answered.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!(
+        "https://127.0.0.1:{}/a.jpg",
+        mute.local_addr().expect("local address").port()
+    );
+    let run = w.batch(&format!("{url}\n"), &["--stall", "1", "--retries", "0"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report[0].status, "tls_error", "{report:?}");
+    assert!(
+        report[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake with 127.0.0.1:")),
+        "{report:?}"
+    );
+    drop(mute);
+    w.marker.assert_no_survivors();
+}
