@@ -9,6 +9,9 @@
 #                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s
 #                               # deadline; the batch supervisor's memory against list length
 #   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
+#   scripts/bench.sh badnet     # a bad network built in a network namespace (root only; see
+#                               # bench_badnet): 600 items from slow, lossy, dead and misbehaving hosts
+#                               # and a silent resolver, watchdog vs curl, aria2c, wget2
 #
 # A full run (no argument, or `all`) also writes BENCHMARKS.md at the top of the repository: the
 # machine it ran on and every figure; BENCH_PUBLISH=1 does the same for a partial run.
@@ -63,11 +66,17 @@ else
 fi
 PIDS=()
 MEM_DIR=
+BADNET_NS=
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$OUT" "$DL" ${MEM_DIR:+"$MEM_DIR"}
+  if [ -n "$BADNET_NS" ]; then
+    ip netns pids "$BADNET_NS" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$BADNET_NS" 2>/dev/null || true
+    rm -rf "/etc/netns/$BADNET_NS"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -366,6 +375,139 @@ bench_batch_memory() {
   rm -rf "$MEM_DIR" "$OUT/mem.list" "$OUT/mem.report"
 }
 
+# The bad-network lab. A network namespace of its own (ip netns, from iproute2) in which loopback
+# addresses act as hosts; nothing leaves it, and it is removed on exit with everything in it:
+#   127.0.0.1:8080  nginx, the origin of every good file
+#   127.0.0.2:80    normal host: 40 ms RTT (delay_proxy.py, 20 ms each way)
+#   127.0.0.3:80    slow host: 300 ms RTT, 3% loss (iptables statistic), 2 Mbit/s (tc htb)
+#   127.0.0.4:80    lossy host: 40 ms RTT, 10% loss
+#   127.0.0.5:80    dead host: SYNs dropped (iptables)
+#   127.0.0.6:80    the misbehaving server (faulty_server.py: stall, drip, close, never)
+#   *.silent.test   a name the resolver never answers: the namespace's resolv.conf (ip netns exec
+#                   mounts /etc/netns/NAME/resolv.conf) names 127.0.0.53, where DNS packets are dropped
+# This kernel has no sch_netem, so delay is a userspace proxy, loss an iptables rule and rate a tc htb
+# class; loss and rate apply to what the host sends (the body direction). 600 items (552 deliverable),
+# 16 at a time, each tool with the same limits: 10 s per attempt, 3 s without data (or below 1 KiB/s
+# for 3 s), 2 retries. A tool still running after BENCH_BADNET_CAP seconds (180) is killed;
+# BENCH_BADNET_TOOLS="watchdog curl" runs only those.
+BADNET_N=600
+bench_badnet() {
+  [ "$(id -u)" = 0 ] || { echo "bench: badnet builds a network namespace: run it as root" >&2; exit 1; }
+  need ip iproute2
+  need tc iproute2
+  need iptables iptables
+  need nginx nginx
+  need curl curl
+  need python3 python3
+  local aria2=yes wget2=yes
+  want aria2c aria2 || { aria2=; echo "   (aria2c is not installed and could not be: left out)"; }
+  want wget2 wget2 || { wget2=; echo "   (wget2 is not installed and could not be: left out)"; }
+  local ns=watchdog-badnet-$$
+  BADNET_NS=$ns
+  ip netns add "$ns" || { echo "bench: cannot create a network namespace (ip netns add): see above" >&2; exit 1; }
+  mkdir -p "/etc/netns/$ns"
+  printf 'nameserver 127.0.0.53\noptions timeout:5 attempts:2\n' >"/etc/netns/$ns/resolv.conf"
+  printf '127.0.0.1 localhost\n' >"/etc/netns/$ns/hosts"
+  local x="ip netns exec $ns"
+  $x ip link set lo up
+  # Rate: everything at 10 Gbit/s but what 127.0.0.3 sends, at 2 Mbit/s.
+  $x tc qdisc add dev lo root handle 1: htb default 10 r2q 10000 ||
+    { echo "bench: tc htb is not available in this kernel (sch_htb)" >&2; exit 1; }
+  $x tc class add dev lo parent 1: classid 1:10 htb rate 10gbit
+  $x tc class add dev lo parent 1: classid 1:20 htb rate 2mbit quantum 1514
+  $x tc filter add dev lo parent 1: protocol ip u32 match ip src 127.0.0.3/32 flowid 1:20 ||
+    { echo "bench: tc u32 filters are not available in this kernel (cls_u32)" >&2; exit 1; }
+  $x iptables -A INPUT -s 127.0.0.3 -p tcp -m statistic --mode random --probability 0.03 -j DROP ||
+    { echo "bench: iptables statistic is not available in this kernel (xt_statistic)" >&2; exit 1; }
+  $x iptables -A INPUT -s 127.0.0.4 -p tcp -m statistic --mode random --probability 0.10 -j DROP
+  $x iptables -A INPUT -d 127.0.0.5 -p tcp --syn -j DROP
+  # Dropped on the way in: a packet dropped on the way out fails its sendto() at once (EPERM).
+  $x iptables -A INPUT -d 127.0.0.53 -j DROP
+
+  local srv=$OUT/badnet
+  mkdir -p "$srv/www"
+  python3 "$BENCH/make_corpus.py" batch "$srv" "$BADNET_N" http://127.0.0.1:8080 http://127.0.0.6
+  python3 "$BENCH/make_corpus.py" badnet "$srv" "$BADNET_N"
+  $x "$BENCH/nginx.sh" "$srv" 8080 >/dev/null 2>&1 &
+  PIDS+=($!)
+  $x python3 "$BENCH/delay_proxy.py" 127.0.0.2 80 127.0.0.1 8080 20 & PIDS+=($!)
+  $x python3 "$BENCH/delay_proxy.py" 127.0.0.3 80 127.0.0.1 8080 150 & PIDS+=($!)
+  $x python3 "$BENCH/delay_proxy.py" 127.0.0.4 80 127.0.0.1 8080 20 & PIDS+=($!)
+  $x python3 "$BENCH/faulty_server.py" 80 127.0.0.6 >/dev/null & PIDS+=($!)
+  local h _
+  for h in 127.0.0.1:8080 127.0.0.2:80 127.0.0.3:80 127.0.0.4:80 127.0.0.6:80; do
+    for _ in $(seq 100); do
+      $x bash -c "exec 3<>/dev/tcp/${h%:*}/${h#*:}" 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+  $x curl -sf -o /dev/null "http://127.0.0.2/b/f00000.bin" ||
+    { echo "bench: the lab's normal host does not serve" >&2; exit 1; }
+
+  local cap=${BENCH_BADNET_CAP:-180} list=$srv/badnet dir=$DL/bn
+  local curl_common="--parallel --parallel-max 16 --max-time 10 --speed-limit 1024 --speed-time 3 --retry 2"
+  echo "== bad network: $BADNET_N items (552 deliverable), 16 at a time, 10 s per attempt, 3 s stall or"
+  echo "   below 1 KiB/s for 3 s, 2 retries; killed after $cap s (exit 124)"
+  : >"$OUT/faulty.runs"
+  badnet_run() {
+    local name=$1; shift
+    rm -rf "$dir"; mkdir -p "$dir"
+    local start rc=0 ms
+    start=$(date +%s%N)
+    timeout -k 5 "$cap" $x bash -c "$*" >"$OUT/$name.log" 2>&1 || rc=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    local named=no
+    if [ "$name" = watchdog ]; then
+      named=$(python3 - "$list.expect" "$dir/report.jsonl" <<'PY'
+import json, sys
+expect = dict(line.split() for line in open(sys.argv[1]))
+got = {}
+for line in open(sys.argv[2]):
+    entry = json.loads(line)
+    got[entry["url"]] = entry["status"]
+right = sum(1 for url, ok in expect.items() if got.get(url) in ok.split("|"))
+print(f"{right}/{len(expect)}")
+PY
+)
+    fi
+    printf "   %-22s %6.1f s  exit %-3s  intact/truncated/missing/other files: %s  named: %s\n" "$name" \
+      "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')" "$rc" \
+      "$(python3 "$BENCH/count_files.py" "$list.sizes" "$dir" | tr ' ' /)" "$named"
+    if [ "$name" = watchdog ]; then
+      # What bounds the wall time: per host, its items, their statuses, the slowest and the sum.
+      python3 - "$dir/report.jsonl" <<'PY'
+import collections, json, sys
+hosts = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    hosts[e["url"].split("/")[2]].append(e)
+for host, items in sorted(hosts.items()):
+    statuses = collections.Counter(e["status"] for e in items)
+    slowest = max(e["elapsed_ms"] for e in items) / 1000
+    total = sum(e["elapsed_ms"] for e in items) / 1000
+    print(f"     {host:<16} {len(items):>3} items  slowest {slowest:5.1f} s  sum {total:6.1f} s  "
+          + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+PY
+    fi
+  }
+  local tools=" ${BENCH_BADNET_TOOLS:-watchdog curl-remove-on-error curl aria2c wget2} "
+  [ -z "${tools##* watchdog *}" ] &&
+  badnet_run watchdog "$WATCHDOG batch $list.urls --out $dir -j 16 -t 10 --stall 3 --min-speed 1K --min-speed-window 3 --retries 2 -q"
+  [ -z "${tools##* curl-remove-on-error *}" ] &&
+  badnet_run curl-remove-on-error "cd $dir && curl -s $curl_common --remove-on-error -K $list.curl"
+  [ -z "${tools##* curl *}" ] &&
+  badnet_run curl "cd $dir && curl -s $curl_common -K $list.curl"
+  if [ -n "$aria2" ] && [ -z "${tools##* aria2c *}" ]; then
+    badnet_run aria2c "aria2c -q -i $list.urls -d $dir -j 16 -x1 --timeout=3 --connect-timeout=3 --max-tries=3 --lowest-speed-limit=1K --allow-overwrite=true --auto-file-renaming=false --file-allocation=none --summary-interval=0"
+  fi
+  if [ -n "$wget2" ] && [ -z "${tools##* wget2 *}" ]; then
+    badnet_run wget2 "wget2 -q --max-threads 16 -i $list.urls -P $dir --timeout=3 --tries=3"
+  fi
+  rm -rf "$dir"
+  echo "   (truncated: at its final name with the wrong size; other: temp and control files left behind;"
+  echo "   named: bad items whose report status names their cause; no peer writes a per-item report)"
+}
+
 # The machine and the tools, for the top of BENCHMARKS.md.
 describe_machine() {
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -387,8 +529,12 @@ run_benchmarks() {
       fetch) bench_fetch ;;
       batch) bench_batch ;;
       memory) bench_batch_memory ;;
-      all) bench_supervise; bench_fetch; bench_batch ;;
-      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, all)" >&2; exit 2 ;;
+      badnet) bench_badnet ;;
+      all)
+        bench_supervise; bench_fetch; bench_batch
+        # The lab needs root (network namespaces); elsewhere the rest still runs.
+        if [ "$(id -u)" = 0 ]; then bench_badnet; else echo "== badnet: left out (needs root)"; fi ;;
+      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, badnet, all)" >&2; exit 2 ;;
     esac
   done
 }

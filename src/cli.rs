@@ -366,7 +366,38 @@ pub struct BatchArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub network: Box<BadNetworkArgs>,
+
+    #[command(flatten)]
     pub download: DownloadArgs,
+}
+
+/// The options of `watchdog batch` for bad networks and busy servers: slow bodies, dead hosts, a cap
+/// per host. Boxed, to keep the command line's enum of modes small.
+#[derive(Debug, Clone, Args)]
+pub struct BadNetworkArgs {
+    /// Stop an attempt whose body arrives slower than RATE bytes per second (K, M suffixes: 1K is 1024)
+    /// over --min-speed-window, as `stalled` with the measured rate; retried like a stall. Catches a
+    /// server that drips a byte now and then, which the stall watch never sees. 0 (the default)
+    /// disables it.
+    #[arg(long, value_name = "RATE", value_parser = size, default_value = "0")]
+    pub min_speed: u64,
+
+    /// The window over which --min-speed is measured, from the first body bytes on.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "5s")]
+    pub min_speed_window: Duration,
+
+    /// Circuit breaker: after N attempts in a row on one host (name and port) fail at DNS or connect,
+    /// its remaining items get no worker and are reported at once with that status and an error
+    /// naming the host, but for one probe every 10 s that lets a host that came back in again. A
+    /// rerun tries them as usual. 0 disables it.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub host_failures: u32,
+
+    /// At most N items of one host (name and port) at a time; the others wait while items of other
+    /// hosts go ahead. 0 (the default) leaves only --jobs as the limit, as curl --parallel does.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub per_host: usize,
 }
 
 // The one place the command line becomes the options the rest of watchdog works with.
@@ -414,7 +445,11 @@ impl From<BatchArgs> for BatchOptions {
             jobs: args.jobs,
             timeout: args.timeout,
             stall: args.stall,
+            min_speed: (args.network.min_speed > 0).then_some(args.network.min_speed),
+            min_speed_window: args.network.min_speed_window,
             retries: args.retries,
+            host_failures: args.network.host_failures,
+            per_host: (args.network.per_host > 0).then_some(args.network.per_host),
             report: args.report,
             shard: args.shard,
             shard_count: args.shard_count,

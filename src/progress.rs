@@ -57,6 +57,8 @@ impl FetchProgress {
                 self.clear();
             }
             ProgressLine::Error { .. } | ProgressLine::Present { .. } => self.clear(),
+            // Batch workers only; nothing to draw.
+            ProgressLine::Phase { .. } => {}
         }
     }
 

@@ -32,6 +32,14 @@ pub enum ProgressLine {
         #[serde(skip_serializing_if = "Option::is_none")]
         temp_path: Option<String>,
     },
+    /// The worker moved on to `phase` of an attempt, with `host` (`host:port`, never credentials).
+    /// Sent only when a new connection is made (a pooled keep-alive connection sends none), so a
+    /// batch of small files from one server sends a few per worker, not per item.
+    Phase {
+        phase: Phase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+    },
     /// Body bytes so far.
     Progress {
         bytes: u64,
@@ -63,6 +71,21 @@ pub enum ProgressLine {
     },
 }
 
+/// Where an attempt is before its response head arrives: what the worker was doing if the supervisor
+/// has to stop it. After the head (the `start` line, or any `progress` line) it is receiving the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Looking up the host name.
+    Resolving,
+    /// Opening the TCP connection.
+    Connecting,
+    /// The TLS handshake.
+    Tls,
+    /// Connected: the request is sent (or about to be) and the response head awaited.
+    Request,
+}
+
 /// The worker's end of the progress channel. Writes are best-effort: a supervisor that stopped reading
 /// must not make the download fail.
 pub struct ProgressWriter {
@@ -82,6 +105,12 @@ impl ProgressWriter {
             unsafe { File::from_raw_fd(fd) }
         });
         ProgressWriter { file }
+    }
+
+    /// Another handle on the same channel (for phase lines sent from inside the HTTP client), or
+    /// `None` when this writer discards everything.
+    pub fn try_clone_channel(&self) -> Option<File> {
+        self.file.as_ref().and_then(|f| f.try_clone().ok())
     }
 
     /// A writer that discards everything.
@@ -264,6 +293,21 @@ mod tests {
         // A kind that is not a failure word is not an error line watchdog understands.
         let unknown = r#"{"event":"error","kind":"gremlins","message":"?"}"#;
         assert!(serde_json::from_str::<ProgressLine>(unknown).is_err());
+    }
+
+    #[test]
+    fn phase_lines_are_small_and_round_trip() {
+        let line = ProgressLine::Phase {
+            phase: Phase::Connecting,
+            host: Some("127.0.0.2:80".into()),
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"phase","phase":"connecting","host":"127.0.0.2:80"}"#
+        );
+        assert_eq!(serde_json::from_str::<ProgressLine>(&text).unwrap(), line);
+        assert!(is_json_object(text.as_bytes()), "a heartbeat to `--`");
     }
 
     #[test]

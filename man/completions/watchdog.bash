@@ -75,7 +75,7 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__batch)
-            opts="-o -j -t -q -H -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --help"
+            opts="-o -j -t -q -H -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,6 +122,22 @@ _watchdog() {
                     return 0
                     ;;
                 --shard-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-speed-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-failures)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --per-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

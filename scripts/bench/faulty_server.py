@@ -93,7 +93,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    server = Server(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0), Faulty)
+    # faulty_server.py [PORT [HOST]]: HOST (a loopback address) for the bad-network lab's own host.
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    if not host.startswith("127."):
+        sys.exit(f"faulty_server: {host} is not a loopback address")
+    server = Server((host, int(sys.argv[1]) if len(sys.argv) > 1 else 0), Faulty)
     print(server.server_address[1], flush=True)
     try:
         server.serve_forever()

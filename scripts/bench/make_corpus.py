@@ -10,6 +10,14 @@
         clean   every item from nginx
         faulty  the same, except every 10th item comes from the misbehaving server, its kind cycling
                 through stall, drip, close and never (10% of the items, 2.5% of each kind)
+  make_corpus.py badnet DIR N
+      The bad-network lab's list (scripts/bench.sh badnet) of N items, N <= the batch corpus already in
+      DIR/www/b/: every 12th item is bad (in equal shares: a host that swallows SYNs, a name the
+      resolver never answers, and the misbehaving server's stall, drip, close and never), the others
+      come from three hosts in front of nginx: 127.0.0.2 (40 ms RTT), 127.0.0.3 (300 ms RTT, 3% loss,
+      2 Mbit/s; one item in six) and 127.0.0.4 (40 ms RTT, 10% loss; one in four). Writes
+      DIR/badnet.urls, .curl, .sizes and .expect ("URL STATUS|STATUS": the statuses that name the
+      cause of a bad item).
   make_corpus.py memlist FILE N MODE
       A list of N lines for the supervisor-memory benchmark (scripts/bench.sh says what each
       exercises). MODE:
@@ -71,6 +79,46 @@ def batch(dir_, n, nginx, faulty):
             f.writelines(f"{name} {size}\n" for name, size in zip(names, sizes))
 
 
+BAD_KINDS = {
+    "dead": ("http://127.0.0.5", "connect_error"),
+    "dns": ("http://img.silent.test", "dns_error"),
+    "stall": ("http://127.0.0.6/stall", "stalled"),
+    "drip": ("http://127.0.0.6/drip", "stalled|timeout"),
+    "close": ("http://127.0.0.6/close", "truncated"),
+    "never": ("http://127.0.0.6/never", "stalled"),
+}
+
+
+def badnet(dir_, n):
+    rng = random.Random(SEED)
+    rng.randbytes(80_000)  # as batch() draws, so the sizes are those of its files
+    sizes = [rng.randint(20_000, 80_000) for _ in range(n)]
+    bad_slots = [i for i in range(n) if i % 12 == 11]
+    kinds = [k for k in BAD_KINDS for _ in range(len(bad_slots) // len(BAD_KINDS))]
+    random.Random(SEED + 1).shuffle(kinds)
+    bad = dict(zip(bad_slots, kinds))
+    urls, expect = [], []
+    for i, size in enumerate(sizes):
+        name = f"f{i:05d}.bin"
+        if i in bad:
+            base, status = BAD_KINDS[bad[i]]
+            url = f"{base}/{size}/{name}" if base.startswith("http://127.0.0.6") else f"{base}/b/{name}"
+            expect.append(f"{url} {status}\n")
+        else:
+            host = "127.0.0.3" if i % 6 == 1 else "127.0.0.4" if i % 4 == 2 else "127.0.0.2"
+            url = f"http://{host}/b/{name}"
+        urls.append(url)
+    base = os.path.join(dir_, "badnet")
+    with open(base + ".urls", "w") as f:
+        f.writelines(u + "\n" for u in urls)
+    with open(base + ".curl", "w") as f:
+        f.writelines(f'url = "{u}"\noutput = "f{i:05d}.bin"\n' for i, u in enumerate(urls))
+    with open(base + ".sizes", "w") as f:
+        f.writelines(f"f{i:05d}.bin {size}\n" for i, size in enumerate(sizes))
+    with open(base + ".expect", "w") as f:
+        f.writelines(expect)
+
+
 def memlist(path, n, mode):
     with open(path, "w", buffering=1 << 20) as f:
         for i in range(n):
@@ -108,6 +156,8 @@ if __name__ == "__main__":
         big(sys.argv[2], int(sys.argv[3]))
     elif what == "batch":
         batch(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif what == "badnet":
+        badnet(sys.argv[2], int(sys.argv[3]))
     elif what == "memlist":
         memlist(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif what == "memreport":

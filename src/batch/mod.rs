@@ -16,6 +16,7 @@ pub use self::options::BatchOptions;
 
 pub mod allocate;
 pub mod compact;
+pub mod hosts;
 pub mod list;
 mod options;
 pub mod plan;

@@ -19,8 +19,17 @@ pub struct BatchOptions {
     pub timeout: Option<Duration>,
     /// Stop an attempt when no data arrives for this long; `None` disables it.
     pub stall: Option<Duration>,
+    /// Stop an attempt whose body arrives slower than this many bytes per second over
+    /// `min_speed_window`; `None` disables it.
+    pub min_speed: Option<u64>,
+    pub min_speed_window: Duration,
     /// Retries per item after a failure that may be transient.
     pub retries: u32,
+    /// Consecutive DNS/connect failures after which a host's items are no longer tried (but for a
+    /// probe now and then); 0 disables the circuit breaker.
+    pub host_failures: u32,
+    /// At most this many items of one host at a time; `None`: only `jobs` limits them.
+    pub per_host: Option<usize>,
     /// The report file; `None` is DIR/report.jsonl.
     pub report: Option<PathBuf>,
     /// `K/N` or `auto`, as given.

@@ -6,6 +6,12 @@
 //! wait on the signal self-pipe and every worker's progress channel, with the nearest timer as timeout.
 //! Spawning, reaping, signalling and the final sweep belong to [`crate::process`]. Memory is bounded by
 //! `--jobs`: the list is read one item at a time, only when a worker is free.
+//!
+//! Workers report the phase of an attempt before its answer (resolving, connecting, TLS, request
+//! sent), so an attempt the deadline or the stall watch stops is reported for what failed: a host
+//! that swallows SYNs is a `connect_error`, not a stall. Per host ([`super::hosts`]) the runner keeps
+//! a circuit breaker (`--host-failures`) and the count of items in flight (`--per-host`); per
+//! attempt, the body's rate over a window (`--min-speed`).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -17,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+use super::hosts::{Hosts, Verdict};
 use super::report::ReportEntry;
 use super::resume::Expected;
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
@@ -26,13 +33,15 @@ use super::BatchOptions;
 use crate::exit::Exit;
 use crate::fetch::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
-use crate::protocol::{drain_fd, LineReader, ProgressLine};
+use crate::protocol::{drain_fd, LineReader, Phase, ProgressLine};
 
 /// An item waiting for a worker.
 #[derive(Debug, Clone)]
 pub struct Pending {
     /// The list line it came from (seeds the retry jitter).
     pub line_no: u64,
+    /// `host:port` of the URL ([`super::hosts::host_key`]), for the circuit breaker and `--per-host`.
+    pub host: String,
     pub url: String,
     /// The path relative to the output directory, as reported.
     pub rel: String,
@@ -76,6 +85,8 @@ pub trait Items {
     fn worker_progress(&mut self, _slot: usize, _bytes: u64, _total: Option<u64>) {}
     /// Worker `slot` has no item any more.
     fn worker_idle(&mut self, _slot: usize) {}
+    /// An item was reported without an attempt: its host is down (the circuit breaker).
+    fn held_back(&mut self) {}
 }
 
 /// Per-item limits.
@@ -85,7 +96,17 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     pub stall: Option<Duration>,
     pub retries: u32,
+    /// See [`BatchOptions::host_failures`].
+    pub host_failures: u32,
+    /// The least bytes per second a body must arrive at, measured over the window.
+    pub min_speed: Option<(u64, Duration)>,
+    /// See [`BatchOptions::per_host`].
+    pub per_host: Option<usize>,
 }
+
+/// How many items per worker may wait (for a retry, or for room on their host under `--per-host`)
+/// before the list is read no further: memory stays bounded by `--jobs` whatever the list holds.
+const WAITING_PER_JOB: usize = 16;
 
 struct Job {
     item: Pending,
@@ -95,6 +116,121 @@ struct Job {
     http_status: Option<u16>,
     /// The server's `Retry-After` for this attempt.
     retry_after: Option<Duration>,
+    /// Where the attempt is, from the worker's phase lines; `None` once the answer began (a `start`
+    /// or `progress` line) or when no phase was reported (a pooled connection: the request went out).
+    phase: Option<Phase>,
+    /// The `host:port` of the last phase line.
+    phase_host: Option<String>,
+    /// The response head or body bytes arrived, as far as the supervisor knows: a batch worker holds
+    /// back the start line of a download's first tenth of a second (see `Fetcher::brief`), so a body
+    /// that stops within it looks like an answer that never began. Both are stalls.
+    answered: bool,
+    /// Body bytes so far, from progress lines.
+    bytes: u64,
+    /// For `--min-speed`: when the current window began and the bytes then (from the answer on).
+    window: Option<(Instant, u64)>,
+}
+
+/// Which limit stopped an attempt.
+#[derive(Debug, Clone, Copy)]
+enum Overrun {
+    Deadline(Duration),
+    Stall(Duration),
+    /// Slower than `min` bytes per second: `bytes` arrived in `window`.
+    Slow {
+        min: u64,
+        bytes: u64,
+        window: Duration,
+    },
+}
+
+impl Job {
+    /// The failure and the report's error for an attempt stopped by `limit`, named after the phase it
+    /// was in: an attempt that never reached the server is a DNS or connect failure, not a stall.
+    fn overrun(&self, limit: Overrun) -> (FailureKind, String) {
+        let host = self.phase_host.clone().unwrap_or_else(|| {
+            crate::url_parts::UrlParts::split(&self.item.url)
+                .host_port
+                .to_string()
+        });
+        let (limit_name, d) = match limit {
+            Overrun::Deadline(d) => ("--timeout", d),
+            Overrun::Stall(d) => ("--stall", d),
+            Overrun::Slow { min, bytes, window } => {
+                let rate = (bytes as f64 / window.as_secs_f64().max(0.001)) as u64;
+                return (
+                    FailureKind::Stalled,
+                    format!(
+                        "slower than --min-speed {}/s: {}/s over the last {} from {host}, {} bytes so far",
+                        human_bytes(min),
+                        human_bytes(rate),
+                        human(window),
+                        self.bytes
+                    ),
+                );
+            }
+        };
+        let d = human(d);
+        let deadline = matches!(limit, Overrun::Deadline(_));
+        match self.phase {
+            Some(Phase::Resolving) => (
+                FailureKind::Dns,
+                format!("no DNS answer for {host} in {d} ({limit_name}); check the name and the DNS server"),
+            ),
+            Some(Phase::Connecting) => (
+                FailureKind::Connect,
+                format!(
+                    "no connection to {host} in {d} ({limit_name}): the host does not answer (down, or its packets are dropped)"
+                ),
+            ),
+            Some(Phase::Tls) => (
+                FailureKind::Tls,
+                format!("the TLS handshake with {host} did not finish in {d} ({limit_name})"),
+            ),
+            Some(Phase::Request) | None if !self.answered => (
+                if deadline { FailureKind::TimedOut } else { FailureKind::Stalled },
+                if deadline {
+                    format!("deadline of {d} passed waiting for the answer of {host} ({limit_name})")
+                } else {
+                    format!("no data from {host} for {d} after the request was sent ({limit_name})")
+                },
+            ),
+            _ if deadline => (
+                FailureKind::TimedOut,
+                format!(
+                    "deadline of {d} passed while receiving the body from {host}, {} bytes so far ({limit_name})",
+                    self.bytes
+                ),
+            ),
+            _ => (
+                FailureKind::Stalled,
+                format!(
+                    "no data for {d} while receiving the body from {host}, {} bytes so far ({limit_name})",
+                    self.bytes
+                ),
+            ),
+        }
+    }
+}
+
+/// A size for a person, in the units `--min-speed` takes: `300 B`, `1.5 KiB`, `2.0 MiB`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..=1023 => format!("{n} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+/// A duration for a person: `3 s`, `1.5 s`, `250 ms`.
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// The program a runner starts as its workers.
@@ -144,6 +280,8 @@ pub struct Runner<'a> {
     items: &'a mut dyn Items,
     list_done: bool,
     seed: u64,
+    /// The circuit breaker, and items in flight per host.
+    hosts: Hosts,
 }
 
 impl<'a> Runner<'a> {
@@ -170,6 +308,7 @@ impl<'a> Runner<'a> {
     ) -> Result<Runner<'a>, String> {
         let processes =
             Processes::start().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let hosts = Hosts::new(limits.host_failures);
         Ok(Runner {
             limits,
             worker,
@@ -181,6 +320,7 @@ impl<'a> Runner<'a> {
             items,
             list_done: false,
             seed: seed_from_clock(),
+            hosts,
         })
     }
 
@@ -230,6 +370,13 @@ impl<'a> Runner<'a> {
             let Some(item) = self.next_pending() else {
                 return;
             };
+            if let Verdict::Refuse(kind, message) = self.hosts.admit(&item.host, Instant::now()) {
+                // An earlier attempt may have left a partial file for its retry.
+                let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
+                self.items.held_back();
+                self.finish_failed(item, Status::from(kind), None, message);
+                continue;
+            }
             let index = match idle {
                 Some(i) => i,
                 None => match self.start_worker() {
@@ -258,22 +405,28 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// A retry whose backoff has passed, else the next list item.
+    /// A retry whose backoff has passed, else the next list item, whose host has room under
+    /// `--per-host`. A list item whose host is full waits with the retries.
     fn next_pending(&mut self) -> Option<Pending> {
         let now = Instant::now();
-        if let Some(pos) = self.retry.iter().position(|p| p.not_before <= now) {
+        let (hosts, cap) = (&self.hosts, self.limits.per_host);
+        let has_room = |host: &str| cap.is_none_or(|cap| hosts.in_flight(host) < cap);
+        if let Some(pos) = self
+            .retry
+            .iter()
+            .position(|p| p.not_before <= now && has_room(&p.host))
+        {
             return self.retry.remove(pos);
         }
-        if self.list_done {
-            return None;
-        }
-        match self.items.next_item() {
-            Some(item) => Some(item),
-            None => {
-                self.list_done = true;
-                None
+        let waiting_limit = self.limits.jobs.saturating_mul(WAITING_PER_JOB).max(64);
+        while !self.list_done && self.retry.len() < waiting_limit {
+            match self.items.next_item() {
+                Some(item) if has_room(&item.host) => return Some(item),
+                Some(item) => self.retry.push_back(item),
+                None => self.list_done = true,
             }
         }
+        None
     }
 
     fn start_worker(&mut self) -> io::Result<usize> {
@@ -316,6 +469,7 @@ impl<'a> Runner<'a> {
             already: item.already.take(),
         };
         self.items.worker_busy(self.workers[index].slot, &item.url);
+        self.hosts.started(&item.host);
         let worker = &mut self.workers[index];
         let sent = match (serde_json::to_vec(&assignment), worker.stdin.as_mut()) {
             (Ok(mut line), Some(stdin)) => {
@@ -331,6 +485,11 @@ impl<'a> Runner<'a> {
             temp_path: None,
             http_status: None,
             retry_after: None,
+            phase: None,
+            phase_host: None,
+            answered: false,
+            bytes: 0,
+            window: None,
         });
         if !sent {
             // The worker died before it could take the item: treat it as a crash of this attempt.
@@ -365,26 +524,34 @@ impl<'a> Runner<'a> {
     fn check_timers(&mut self) {
         let now = Instant::now();
         let mut overdue = Vec::new();
-        for (index, worker) in self.workers.iter().enumerate() {
-            let Some(job) = &worker.job else { continue };
-            if self.limits.timeout.is_some_and(|t| now >= job.started + t) {
-                overdue.push((index, FailureKind::TimedOut));
-            } else if self
-                .limits
-                .stall
-                .is_some_and(|s| now >= job.last_activity + s)
-            {
-                overdue.push((index, FailureKind::Stalled));
-            }
-        }
-        for (index, kind) in overdue.into_iter().rev() {
-            let detail = match kind {
-                FailureKind::TimedOut => format!(
-                    "deadline of {:?} passed",
-                    self.limits.timeout.unwrap_or_default()
-                ),
-                _ => format!("no data for {:?}", self.limits.stall.unwrap_or_default()),
+        for (index, worker) in self.workers.iter_mut().enumerate() {
+            let Some(job) = &mut worker.job else { continue };
+            let limit = match (self.limits.timeout, self.limits.stall) {
+                (Some(t), _) if now >= job.started + t => Overrun::Deadline(t),
+                (_, Some(s)) if now >= job.last_activity + s => Overrun::Stall(s),
+                _ => match (self.limits.min_speed, job.window) {
+                    (Some((min, window)), Some((since, at))) if now >= since + window => {
+                        let elapsed = now - since;
+                        let bytes = job.bytes.saturating_sub(at);
+                        if (bytes as f64) < min as f64 * elapsed.as_secs_f64() {
+                            Overrun::Slow {
+                                min,
+                                bytes,
+                                window: elapsed,
+                            }
+                        } else {
+                            // Fast enough over this window: measure the next one.
+                            job.window = Some((now, job.bytes));
+                            continue;
+                        }
+                    }
+                    _ => continue,
+                },
             };
+            let (kind, detail) = job.overrun(limit);
+            overdue.push((index, kind, detail));
+        }
+        for (index, kind, detail) in overdue.into_iter().rev() {
             self.kill_worker(index, kind, detail);
         }
     }
@@ -411,6 +578,8 @@ impl<'a> Runner<'a> {
             retry_after,
             ..
         } = job;
+        self.hosts
+            .ended(&item.host, Some((kind, &message)), Instant::now());
         let mut message = message;
         if item.attempts <= self.limits.retries && is_retriable(kind, http_status) {
             match retry_after {
@@ -459,8 +628,14 @@ impl<'a> Runner<'a> {
         // at once, again and again, until a worker frees up (which wakes the loop by itself).
         let can_take =
             self.processes(now) < self.limits.jobs || self.workers.iter().any(|w| w.job.is_none());
+        // Nor does one whose host is full under `--per-host`: an item of it ending wakes the loop.
+        let (hosts, cap) = (&self.hosts, self.limits.per_host);
         let mut wake: Option<Instant> = if can_take {
-            self.retry.iter().map(|p| p.not_before).min()
+            self.retry
+                .iter()
+                .filter(|p| cap.is_none_or(|cap| hosts.in_flight(&p.host) < cap))
+                .map(|p| p.not_before)
+                .min()
         } else {
             None
         };
@@ -476,6 +651,10 @@ impl<'a> Runner<'a> {
             let timers = [
                 self.limits.timeout.map(|t| job.started + t),
                 self.limits.stall.map(|s| job.last_activity + s),
+                self.limits
+                    .min_speed
+                    .zip(job.window)
+                    .map(|((_, window), (since, _))| since + window),
             ];
             for at in timers.into_iter().flatten() {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -525,10 +704,24 @@ impl<'a> Runner<'a> {
             } => {
                 job.http_status = Some(http_status);
                 job.temp_path = temp_path.map(PathBuf::from);
+                job.phase = None;
+                job.answered = true;
                 self.items.worker_progress(slot, 0, total);
             }
             ProgressLine::Progress { bytes, total } => {
+                job.phase = None;
+                job.answered = true;
+                // The window starts at the first body bytes (a resumed download's count includes
+                // what was on disk).
+                job.window.get_or_insert((job.last_activity, bytes));
+                job.bytes = bytes;
                 self.items.worker_progress(slot, bytes, total)
+            }
+            ProgressLine::Phase { phase, host } => {
+                job.phase = Some(phase);
+                if host.is_some() {
+                    job.phase_host = host;
+                }
             }
             ProgressLine::Done {
                 bytes,
@@ -538,6 +731,7 @@ impl<'a> Runner<'a> {
             } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
+                self.hosts.ended(&job.item.host, None, Instant::now());
                 self.items.finish(ReportEntry {
                     http_status: http_status.or(job.http_status),
                     bytes: Some(bytes),
@@ -548,6 +742,8 @@ impl<'a> Runner<'a> {
             ProgressLine::Present { bytes, .. } => {
                 let Some(job) = worker.job.take() else { return };
                 self.items.worker_idle(slot);
+                // Checked on disk: nothing learnt about the host.
+                self.hosts.released(&job.item.host);
                 self.items.finish(ReportEntry {
                     bytes: Some(bytes),
                     // Nothing was downloaded: the check is not an attempt.
@@ -704,6 +900,7 @@ mod tests {
             .map(|(n, url)| Pending {
                 line_no: n as u64 + 1,
                 url: format!("http://127.0.0.1:9/{url}/{n}"),
+                host: "127.0.0.1:9".to_string(),
                 rel: format!("{n}"),
                 path: dir.path().join(format!("{n}")),
                 sha256: None,
@@ -735,6 +932,9 @@ mod tests {
             timeout: Some(Duration::from_millis(timeout_ms)),
             stall: None,
             retries,
+            host_failures: 0,
+            min_speed: None,
+            per_host: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
@@ -97,28 +97,30 @@ impl Items for ListItems {
                     expected,
                 } => (line_no, item, path, Some(expected)),
             };
-            let target = self.out_dir.join(&path);
             // Most lists name no directories: the output directory exists, and a mkdir per item
             // would be wasted.
-            let parent = target
+            let parent = Path::new(&path)
                 .parent()
-                .filter(|p| *p != self.out_dir && Some(*p) != self.last_dir.as_deref());
+                .filter(|p| !p.as_os_str().is_empty() && Some(*p) != self.last_dir.as_deref())
+                .map(Path::to_path_buf);
             if let Some(parent) = parent {
-                if let Err(e) = std::fs::create_dir_all(parent) {
+                // Component by component, following no link: `link/x.jpg` must not land outside DIR.
+                if let Err(e) = crate::fetch::create_dirs_beneath(&self.out_dir, &parent) {
                     self.record(ReportEntry {
                         path: Some(path),
                         error: Some(format!(
                             "cannot create the directory '{}': {e}",
-                            parent.display()
+                            self.out_dir.join(&parent).display()
                         )),
                         ..ReportEntry::new(&item.url, Status::IoError)
                     });
                     continue;
                 }
-                self.last_dir = Some(parent.to_path_buf());
+                self.last_dir = Some(parent);
             }
             return Some(Pending {
                 line_no,
+                host: super::hosts::host_key(&item.url),
                 path: self.out_dir.join(&path),
                 rel: path,
                 url: item.url,
@@ -133,6 +135,10 @@ impl Items for ListItems {
 
     fn finish(&mut self, entry: ReportEntry) {
         self.record(entry);
+    }
+
+    fn held_back(&mut self) {
+        self.summary.held_back += 1;
     }
 
     fn worker_busy(&mut self, slot: usize, url: &str) {
@@ -274,6 +280,11 @@ pub fn run(args: BatchOptions) -> ExitCode {
         timeout: args.timeout,
         stall: args.stall,
         retries: args.retries,
+        host_failures: args.host_failures,
+        per_host: args.per_host,
+        min_speed: args
+            .min_speed
+            .map(|rate| (rate, args.min_speed_window.max(Duration::from_millis(100)))),
     };
     let runner = match Runner::new(&args, limits, &mut items) {
         Ok(runner) => runner,

@@ -15,6 +15,9 @@ pub struct Summary {
     counts: [u64; Status::ALL.len()],
     /// Bytes downloaded by this run (not counting skipped items).
     pub bytes: u64,
+    /// Items reported without an attempt because their host was down (the circuit breaker); they are
+    /// counted under their status too.
+    pub held_back: u64,
 }
 
 impl Summary {
@@ -60,11 +63,17 @@ impl Summary {
             .filter(|s| self.count(**s) > 0)
             .map(|s| format!("{} {}", self.count(*s), s))
             .collect();
-        let counts = if counts.is_empty() {
+        let mut counts = if counts.is_empty() {
             "nothing to do".to_string()
         } else {
             counts.join(", ")
         };
+        if self.held_back > 0 {
+            counts.push_str(&format!(
+                " ({} not tried: host down, see --host-failures)",
+                self.held_back
+            ));
+        }
         let seconds = elapsed.as_secs_f64().max(0.001);
         let items = self.total();
         format!(
@@ -128,6 +137,12 @@ mod tests {
         assert!(Summary::new()
             .render(Duration::from_secs(3700))
             .contains("1h 01m 40s"));
+        let mut down = Summary::new();
+        down.record(&ReportEntry::new("http://h/e", Status::ConnectError));
+        down.held_back = 1;
+        assert!(down
+            .render(Duration::from_secs(1))
+            .contains("1 connect_error (1 not tried: host down"));
         let mut invalid_only = Summary::new();
         invalid_only.record(&ReportEntry::new("x", Status::Invalid));
         assert_eq!(invalid_only.exit(), Exit::SomeFailed);

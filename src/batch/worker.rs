@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::resume::Expected;
 use super::verify::is_done;
 use crate::exit::Exit;
-use crate::fetch::{DownloadOptions, FailureKind, FetchRequest, Fetcher, Output};
+use crate::fetch::{DownloadOptions, FailureKind, FetchRequest, Fetcher, Output, SILENT_HOSTS_ENV};
 use crate::protocol::{ProgressLine, ProgressWriter};
 
 /// The hidden first argument that puts the binary into batch-worker mode.
@@ -72,8 +72,21 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
         }
     };
     let mut progress = ProgressWriter::from_env();
+    // Test-only (see SILENT_HOSTS_ENV): names this worker's resolver never answers for.
+    let silent_hosts: Vec<String> = std::env::var(SILENT_HOSTS_ENV)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let fetcher = match Fetcher::new(&options.download) {
-        Ok(fetcher) => fetcher.brief(),
+        Ok(fetcher) => fetcher
+            .brief()
+            .report_phases(progress.try_clone_channel())
+            .silent_hosts(silent_hosts),
         Err(err) => {
             crate::report_error(&err);
             return err.exit().into();

@@ -4,12 +4,15 @@
 //! keep-alive connection: see [`LookupResolver`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
+
+use super::phase::Phases;
+use crate::protocol::Phase;
 
 /// How long an address looked up is used again: as long as curl keeps one in its DNS cache.
 const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -28,6 +31,18 @@ pub(super) struct LookupResolver<R = DefaultResolver> {
     system: R,
     /// `host:port` to when it was looked up and its addresses.
     cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+    /// Told of every look-up that misses the cache.
+    pub(super) phases: Arc<Phases>,
+}
+
+impl<R: Default> LookupResolver<R> {
+    pub(super) fn new(phases: Arc<Phases>) -> LookupResolver<R> {
+        LookupResolver {
+            system: R::default(),
+            cache: Mutex::default(),
+            phases,
+        }
+    }
 }
 
 impl<R: Resolver> Resolver for LookupResolver<R> {
@@ -56,6 +71,11 @@ impl<R: Resolver> Resolver for LookupResolver<R> {
                 }
             }
         }
+        let host_port = super::phase::host_port(uri);
+        self.phases.send(Phase::Resolving, host_port.clone());
+        if uri.host().is_some_and(|host| self.phases.is_silent(host)) {
+            return Err(silent(timeout));
+        }
         let addrs = match self.system.resolve(uri, config, timeout) {
             Err(ureq::Error::Io(_)) => return Err(ureq::Error::HostNotFound),
             other => other?,
@@ -69,8 +89,23 @@ impl<R: Resolver> Resolver for LookupResolver<R> {
             }
             cache.insert(key, (Instant::now(), addrs.clone()));
         }
+        // Past the look-up: what comes next is a new connection (whose marks say so) or a pooled one,
+        // on which the request goes out at once.
+        self.phases.send(Phase::Request, host_port);
         Ok(addrs)
     }
+}
+
+/// Test-only (see [`super::phase::SILENT_HOSTS_ENV`]): a resolver that never answers, until the
+/// look-up's own timeout (`--connect-timeout`) if there is one.
+fn silent(timeout: NextTimeout) -> ureq::Error {
+    if timeout.after.is_not_happening() {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    std::thread::sleep(*timeout.after);
+    ureq::Error::Timeout(ureq::Timeout::Resolve)
 }
 
 #[cfg(test)]

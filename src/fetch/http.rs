@@ -6,19 +6,22 @@
 //! `Authorization`/`Cookie` header) never sent to a host other than the one the user named.
 
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use ureq::http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION};
 use ureq::http::Response;
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector, RustlsConnector, TcpConnector,
+};
 use ureq::{Agent, Body, Proxy};
 
 use super::dns::LookupResolver;
 use super::error::{FailureKind, FetchError};
 use super::headers::parse_header;
+use super::phase::{At, Mark, Phases};
 use super::proxy::{ProxyEnv, ProxySetting};
 use super::target::Target;
 use super::tls::root_certs;
@@ -30,8 +33,20 @@ use crate::url_parts::{is_http_scheme, UrlParts};
 /// with their connection.
 const REDIRECT_BODY_LIMIT: u64 = 64 * 1024;
 
-/// An agent that leaves redirects, status errors and proxies to the caller.
-fn build_agent(connect_timeout: Option<std::time::Duration>, tls: TlsConfig) -> Agent {
+/// An agent that leaves redirects, status errors and proxies to the caller, and tells `phases` what
+/// it is doing before an answer arrives.
+///
+/// The connector chain is ureq's default one (CONNECT proxy, TCP, rustls) with phase marks between
+/// the links; SOCKS proxies are refused before a request is made (see `ureq_proxy`).
+fn build_agent(
+    connect_timeout: Option<std::time::Duration>,
+    tls: TlsConfig,
+    phases: &Arc<Phases>,
+) -> Agent {
+    let mark = |at| Mark {
+        phases: Arc::clone(phases),
+        at,
+    };
     let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -42,10 +57,17 @@ fn build_agent(connect_timeout: Option<std::time::Duration>, tls: TlsConfig) -> 
         .timeout_resolve(connect_timeout)
         .tls_config(tls)
         .build();
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(mark(At::BeforeTcp))
+            .chain(TcpConnector::default())
+            .chain(mark(At::BeforeTls))
+            .chain(RustlsConnector::default())
+            .chain(mark(At::Connected));
     Agent::with_parts(
         config,
-        DefaultConnector::new(),
-        LookupResolver::<DefaultResolver>::default(),
+        connector,
+        LookupResolver::<DefaultResolver>::new(Arc::clone(phases)),
     )
 }
 
@@ -66,6 +88,8 @@ pub struct Client {
     proxies: ProxyEnv,
     headers: Vec<(HeaderName, HeaderValue)>,
     max_redirects: u32,
+    /// Where both agents report their phases.
+    pub(super) phases: Arc<Phases>,
 }
 
 impl Client {
@@ -75,8 +99,9 @@ impl Client {
             .iter()
             .map(|h| parse_header(h))
             .collect::<Result<Vec<_>, _>>()?;
+        let phases = Arc::new(Phases::default());
         let client = Client {
-            plain: build_agent(options.connect_timeout, TlsConfig::default()),
+            plain: build_agent(options.connect_timeout, TlsConfig::default(), &phases),
             secure: OnceLock::new(),
             insecure: options.insecure,
             cacert: options.cacert.clone(),
@@ -84,6 +109,7 @@ impl Client {
             proxies: ProxyEnv::from_env(),
             headers,
             max_redirects: options.max_redirects,
+            phases,
         };
         if client.cacert.is_some() {
             client.secure_agent()?;
@@ -98,7 +124,7 @@ impl Client {
                 .root_certs(root_certs(self.cacert.as_deref())?)
                 .disable_verification(self.insecure)
                 .build();
-            Ok(build_agent(self.connect_timeout, tls))
+            Ok(build_agent(self.connect_timeout, tls, &self.phases))
         });
         built.as_ref().map_err(Clone::clone)
     }

@@ -17,6 +17,7 @@ mod headers;
 mod http;
 mod options;
 mod output;
+mod phase;
 pub mod proxy;
 mod target;
 mod tls;
@@ -29,7 +30,8 @@ use std::time::{Duration, Instant};
 
 pub use self::error::{FailureKind, FetchError};
 pub use self::options::{DownloadOptions, Expect, FetchOptions};
-pub use self::output::temp_path_for;
+pub use self::output::{create_dirs_beneath, temp_path_for};
+pub use self::phase::SILENT_HOSTS_ENV;
 
 use self::content::BodyCheck;
 use self::http::Client;
@@ -138,6 +140,23 @@ impl Fetcher {
     /// than an unfolded `start` line would have).
     pub fn brief(mut self) -> Fetcher {
         self.brief = true;
+        self
+    }
+
+    /// Sends `phase` lines to `channel` (a second handle on the progress channel) when a look-up or a
+    /// new connection starts, so a supervisor that stops an attempt knows how far it got.
+    pub fn report_phases(self, channel: Option<std::fs::File>) -> Fetcher {
+        if let Some(channel) = channel {
+            self.client.phases.connect(channel);
+        }
+        self
+    }
+
+    /// Test-only: the resolver never answers for `hosts` (see [`SILENT_HOSTS_ENV`]).
+    pub fn silent_hosts(self, hosts: Vec<String>) -> Fetcher {
+        if !hosts.is_empty() {
+            self.client.phases.set_silent_hosts(hosts);
+        }
         self
     }
 

@@ -156,6 +156,74 @@ impl FileSink {
     }
 }
 
+/// Creates the directory `rel` (relative, plain names only) under `root` without following a symbolic
+/// link anywhere below `root`: each component is opened with `openat(O_NOFOLLOW | O_DIRECTORY)` from
+/// the one before, and made with `mkdirat` when missing. A link in the way (even one pointing inside
+/// `root`) is an error naming it, so `URL<TAB>link/x.jpg` never writes outside the output directory.
+pub fn create_dirs_beneath(root: &Path, rel: &Path) -> io::Result<()> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{fstatat, mkdirat, Mode};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    use std::path::Component;
+
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let open = |dir: Option<&OwnedFd>, name: &Path| -> nix::Result<OwnedFd> {
+        let fd = match dir {
+            Some(dir) => openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())?,
+            None => nix::fcntl::open(name, flags & !OFlag::O_NOFOLLOW, Mode::empty())?,
+        };
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let mut dir = open(None, root)?;
+    let mut so_far = root.to_path_buf();
+    for component in rel.components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("'{}' is not a plain relative path", rel.display()),
+            ));
+        };
+        so_far.push(name);
+        let name = Path::new(name);
+        let next = match open(Some(&dir), name) {
+            Err(nix::errno::Errno::ENOENT) => {
+                match mkdirat(
+                    Some(dir.as_fd().as_raw_fd()),
+                    name,
+                    Mode::from_bits_truncate(0o777),
+                ) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                open(Some(&dir), name)
+            }
+            other => other,
+        };
+        dir = match next {
+            Ok(fd) => fd,
+            Err(e @ (nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR)) => {
+                let is_link = fstatat(
+                    Some(dir.as_raw_fd()),
+                    name,
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+                if is_link {
+                    return Err(io::Error::other(format!(
+                        "'{}' is a symbolic link, and nothing is written through links under the output \
+                         directory; replace it with a directory",
+                        so_far.display()
+                    )));
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    Ok(())
+}
+
 /// A local I/O failure, with a hint for the common causes.
 pub fn io_error(what: &str, path: &Path, err: &io::Error) -> FetchError {
     let hint = match err.kind() {
@@ -188,6 +256,22 @@ mod tests {
             temp_path_for(Path::new("a.jpg")),
             PathBuf::from(".a.jpg.watchdog-part")
         );
+    }
+
+    #[test]
+    fn directories_are_made_beneath_the_root_and_links_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        create_dirs_beneath(root.path(), Path::new("a/b/c")).unwrap();
+        assert!(root.path().join("a/b/c").is_dir());
+        create_dirs_beneath(root.path(), Path::new("a/b")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("a/link")).unwrap();
+        let err = create_dirs_beneath(root.path(), Path::new("a/link/d")).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(!outside.path().join("d").exists());
+        std::fs::write(root.path().join("file"), b"").unwrap();
+        assert!(create_dirs_beneath(root.path(), Path::new("file/x")).is_err());
+        assert!(create_dirs_beneath(root.path(), Path::new("../x")).is_err());
     }
 
     #[test]

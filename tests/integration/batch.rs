@@ -17,7 +17,7 @@ use crate::common::{
     Run, World, SCHEDULER_ENV,
 };
 use crate::nginx::Nginx;
-use crate::server::{data, file_body, jpeg, png};
+use crate::server::{data, file_body, jpeg, png, SynSink};
 
 /// Bound for one batch run; far above what any run here needs.
 const LIMIT: Duration = Duration::from_secs(40);
@@ -1516,4 +1516,324 @@ fn credentials_never_reach_the_report_or_the_terminal() {
     assert_eq!(lines.len(), 4, "{report}");
     assert!(lines.iter().any(|l| l.status == "ok"), "{report}");
     assert!(lines.iter().all(|l| !l.url.contains("s3cretpw")));
+}
+
+/// A name the workers' resolver never answers for (a test-only hook of batch workers), at a
+/// reserved top-level domain: nothing is ever looked up.
+const SILENT_NAME: &str = "silent-resolver.invalid";
+
+impl World {
+    /// `watchdog batch` with the test-only silent resolver for [`SILENT_NAME`].
+    fn batch_with_silent_dns(&self, list: &str, args: &[&str]) -> Run {
+        let list_path = self.write_list("list.txt", list);
+        let mut cmd = self.command(&[&[s(&list_path), "--out", s(&self.out())], args].concat());
+        cmd.env("WATCHDOG_TEST_SILENT_HOSTS", SILENT_NAME);
+        run_bounded(&mut cmd, LIMIT)
+    }
+}
+
+#[test]
+fn an_attempt_stopped_before_the_server_answered_is_named_for_its_phase() {
+    let w = World::new("batch-phases");
+    let dead = SynSink::start();
+    let dead_url = dead.url("/a.jpg");
+    let silent_url = format!("http://{SILENT_NAME}/b.jpg");
+    let mute_url = w.url("/silent");
+    let stall_url = w.url("/stall");
+    let list = format!("{dead_url}\n{silent_url}\n{mute_url}\n{stall_url}\n");
+    let run = w.batch_with_silent_dns(
+        &list,
+        &["--stall", "1", "-t", "30", "--retries", "0", "-j", "4"],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 4, "{report:?}");
+    let dead_line = line_for(&report, &dead_url);
+    assert_eq!(dead_line.status, "connect_error", "{dead_line:?}");
+    let error = dead_line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("no connection to 127.0.0.1:") && error.contains("--stall"),
+        "{error}"
+    );
+    let silent_line = line_for(&report, &silent_url);
+    assert_eq!(silent_line.status, "dns_error", "{silent_line:?}");
+    let error = silent_line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!("no DNS answer for {SILENT_NAME}:80 in 1 s")),
+        "{error}"
+    );
+    // The server accepted these: they are stalls, before and after the response head.
+    let mute_line = line_for(&report, &mute_url);
+    assert_eq!(mute_line.status, "stalled", "{mute_line:?}");
+    assert!(
+        mute_line
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("after the request was sent")),
+        "{mute_line:?}"
+    );
+    // (Its first 1000 bytes come at once, within the tenth of a second a worker holds back its
+    // start line: the supervisor cannot tell this from an answer that never began.)
+    let stall_line = line_for(&report, &stall_url);
+    assert_eq!(stall_line.status, "stalled", "{stall_line:?}");
+    assert!(
+        stall_line
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no data from 127.0.0.1:") && e.contains("--stall")),
+        "{stall_line:?}"
+    );
+    assert!(tree(&w.out()).iter().all(|f| !f.contains("watchdog-part")));
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn the_deadline_in_the_connect_phase_is_a_connect_error() {
+    let w = World::new("batch-phase-deadline");
+    let dead = SynSink::start();
+    let url = dead.url("/a.jpg");
+    let run = w.batch(
+        &format!("{url}\n"),
+        &["--stall", "0", "-t", "1", "--retries", "0"],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report[0].status, "connect_error", "{report:?}");
+    assert!(
+        report[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("in 1 s (--timeout)")),
+        "{report:?}"
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_symlink_under_dir_is_not_followed() {
+    let w = World::new("batch-symlink");
+    let outside = w.path("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir outside");
+    std::fs::create_dir_all(w.out().join("real")).expect("mkdir out/real");
+    std::os::unix::fs::symlink(&outside, w.out().join("link")).expect("symlink");
+    // A link deeper down, and one that points inside DIR: neither is followed.
+    std::os::unix::fs::symlink(&outside, w.out().join("real/deep")).expect("symlink");
+    std::os::unix::fs::symlink(w.out().join("real"), w.out().join("inner")).expect("symlink");
+    let urls = [
+        w.url("/file/a"),
+        w.url("/file/b"),
+        w.url("/file/c"),
+        w.url("/file/d"),
+    ];
+    let list = format!(
+        "{}\tlink/x.jpg\n{}\treal/deep/y.jpg\n{}\tinner/z.jpg\n{}\treal/ok.jpg\n",
+        urls[0], urls[1], urls[2], urls[3]
+    );
+    let run = w.batch(&list, &["--retries", "0"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        std::fs::read_dir(&outside)
+            .expect("read outside")
+            .next()
+            .is_none(),
+        "written outside DIR: {:?}",
+        tree(&outside)
+    );
+    assert!(
+        !exists(&w.out().join("real/z.jpg")),
+        "followed a link inside DIR"
+    );
+    let report = w.report();
+    for url in &urls[..3] {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "io_error", "{line:?}");
+        assert!(
+            line.error
+                .as_deref()
+                .is_some_and(|e| e.contains("symbolic link")),
+            "{line:?}"
+        );
+    }
+    assert_eq!(line_for(&report, &urls[3]).status, "ok");
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_dead_host_trips_the_circuit_breaker_and_its_items_are_reported_at_once() {
+    let w = World::new("batch-breaker");
+    let dead = SynSink::start();
+    let dead_urls: Vec<String> = (0..6).map(|i| dead.url(&format!("/{i}.jpg"))).collect();
+    let good = w.url("/file/good");
+    let list = format!("{}\n{good}\n", dead_urls.join("\n"));
+    let args = ["--stall", "1", "-t", "30", "--retries", "1", "-j", "1"];
+    let run = w.batch(&list, &[&args[..], &["--host-failures", "2"]].concat());
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 7, "{report:?}");
+    assert_eq!(line_for(&report, &good).status, "ok");
+    let host = dead.url("").trim_start_matches("http://").to_string();
+    let mut held_back = 0;
+    for url in &dead_urls {
+        let line = line_for(&report, url);
+        assert_eq!(line.status, "connect_error", "{line:?}");
+        let error = line.error.as_deref().unwrap_or_default();
+        if error.contains("not tried") {
+            assert!(
+                error.contains(&format!("host {host} failed at connect")),
+                "{error}"
+            );
+            held_back += 1;
+        }
+    }
+    // Two attempts trip it: at most the first two items were tried (once each), the rest at once.
+    assert!(held_back >= 4, "{report:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("({held_back} not tried: host down")),
+        "{}",
+        run.stderr
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn host_failures_0_disables_the_circuit_breaker() {
+    let w = World::new("batch-breaker-off");
+    let dead = SynSink::start();
+    let urls: Vec<String> = (0..4).map(|i| dead.url(&format!("/{i}.jpg"))).collect();
+    let list = format!("{}\n", urls.join("\n"));
+    let args = [
+        "--stall",
+        "1",
+        "--retries",
+        "0",
+        "-j",
+        "4",
+        "--host-failures",
+        "0",
+    ];
+    let run = w.batch(&list, &args);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 4);
+    for line in &report {
+        assert_eq!(line.status, "connect_error", "{line:?}");
+        assert!(
+            line.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("no connection to")),
+            "{line:?}"
+        );
+    }
+    assert!(!run.stderr.contains("not tried"), "{}", run.stderr);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_dripping_server_below_min_speed_is_stopped_as_stalled_and_retried() {
+    let w = World::new("batch-min-speed");
+    // 20 bytes a second for 50 s: the stall watch never fires.
+    let drip = w.url("/drip/50/1000");
+    let fast = w.url("/data/200000");
+    let list = format!("{drip}\n{fast}\n");
+    let args = [
+        "--min-speed",
+        "200",
+        "--min-speed-window",
+        "1",
+        "--stall",
+        "3",
+        "-t",
+        "30",
+        "--retries",
+        "1",
+    ];
+    let started = Instant::now();
+    let run = w.batch(&list, &args);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the drip ran to its end"
+    );
+    let report = w.report();
+    let line = line_for(&report, &drip);
+    assert_eq!(
+        (line.status.as_str(), line.attempts),
+        ("stalled", 2),
+        "{line:?}"
+    );
+    let error = line.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("slower than --min-speed 200 B/s: "),
+        "{error}"
+    );
+    assert!(error.contains("B/s over the last"), "{error}");
+    assert_eq!(line_for(&report, &fast).status, "ok");
+    assert!(tree(&w.out()).iter().all(|f| !f.contains("watchdog-part")));
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn per_host_caps_the_items_of_one_host_in_flight() {
+    let w = World::new("batch-per-host");
+    // Items that take a while each (20 bytes every 10 ms), so that without the cap they overlap.
+    let urls: Vec<String> = (0..6)
+        .map(|i| w.url(&format!("/drip/10/{}", 30 + i)))
+        .collect();
+    let list = format!("{}\n", urls.join("\n"));
+    let run = w.batch(&list, &["-j", "4", "--per-host", "2", "--retries", "0"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 6);
+    assert!(report.iter().all(|l| l.status == "ok"), "{report:?}");
+    assert!(
+        w.server.most_concurrent() <= 2,
+        "{} at once",
+        w.server.most_concurrent()
+    );
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn without_per_host_one_host_gets_every_job() {
+    let w = World::new("batch-per-host-off");
+    let urls: Vec<String> = (0..4)
+        .map(|i| w.url(&format!("/drip/10/{}", 100 + i)))
+        .collect();
+    let run = w.batch(&format!("{}\n", urls.join("\n")), &["-j", "4"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // Each takes a second: all four overlap unless something holds them back.
+    assert!(
+        w.server.most_concurrent() >= 2,
+        "{}",
+        w.server.most_concurrent()
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_tls_handshake_that_never_finishes_is_a_tls_error() {
+    let w = World::new("batch-phase-tls");
+    // Accepts connections (kept open in the backlog's queue) and never says a word: the client's
+    // ClientHello is never answered.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!(
+        "https://127.0.0.1:{}/a.jpg",
+        mute.local_addr().expect("local address").port()
+    );
+    let run = w.batch(&format!("{url}\n"), &["--stall", "1", "--retries", "0"]);
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report[0].status, "tls_error", "{report:?}");
+    assert!(
+        report[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake with 127.0.0.1:")),
+        "{report:?}"
+    );
+    drop(mute);
+    w.marker.assert_no_survivors();
 }

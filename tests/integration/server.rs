@@ -102,6 +102,9 @@ struct Shared {
     stop: AtomicBool,
     requests: Mutex<Vec<Request>>,
     connections: AtomicUsize,
+    /// Requests being answered now, and the most there ever were at once.
+    answering: AtomicUsize,
+    most_answering: AtomicUsize,
 }
 
 impl Shared {
@@ -216,6 +219,11 @@ impl TestServer {
             .count()
     }
 
+    /// The most requests answered at the same time so far.
+    pub fn most_concurrent(&self) -> usize {
+        self.acceptor.shared.most_answering.load(Ordering::SeqCst)
+    }
+
     /// How many connections were accepted.
     pub fn connections(&self) -> usize {
         self.acceptor.shared.connections.load(Ordering::SeqCst)
@@ -283,7 +291,11 @@ fn serve<S: Read + Write>(mut stream: S, shared: &Shared) {
         if let Ok(mut requests) = shared.requests.lock() {
             requests.push(request.clone());
         }
-        if respond(&mut stream, &request, shared, since).is_err() {
+        let now = shared.answering.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.most_answering.fetch_max(now, Ordering::SeqCst);
+        let answered = respond(&mut stream, &request, shared, since);
+        shared.answering.fetch_sub(1, Ordering::SeqCst);
+        if answered.is_err() {
             return;
         }
         let _ = stream.flush();
@@ -654,4 +666,77 @@ pub fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
         )
         .expect("server config");
     (Arc::new(config), ca.pem())
+}
+
+/// A host that swallows SYNs: a listening socket with a backlog of 0 that is never accepted, whose
+/// one-connection queue is filled first, so the kernel drops every further SYN and a connect hangs
+/// (retransmitting) as it would to a firewalled or dead host. Loopback only; closed when dropped.
+pub struct SynSink {
+    fd: std::os::fd::OwnedFd,
+    port: u16,
+    /// The connections that fill the queue.
+    _filler: Vec<TcpStream>,
+}
+
+impl SynSink {
+    pub fn start() -> SynSink {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: plain socket calls on a descriptor this function owns; every result is checked.
+        let fd = unsafe {
+            let raw = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(raw >= 0, "socket: {}", io::Error::last_os_error());
+            std::os::fd::OwnedFd::from_raw_fd(raw)
+        };
+        let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `addr` is a valid sockaddr_in of `len` bytes.
+        let bound = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
+                len,
+            )
+        };
+        assert_eq!(bound, 0, "bind: {}", io::Error::last_os_error());
+        // SAFETY: a bound socket of ours.
+        assert_eq!(unsafe { libc::listen(fd.as_raw_fd(), 0) }, 0, "listen");
+        let mut local: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut local_len = len;
+        // SAFETY: `local` has room for a sockaddr_in.
+        let named = unsafe {
+            libc::getsockname(
+                fd.as_raw_fd(),
+                &mut local as *mut libc::sockaddr_in as *mut libc::sockaddr,
+                &mut local_len,
+            )
+        };
+        assert_eq!(named, 0, "getsockname");
+        let port = u16::from_be(local.sin_port);
+        let target = SocketAddr::from(([127, 0, 0, 1], port));
+        // Fill the accept queue until a connect no longer completes: from then on SYNs are dropped.
+        let mut filler = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&target, Duration::from_millis(300)) {
+                Ok(stream) => filler.push(stream),
+                Err(_) => break,
+            }
+            assert!(
+                filler.len() < 64,
+                "the backlog of the SYN sink never filled"
+            );
+        }
+        SynSink {
+            fd,
+            port,
+            _filler: filler,
+        }
+    }
+
+    /// The URL of `path` on this host.
+    pub fn url(&self, path: &str) -> String {
+        let _ = &self.fd;
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
 }
