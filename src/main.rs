@@ -21,6 +21,12 @@ fn main() -> ExitCode {
     {
         return watchdog::batch::worker::worker_main(&args[2..]);
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == watchdog::process::init::INIT_ARG)
+    {
+        return watchdog::process::init::init_main(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => return watchdog::cli::exit_for_usage(err),
