@@ -126,13 +126,15 @@ enum InitFailure {
 }
 
 /// The init's side of the status pipe, one line each: `started`, `error ERRNO` (the command could not
-/// be run), then `exit CODE` or `signal N` when the command ended.
+/// be run), then `exit CODE` or `signal N` when the command ended, and `remaining` when other processes
+/// outlived it (otherwise the init exits at once).
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the namespace is Linux-only
 pub(crate) mod line {
     pub const STARTED: &str = "started";
     pub const ERROR: &str = "error";
     pub const EXIT: &str = "exit";
     pub const SIGNAL: &str = "signal";
+    pub const REMAINING: &str = "remaining";
 }
 
 /// Watchdog's hold on the namespace's init.
@@ -141,9 +143,16 @@ pub struct Init {
     status: Option<OwnedFd>,
     pending: Vec<u8>,
     ended: Option<Ended>,
+    remaining: bool,
 }
 
 impl Init {
+    /// Whether the init said that processes outlived the command (read by [`Init::read`]). Spares a
+    /// scan of /proc: the init knows, since every process of the namespace is its descendant.
+    pub fn others_remain(&self) -> bool {
+        self.remaining
+    }
+
     /// The status pipe, to poll while it is open.
     pub fn fd(&self) -> Option<RawFd> {
         self.status.as_ref().map(|fd| fd.as_raw_fd())
@@ -172,6 +181,8 @@ impl Init {
                 let text: Vec<u8> = self.pending.drain(..=end).collect();
                 if let Some(ended) = parse_end(&text) {
                     self.ended = Some(ended);
+                } else if text.trim_ascii_end() == line::REMAINING.as_bytes() {
+                    self.remaining = true;
                 }
             }
         }
@@ -285,6 +296,7 @@ fn spawn_init(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> Result<Started,
         status: Some(status_read),
         pending: Vec::new(),
         ended: None,
+        remaining: false,
     };
     let first = init.first_line();
     if let Some(fd) = init.fd() {

@@ -130,6 +130,7 @@ mod imp {
         drop(child);
 
         let mut ended: Option<std::process::ExitStatus> = None;
+        let mut told_remaining = false;
         loop {
             // Reap everything that ended; stop once the command is gone and nothing is left.
             loop {
@@ -151,6 +152,12 @@ mod imp {
                 if pid == -1 {
                     // ECHILD: nothing is left in the namespace.
                     return exit_code(ended);
+                }
+                // Something outlived the command: watchdog cleans it up as it would without the init.
+                if ended.is_some() && !told_remaining {
+                    let _ = writeln!(status, "{}", line::REMAINING);
+                    let _ = status.flush();
+                    told_remaining = true;
                 }
                 break;
             }

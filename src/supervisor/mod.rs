@@ -298,13 +298,11 @@ impl Supervisor {
 
     /// Whether anything but zombies is left of the tree after the command exited.
     fn others_alive(&self) -> bool {
-        if self.processes.has_subreaper() {
-            // An init still running is on its way out unless something else is left.
-            let init = self.init.as_ref().map(|_| self.child);
-            self.processes
-                .descendants()
-                .iter()
-                .any(|d| Some(d.pid) != init)
+        if let Some(init) = &self.init {
+            // The init knows; without anything left it is already on its way out.
+            init.others_remain()
+        } else if self.processes.has_subreaper() {
+            !self.processes.descendants().is_empty()
         } else {
             // Only the group can be seen; a member of it may outlive the command.
             self.group
