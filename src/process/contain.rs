@@ -349,3 +349,17 @@ impl Init {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_init_reports_how_the_command_ended() {
+        assert_eq!(parse_end(b"exit 3\n"), Some(Ended::Code(3)));
+        assert_eq!(parse_end(b"signal 40\n"), Some(Ended::Signal(40)));
+        assert_eq!(parse_end(b"remaining\n"), None);
+        assert_eq!(parse_end(b"exit x\n"), None);
+        assert_eq!(parse_end(b"started\n"), None);
+    }
+}

@@ -283,3 +283,48 @@ mod imp {
         crate::exit::Exit::Failure.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_init_takes_what_contain_gives_it() {
+        let parsed = parse(&os(&[
+            "12",
+            "foreground",
+            "--arg0",
+            "x",
+            "--",
+            "sh",
+            "-c",
+            "--",
+        ]));
+        let parsed = parsed.expect("valid arguments");
+        assert_eq!(parsed.status_fd, 12);
+        assert!(parsed.foreground);
+        assert_eq!(parsed.arg0, Some(OsString::from("x")));
+        assert_eq!(parsed.program, "sh");
+        assert_eq!(parsed.args, os(&["-c", "--"]));
+        let parsed = parse(&os(&["3", "group", "--", "true"])).expect("valid arguments");
+        assert!(!parsed.foreground && parsed.arg0.is_none() && parsed.args.is_empty());
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bad in [
+            &[][..],
+            &["x", "group", "--", "true"][..],
+            &["3", "both", "--", "true"][..],
+            &["3", "group", "true"][..],
+            &["3", "group", "--"][..],
+            &["3", "group", "--arg0"][..],
+        ] {
+            assert!(parse(&os(bad)).is_none(), "{bad:?}");
+        }
+    }
+}
