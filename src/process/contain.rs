@@ -109,7 +109,14 @@ pub fn spawn(
             Ok(started) => Ok(started),
             Err(InitFailure::Unavailable(channel, _)) => group(channel),
             Err(InitFailure::Command(e)) => Err(SpawnError::Command(e)),
-            Err(InitFailure::Broken(why)) => Err(SpawnError::Contain(why)),
+            // The namespace was granted but its init did not start the command (a sandbox that
+            // allows unshare and not what follows): nothing ran yet, so a process group still can.
+            Err(InitFailure::Broken(why)) => match ProgressChannel::new() {
+                Ok(channel) => group(channel),
+                Err(e) => Err(SpawnError::Contain(format!(
+                    "{why}; then cannot create the progress pipe: {e}"
+                ))),
+            },
         },
     }
 }
