@@ -285,7 +285,11 @@ fn spawn_init(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> Result<Started,
         capture_output: spec.capture_output,
         pipe_stdin: spec.pipe_stdin,
     };
-    let spawned = super::spawn::spawn_with(&init_spec, channel, Some(status_write.as_raw_fd()));
+    let lifeline = super::spawn::Lifeline {
+        write: status_write.as_raw_fd(),
+        read: status_read.as_raw_fd(),
+    };
+    let spawned = super::spawn::spawn_with(&init_spec, channel, Some(lifeline));
     // Back to watchdog's own namespace for any later child. This cannot fail for the namespace the
     // process is in; were it to, a later fork would fail with a clear error, not misbehave.
     // SAFETY: setns on a descriptor this function owns.

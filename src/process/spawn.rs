@@ -60,14 +60,24 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
     spawn_with(spec, channel, None)
 }
 
-/// [`spawn`], with `init` set for the init of a new PID namespace (see `contain`): the write end of a
-/// pipe only watchdog reads, kept open across exec. In a new namespace getppid() is 0, so the parent
+/// The pipe a namespace's init gets (see [`spawn_with`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifeline {
+    /// The write end, kept open across exec.
+    pub write: std::os::fd::RawFd,
+    /// watchdog's read end, which the child closes at once: with its own copy open, it could not see
+    /// watchdog's go.
+    pub read: std::os::fd::RawFd,
+}
+
+/// [`spawn`], with `init` set for the init of a new PID namespace (see `contain`): a pipe only watchdog
+/// reads, whose write end is kept open across exec. In a new namespace getppid() is 0, so the parent
 /// check looks at that pipe instead; and every signal stays blocked across exec, so that none sent
 /// before the init waits for them is lost (PID 1 drops signals it has no handler for).
 pub(crate) fn spawn_with(
     spec: &SpawnSpec<'_>,
     channel: ProgressChannel,
-    init: Option<std::os::fd::RawFd>,
+    init: Option<Lifeline>,
 ) -> io::Result<Spawned> {
     let ProgressChannel {
         read: progress_read,
@@ -93,7 +103,7 @@ pub(crate) fn spawn_with(
         command.stdin(Stdio::piped());
     }
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (fcntl, prctl, getppid, sigprocmask, poll) on integers and stack values; it allocates
+    // functions (fcntl, close, prctl, getppid, sigprocmask, poll) on integers and stack values; it allocates
     // nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
@@ -104,15 +114,16 @@ pub(crate) fn spawn_with(
             }
             match init {
                 None => tie_to_parent(parent),
-                Some(lifeline) => {
-                    if libc::fcntl(lifeline, libc::F_SETFD, 0) == -1 {
+                Some(Lifeline { write, read }) => {
+                    libc::close(read);
+                    if libc::fcntl(write, libc::F_SETFD, 0) == -1 {
                         return Err(io::Error::last_os_error());
                     }
                     // std has just emptied the mask; the init needs every signal held for it.
                     let mut all = std::mem::zeroed::<libc::sigset_t>();
                     libc::sigfillset(&mut all);
                     libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-                    tie_to_reader(lifeline)
+                    tie_to_reader(write)
                 }
             }
         });
@@ -142,7 +153,7 @@ fn tie_to_parent(parent: i32) -> io::Result<()> {
 }
 
 /// [`tie_to_parent`] for a child that cannot see its parent (PID 1 of a new PID namespace): after
-/// PR_SET_PDEATHSIG, `lifeline` (a pipe's write end whose only reader is watchdog) shows whether
+/// PR_SET_PDEATHSIG, `lifeline` (a pipe's write end whose only reader left is watchdog) shows whether
 /// watchdog is still there. A dying process closes its files before its children are re-parented, so
 /// a watchdog that died before the request leaves a pipe without a reader, and one that dies after it
 /// sends the signal.

@@ -317,3 +317,27 @@ fn contain_pidns_events_record_the_mechanism_and_verbose_names_it() {
         run.stderr
     );
 }
+
+#[test]
+fn contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing() {
+    if !pidns_available("contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing") {
+        return;
+    }
+    // SIGKILL lands anywhere in the start-up: before the init's PR_SET_PDEATHSIG, between it and
+    // exec, while the command starts. The delays only spread the kills; nothing waits on them.
+    let m = Marker::new("contain-early-kill");
+    for trial in 0..40u64 {
+        let mut child = m
+            .watchdog()
+            .args(["-t", "60", "--", "sh", "-c"])
+            .arg("setsid sleep 300 & (setsid sleep 300 &); sleep 300 & wait")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start watchdog");
+        std::thread::sleep(Duration::from_micros((trial % 10) * 1000));
+        child.kill().expect("SIGKILL watchdog");
+        child.wait().expect("reap watchdog");
+        m.assert_no_survivors();
+    }
+}
