@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SIGKILL-of-watchdog soak: how many processes outlive a watchdog killed with SIGKILL, per --contain
 # mechanism. Each trial runs a randomised tree (setsid grandchildren, double-forked daemons that
-# ignore TERM, a fork storm of sleepers), SIGKILLs watchdog after a random delay (sometimes before
-# the tree is complete, sometimes long after), waits up to 2 s for the tree to die, and counts the
-# processes still carrying the trial's tag in their environment; those are then killed.
+# ignore TERM, a fork storm of sleepers), SIGKILLs watchdog after a random delay (half the trials
+# within 30 ms, while watchdog, its init and the command start; the rest up to 0.7 s), waits up to
+# 2 s for the tree to die, and counts the processes still carrying the trial's tag in their
+# environment; those are then killed.
 #
 #   scripts/contain-soak.sh [TRIALS] [MECHANISM...]     # default: 40 trials of auto and group
 #
@@ -40,8 +41,13 @@ for mechanism in "${MECHANISMS[@]}"; do
     value="soak-$$-$mechanism-$trial"
     env "$TAG=$value" "$WATCHDOG" --contain "$mechanism" -t 600 -- sh -c "$(tree)" >/dev/null 2>&1 &
     pid=$!
-    # 0 to 0.6 s: from before the command starts to well after the storm is forked.
-    sleep "0.$((RANDOM % 7))$((RANDOM % 10))"
+    # Half the trials within 30 ms (watchdog, its init and the command still starting), half up to
+    # 0.7 s (the storm forked or forking).
+    if [ $((RANDOM % 2)) = 0 ]; then
+      sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
+    else
+      sleep "0.$((RANDOM % 7))$((RANDOM % 10))"
+    fi
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     left=
