@@ -136,6 +136,16 @@ bench_supervise() {
     printf "   baseline        %.3f ms, ratio %sx to GNU timeout; this build / baseline %sx\n" "$b" "$(ratio "$b" "$g")" "$(ratio "$w" "$b")"
   fi
 
+  echo "== start-up per --contain mechanism: watchdog --contain X --timeout 10 -- true  vs  timeout 10 true"
+  local m
+  for m in group pidns; do
+    if ! "$WATCHDOG" --contain "$m" -- true 2>/dev/null; then echo "   $m: not available here"; continue; fi
+    hyperfine -N --warmup 50 --runs 500 --export-json "$OUT/startup-$m.json" --style none \
+      "$WATCHDOG --contain $m --timeout 10 -- true" "timeout 10 true" >/dev/null
+    w=$(median_ms "$OUT/startup-$m.json" 0); g=$(median_ms "$OUT/startup-$m.json" 1)
+    printf "   %-5s median %.3f ms, GNU timeout %.3f ms, ratio %sx\n" "$m" "$w" "$g" "$(ratio "$w" "$g")"
+  done
+
   echo "== deadline precision: --timeout 0.2 -- sleep 5 (time past the 200 ms deadline)"
   hyperfine -N -i --warmup 3 --runs 40 --export-json "$OUT/deadline.json" --style none \
     "$WATCHDOG --timeout 0.2 -- sleep 5" "timeout 0.2 sleep 5" ${BASE:+"$BASE --timeout 0.2 -- sleep 5"} >/dev/null 2>&1

@@ -40,7 +40,7 @@ Progress channel:
 
 Events file:
   --events FILE writes one JSON object per line, each with \"event\" and \"time_ms\" (since start):
-  {\"event\":\"start\",\"pid\":N,\"argv\":[...]}
+  {\"event\":\"start\",\"pid\":N,\"argv\":[...],\"contain\":\"pidns|group\"}
   {\"event\":\"progress\",\"data\":{...}}            a line relayed from the progress channel
   {\"event\":\"signal\",\"signal\":\"TERM\",\"reason\":\"deadline|stall|forwarded|cleanup\",\"pids\":N}
   {\"event\":\"exit\",\"reason\":\"exited|deadline|stall|forwarded\",\"exit_code\":N,
@@ -226,6 +226,30 @@ pub struct SuperviseArgs {
     /// Write watchdog's own events (start, progress, signals, exit) to FILE as JSON Lines.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub events: Option<PathBuf>,
+
+    /// How the command's process tree is held (see "How the tree is contained" in the README).
+    #[arg(
+        long,
+        value_name = "HOW",
+        value_enum,
+        default_value = "auto",
+        help_heading = "Stopping"
+    )]
+    pub contain: ContainArg,
+}
+
+/// `--contain` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContainArg {
+    /// The strongest the system allows: pidns where it can be had, else group, silently.
+    Auto,
+    /// The command runs under watchdog's init as PID 2 of a new PID namespace (needs CAP_SYS_ADMIN,
+    /// Linux): nothing it starts can leave it, and nothing survives even a SIGKILLed watchdog, since
+    /// the kernel kills the namespace with its init. An error (125) when it cannot be had.
+    Pidns,
+    /// The command runs in its own process group and watchdog is its subreaper: every descendant is
+    /// swept while watchdog lives, but if watchdog is SIGKILLed only the command itself dies with it.
+    Group,
 }
 
 /// `--expect` values: what kind of content a download must be.
@@ -482,6 +506,12 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     {
         return crate::batch::worker::worker_main(&args[2..]);
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::process::init::INIT_ARG)
+    {
+        return crate::process::init::init_main(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => return exit_for_usage(err),
@@ -534,6 +564,11 @@ impl From<SuperviseArgs> for SuperviseOptions {
             verbose: args.verbose,
             quiet: args.quiet,
             events: args.events,
+            contain: match args.contain {
+                ContainArg::Auto => crate::process::contain::Contain::Auto,
+                ContainArg::Pidns => crate::process::contain::Contain::PidNamespace,
+                ContainArg::Group => crate::process::contain::Contain::Group,
+            },
         }
     }
 }

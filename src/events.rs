@@ -13,8 +13,13 @@ use serde_json::value::RawValue;
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum Event<'a> {
-    /// The command started.
-    Start { pid: i32, argv: &'a [String] },
+    /// The command started (under `pidns`, `pid` is its namespace's init, which passes signals on).
+    Start {
+        pid: i32,
+        argv: &'a [String],
+        /// How its tree is contained: `pidns` or `group`.
+        contain: &'a str,
+    },
     /// A line the command wrote on the progress channel, as it wrote it.
     Progress { data: &'a RawValue },
     /// watchdog sent a signal to the command's tree.

@@ -29,7 +29,7 @@ _watchdog() {
 
     case "${cmd}" in
         watchdog)
-            opts="-t -s -k -v -q -h -V --timeout --stall --signal --kill-after --preserve-status --foreground --verbose --quiet --events --help --version batch report"
+            opts="-t -s -k -v -q -h -V --timeout --stall --signal --kill-after --preserve-status --foreground --verbose --quiet --events --contain --help --version batch report"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -65,6 +65,10 @@ _watchdog() {
                     ;;
                 --events)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --contain)
+                    COMPREPLY=($(compgen -W "auto pidns group" -- "${cur}"))
                     return 0
                     ;;
                 *)

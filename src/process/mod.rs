@@ -11,6 +11,8 @@
 //! - signalling a group and the descendants that left it, each process once ([`Processes::signal_tree`]);
 //! - the final sweep, which returns only when no descendant is left ([`Processes::sweep`]).
 
+pub mod contain;
+pub mod init;
 mod signal_pipe;
 mod spawn;
 mod tree;

@@ -57,6 +57,28 @@ impl ProgressChannel {
 /// Starts the command. The `io::Error` is the one exec failed with, so callers can tell "not found"
 /// (127) from "cannot run" (126).
 pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawned> {
+    spawn_with(spec, channel, None)
+}
+
+/// The pipe a namespace's init gets (see [`spawn_with`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifeline {
+    /// The write end, kept open across exec.
+    pub write: std::os::fd::RawFd,
+    /// watchdog's read end, which the child closes at once: with its own copy open, it could not see
+    /// watchdog's go.
+    pub read: std::os::fd::RawFd,
+}
+
+/// [`spawn`], with `init` set for the init of a new PID namespace (see `contain`): a pipe only watchdog
+/// reads, whose write end is kept open across exec. In a new namespace getppid() is 0, so the parent
+/// check looks at that pipe instead; and every signal stays blocked across exec, so that none sent
+/// before the init waits for them is lost (PID 1 drops signals it has no handler for).
+pub(crate) fn spawn_with(
+    spec: &SpawnSpec<'_>,
+    channel: ProgressChannel,
+    init: Option<Lifeline>,
+) -> io::Result<Spawned> {
     let ProgressChannel {
         read: progress_read,
         write: progress_write,
@@ -81,7 +103,8 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
         command.stdin(Stdio::piped());
     }
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (fcntl, prctl, getppid) on integers; it allocates nothing and takes no locks.
+    // functions (fcntl, close, prctl, getppid, sigprocmask, poll) on integers and stack values; it allocates
+    // nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
             // The progress pipe was created close-on-exec so that no other child inherits it; this
@@ -89,7 +112,20 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
             if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
                 return Err(io::Error::last_os_error());
             }
-            tie_to_parent(parent)
+            match init {
+                None => tie_to_parent(parent),
+                Some(Lifeline { write, read }) => {
+                    libc::close(read);
+                    if libc::fcntl(write, libc::F_SETFD, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    // std has just emptied the mask; the init needs every signal held for it.
+                    let mut all = std::mem::zeroed::<libc::sigset_t>();
+                    libc::sigfillset(&mut all);
+                    libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+                    tie_to_reader(write)
+                }
+            }
         });
     }
     let child = command.spawn()?;
@@ -113,6 +149,35 @@ fn tie_to_parent(parent: i32) -> io::Result<()> {
             libc::_exit(125);
         }
     }
+    Ok(())
+}
+
+/// [`tie_to_parent`] for a child that cannot see its parent (PID 1 of a new PID namespace): after
+/// PR_SET_PDEATHSIG, `lifeline` (a pipe's write end whose only reader left is watchdog) shows whether
+/// watchdog is still there. A dying process closes its files before its children are re-parented, so
+/// a watchdog that died before the request leaves a pipe without a reader, and one that dies after it
+/// sends the signal.
+#[cfg(target_os = "linux")]
+fn tie_to_reader(lifeline: i32) -> io::Result<()> {
+    // SAFETY: prctl and poll on integers and one stack pollfd.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut probe = libc::pollfd {
+            fd: lifeline,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        if libc::poll(&mut probe, 1, 0) == 1 && probe.revents & libc::POLLERR != 0 {
+            libc::_exit(125);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tie_to_reader(_lifeline: i32) -> io::Result<()> {
     Ok(())
 }
 

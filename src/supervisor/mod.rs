@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 
 use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
+use crate::process::contain::{self, Init, SpawnError};
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::progress::FetchProgress;
 use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
@@ -97,6 +98,8 @@ struct Supervisor {
     killed: bool,
     /// Children reaped since the last look (kept to spare an allocation per reap).
     ended: Vec<(Pid, Ended)>,
+    /// Under `--contain pidns`, the namespace's init (`child`), which reports the command's status.
+    init: Option<Init>,
 }
 
 /// A teardown under way.
@@ -173,7 +176,11 @@ impl Supervisor {
             )
         })?;
 
-        let mut spawned = processes.spawn(&spec, channel).map_err(|e| {
+        let contained = contain::spawn(&processes, &spec, channel, args.contain).map_err(|e| {
+            let e = match e {
+                SpawnError::Command(e) => e,
+                SpawnError::Contain(why) => return (Exit::Failure, why),
+            };
             let (exit, what) = match e.kind() {
                 std::io::ErrorKind::NotFound => (
                     Exit::NotFound,
@@ -186,6 +193,8 @@ impl Supervisor {
             };
             (exit, format!("cannot run '{name}': {what}"))
         })?;
+        let (mut spawned, mechanism, init) =
+            (contained.spawned, contained.mechanism, contained.init);
         let child = Pid::from_raw(spawned.child.id() as i32);
         let activity = Activity::new(started);
         let (mut relays, done) = Relays::new();
@@ -216,10 +225,20 @@ impl Supervisor {
             stop: None,
             killed: false,
             ended: Vec::new(),
+            init,
         };
+        if args.verbose {
+            crate::say(format_args!(
+                "watchdog: running '{}' {} (--contain {})",
+                supervisor.name,
+                mechanism.describe(),
+                mechanism.as_str()
+            ));
+        }
         supervisor.events.emit(&Event::Start {
             pid: child.as_raw(),
             argv: &argv,
+            contain: mechanism.as_str(),
         });
         Ok(Box::new(supervisor))
     }
@@ -279,7 +298,10 @@ impl Supervisor {
 
     /// Whether anything but zombies is left of the tree after the command exited.
     fn others_alive(&self) -> bool {
-        if self.processes.has_subreaper() {
+        if let Some(init) = &self.init {
+            // The init knows; without anything left it is already on its way out.
+            init.others_remain()
+        } else if self.processes.has_subreaper() {
             !self.processes.descendants().is_empty()
         } else {
             // Only the group can be seen; a member of it may outlive the command.
@@ -308,9 +330,13 @@ impl Supervisor {
     /// Blocks until a signal, a progress line or `wake_at`; returns whether the signal pipe was readable.
     fn wait_for_events(&mut self, wake_at: Option<Instant>) -> bool {
         let progress = self.progress.as_ref().map(|fd| fd.as_raw_fd());
-        let signalled = self.processes.wait(progress, wake_at);
+        let init = self.init.as_ref().and_then(Init::fd);
+        let signalled = self
+            .processes
+            .wait(progress.into_iter().chain(init), wake_at);
         if self.processes.ready().next().is_some() {
             self.read_progress();
+            self.read_init();
         }
         signalled
     }
@@ -360,13 +386,23 @@ impl Supervisor {
     fn reap(&mut self) -> bool {
         let children_left = self.processes.reap(&mut self.ended);
         self.note_ended();
+        self.read_init();
         children_left
+    }
+
+    /// Takes the command's status from its namespace's init, once reported (the init may outlive it).
+    fn read_init(&mut self) {
+        if let Some(ended) = self.init.as_mut().and_then(Init::read) {
+            self.status.get_or_insert(ended);
+        }
     }
 
     fn note_ended(&mut self) {
         for (pid, ended) in self.ended.drain(..) {
             if pid == self.child {
-                self.status = Some(ended);
+                // An init reports the command's own status; one that did not died before it could.
+                let reported = self.init.as_mut().and_then(Init::read);
+                self.status = Some(reported.unwrap_or(ended));
             }
         }
     }
@@ -422,16 +458,25 @@ impl Supervisor {
         let reached = if self.args.foreground && self.status.is_none() {
             usize::from(self.processes.signal(self.child, signal))
         } else {
-            self.processes.signal_tree(self.group, signal)
+            self.signal_tree(signal)
         };
         if signal != libc::SIGKILL && signal != libc::SIGCONT {
             if self.args.foreground && self.status.is_none() {
                 self.processes.signal(self.child, libc::SIGCONT);
             } else {
-                self.processes.signal_tree(self.group, libc::SIGCONT);
+                self.signal_tree(libc::SIGCONT);
             }
         }
         self.announce(signal, why, reached);
+    }
+
+    /// The whole tree: through the init under `pidns` (which applies it to its namespace), else the
+    /// group and every descendant that left it.
+    fn signal_tree(&self, signal: i32) -> usize {
+        match &self.init {
+            Some(init) => init.signal(&self.processes, signal),
+            None => self.processes.signal_tree(self.group, signal),
+        }
     }
 
     fn announce(&mut self, signal: i32, why: &str, count: usize) {

@@ -26,6 +26,8 @@ pub struct SuperviseOptions {
     pub quiet: bool,
     /// Where to write the `--events` lines.
     pub events: Option<PathBuf>,
+    /// How the command's tree is contained.
+    pub contain: crate::process::contain::Contain,
 }
 
 /// The command to run. To the supervisor the built-in downloader is a command like any other, plus a

@@ -2,6 +2,7 @@
 
 mod batch;
 mod common;
+mod contain;
 mod fetch;
 mod man;
 mod nginx;

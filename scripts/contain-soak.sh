@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SIGKILL-of-watchdog soak: how many processes outlive a watchdog killed with SIGKILL, per --contain
+# mechanism. Each trial runs a randomised tree (setsid grandchildren, double-forked daemons that
+# ignore TERM, a fork storm of sleepers), SIGKILLs watchdog after a random delay (half the trials
+# within 30 ms, while watchdog, its init and the command start; the rest up to 0.7 s), waits up to
+# 2 s for the tree to die, and counts the processes still carrying the trial's tag in their
+# environment; those are then killed.
+#
+#   scripts/contain-soak.sh [TRIALS] [MECHANISM...]     # default: 40 trials of auto and group
+#
+# Prints one line per mechanism: trials, trials with survivors, survivors in all. Exits 1 when a
+# mechanism other than group left any survivor (group's survivors are its documented limit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TRIALS=${1:-40}
+[ $# -gt 0 ] && shift
+if [ $# -gt 0 ]; then MECHANISMS=("$@"); else MECHANISMS=(auto group); fi
+
+cargo build --release --quiet
+WATCHDOG=$PWD/target/release/watchdog
+TAG=WATCHDOG_SOAK_TAG
+
+# tagged VALUE: pids of live processes whose environment has TAG=VALUE (a zombie has none).
+tagged() {
+  grep -lsxzF "$TAG=$1" /proc/[0-9]*/environ 2>/dev/null | sed 's|/proc/\([0-9]*\)/environ|\1|' || true
+}
+
+# One random tree, as a shell script.
+tree() {
+  local setsids=$((RANDOM % 4)) daemons=$((RANDOM % 4)) storm=$((RANDOM % 150)) s=""
+  for _ in $(seq "$setsids"); do s+="setsid sleep 600 & "; done
+  for _ in $(seq "$daemons"); do s+="(setsid sh -c 'trap \"\" TERM; sleep 600 & sleep 600' &) ; "; done
+  s+="i=0; while [ \$i -lt $storm ]; do sleep 600 & i=\$((i+1)); done; wait"
+  printf '%s' "$s"
+}
+
+status=0
+for mechanism in "${MECHANISMS[@]}"; do
+  dirty=0 total=0
+  for trial in $(seq "$TRIALS"); do
+    value="soak-$$-$mechanism-$trial"
+    env "$TAG=$value" "$WATCHDOG" --contain "$mechanism" -t 600 -- sh -c "$(tree)" >/dev/null 2>&1 &
+    pid=$!
+    # Half the trials within 30 ms (watchdog, its init and the command still starting), half up to
+    # 0.7 s (the storm forked or forking).
+    if [ $((RANDOM % 2)) = 0 ]; then
+      sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
+    else
+      sleep "0.$((RANDOM % 7))$((RANDOM % 10))"
+    fi
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    left=
+    for _ in $(seq 40); do
+      left=$(tagged "$value")
+      [ -z "$left" ] && break
+      sleep 0.05
+    done
+    if [ -n "$left" ]; then
+      n=$(wc -w <<<"$left")
+      dirty=$((dirty + 1)); total=$((total + n))
+      # shellcheck disable=SC2086
+      kill -KILL $left 2>/dev/null || true
+    fi
+  done
+  printf 'contain-soak: %-6s %d trials, %d with survivors, %d survivors\n' "$mechanism" "$TRIALS" "$dirty" "$total"
+  if [ "$mechanism" != group ] && [ "$total" -gt 0 ]; then status=1; fi
+done
+exit "$status"
