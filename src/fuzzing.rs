@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::batch::list::parse_line;
 use crate::duration::{parse_duration, parse_size};
 use crate::names::output_name;
-use crate::protocol::{is_json_object, LineReader, ProgressLine, MAX_LINE};
+use crate::protocol::{decode_line, is_json_object, LineReader, MAX_LINE};
 use crate::redact::{redact_credentials, redact_credentials_of_prefix};
 use crate::url_parts::UrlParts;
 
@@ -19,8 +19,7 @@ pub fn progress_channel(data: &[u8]) {
     for piece in data.chunks(chunk) {
         reader.feed(piece, |line| {
             assert!(line.len() <= MAX_LINE, "a line of {} bytes", line.len());
-            let decoded = serde_json::from_slice::<ProgressLine>(line);
-            if decoded.is_ok() {
+            if decode_line(line).is_some() {
                 assert!(
                     is_json_object(line),
                     "a progress line that is not an object"

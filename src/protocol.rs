@@ -222,6 +222,17 @@ pub fn drain_fd(
     }
 }
 
+/// Decodes a progress line the built-in workers write. Only a JSON object is one: serde would also take
+/// an internally tagged enum from an array (`["done","p",3]`), which is not a line of this protocol and
+/// no heartbeat either.
+pub fn decode_line(line: &[u8]) -> Option<ProgressLine> {
+    let start = line.iter().position(|b| !b.is_ascii_whitespace())?;
+    if line[start] != b'{' {
+        return None;
+    }
+    serde_json::from_slice(line).ok()
+}
+
 /// Whether a progress line is a JSON object, the one thing that counts as a heartbeat. Checked without
 /// building the value.
 pub fn is_json_object(line: &[u8]) -> bool {
@@ -263,6 +274,20 @@ mod tests {
             b"tail\nok\n",
         ]);
         assert_eq!(lines, vec![b"ok".to_vec()]);
+    }
+
+    #[test]
+    fn only_objects_decode_as_progress_lines() {
+        // Found by the progress-channel fuzz target: serde takes a tagged enum from an array too.
+        assert!(serde_json::from_slice::<ProgressLine>(br#"["present","p",2]"#).is_ok());
+        assert_eq!(decode_line(br#"["present","p",2]"#), None);
+        assert_eq!(
+            decode_line(br#" {"event":"present","path":"p","bytes":2}"#),
+            Some(ProgressLine::Present {
+                path: "p".into(),
+                bytes: 2
+            })
+        );
     }
 
     #[test]

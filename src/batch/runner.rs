@@ -677,7 +677,7 @@ impl<'a> Runner<'a> {
         };
         let mut lines = Vec::new();
         let _ = drain_fd(worker.progress.as_raw_fd(), &mut worker.lines, |line| {
-            if let Ok(parsed) = serde_json::from_slice::<ProgressLine>(line) {
+            if let Some(parsed) = crate::protocol::decode_line(line) {
                 lines.push(parsed);
             }
         });

@@ -352,7 +352,7 @@ impl Supervisor {
         let events = &mut self.events;
         let drained = drain_fd(fd, &mut self.lines, |line| {
             let decoded = match fetch.as_ref() {
-                Some(_) => serde_json::from_slice::<ProgressLine>(line).ok(),
+                Some(_) => crate::protocol::decode_line(line),
                 None => None,
             };
             if decoded.is_none() && !is_json_object(line) {
