@@ -103,7 +103,7 @@ fn missing_and_unrunnable_commands() {
 #[test]
 fn bad_durations_and_options_exit_125_with_one_line_naming_the_value() {
     let m = Marker::new("baddur");
-    for bad in ["5x", "-1", "abc", "1e3", "inf", ""] {
+    for bad in ["5x", "-1", "abc", "nan", "42D", ""] {
         let run = watchdog(&m, &["--timeout", bad, "--", "true"]);
         assert_eq!(run.code, Some(125), "{bad}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{bad}: {}", run.stderr);
@@ -646,6 +646,26 @@ fn a_daemon_started_just_before_the_command_exits_is_swept() {
         for code in codes.join().expect("loop thread") {
             assert_eq!(code, Some(3));
         }
+    }
+    m.assert_no_survivors();
+}
+
+/// Defect 4: a positive duration below a nanosecond (or one that underflows) once meant "no limit".
+/// Only 0 disables a timer; anything positive fires at once.
+#[test]
+fn a_tiny_positive_duration_is_a_deadline_not_no_limit() {
+    let m = Marker::new("tiny");
+    for args in [
+        ["--timeout", "0.0000000001"],
+        ["--timeout", "1e-10000"],
+        ["--stall", "1e-10"],
+    ] {
+        let run = run_bounded(
+            m.watchdog().args(args).args(["--", "sleep", "30"]),
+            20 * SECOND,
+        );
+        assert_eq!(run.code, Some(124), "{args:?}: {}", run.stderr);
+        assert!(run.elapsed < 15 * SECOND, "{args:?} took {:?}", run.elapsed);
     }
     m.assert_no_survivors();
 }
