@@ -4,8 +4,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
-use watchdog::cli::{Cli, Mode};
+use watchdog::cli::Mode;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -21,9 +20,9 @@ fn main() -> ExitCode {
     {
         return watchdog::batch::worker::worker_main(&args[2..]);
     }
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
-        Err(err) => return watchdog::cli::exit_for_usage(err),
+    let (cli, args) = match watchdog::cli::parse(args) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
     // clap takes an unknown option where COMMAND may start as the command itself; a command that looks
     // like an option must come after `--`.
