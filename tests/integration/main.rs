@@ -3,6 +3,7 @@
 mod batch;
 mod common;
 mod fetch;
+mod gnu_timeout;
 mod man;
 mod nginx;
 mod report;
