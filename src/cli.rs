@@ -23,6 +23,8 @@ pub const SUPERVISE_EXAMPLES: &str = "\
 Examples:
   watchdog --timeout 5 -- curl -sO https://host/a.jpg
       Run curl; at 5 s send SIGTERM to its whole process tree, SIGKILL 2 s later.
+  watchdog 5 curl -sO https://host/a.jpg
+      The same in GNU timeout's form: a script written for timeout(1) works unchanged.
   watchdog --timeout 5 --stall 2 -- fetch https://host/a.jpg -o a.jpg
       Download with the built-in worker; stop it when no byte arrives for 2 s.
   watchdog -t 1m -s INT -k 5 --events run.jsonl -- ./train.sh
@@ -86,8 +88,26 @@ fn batch_after_help() -> String {
     format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
 }
 
+/// The one place watchdog differs from GNU timeout on purpose, shown by `--help` and the man page.
+pub const GNU_DIFFERENCES_HELP: &str = "\
+Differences from GNU timeout:
+  watchdog takes GNU timeout's command line (watchdog [OPTION]... DURATION COMMAND [ARG]...), its
+  options, durations, signals and exit codes, and differs only where it keeps a promise GNU does
+  not make:
+  - SIGKILL follows the first signal after a 2 s grace unless -k says otherwise, so a command that
+    ignores the signal cannot hang the caller (GNU waits for ever). -k 0 means no SIGKILL, as in GNU.
+  - The signals go to the command's whole process tree, including processes that left its group
+    (setsid, double fork), and watchdog returns only when none of them is left; what the command
+    leaves behind when it exits is stopped too (with -k 0, SIGKILL after 2 s).
+  - The command is tied to watchdog with SIGKILL (PR_SET_PDEATHSIG), not with the --signal signal,
+    so that it cannot outlive a killed watchdog by ignoring that signal.
+  - A signal the caller ignored (a background job's INT and QUIT, nohup's HUP) is not caught; the
+    command inherits it ignored.";
+
 fn after_help() -> String {
-    format!("{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{PROTOCOL_HELP}")
+    format!(
+        "{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{GNU_DIFFERENCES_HELP}\n\n{PROTOCOL_HELP}"
+    )
 }
 
 /// Reports a command-line error the way every other watchdog error looks, on one line
@@ -282,7 +302,9 @@ fn size(text: &str) -> Result<u64, String> {
     about = "Run a command under a hard deadline and a stall watch; kill its whole process tree when it overruns",
     long_about = "Run COMMAND under a hard deadline (--timeout) and an optional stall watch (--stall). When either \
 fires, watchdog signals the command's whole process tree, follows with SIGKILL after a grace period, and \
-returns only when no process it started is still running.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
+returns only when no process it started is still running.\n\nGNU timeout's form works as well: \
+`watchdog [OPTIONS] DURATION COMMAND [ARG]...` is `watchdog [OPTIONS] --timeout DURATION -- COMMAND [ARG]...`. \
+Without `--` the first operand must be a DURATION; after `--` it is one only when it reads as a number.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
 runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
 give a path (./fetch) to run an external program of that name.",
     after_long_help = after_help(),
@@ -331,17 +353,18 @@ pub struct SuperviseArgs {
           help_heading = "Deadline")]
     pub stall: std::option::Option<Duration>,
 
-    /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number.
+    /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number; 0 sends
+    /// nothing, so only the SIGKILL that follows stops the command.
     #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = crate::signals::parse_signal,
           help_heading = "Stopping")]
     pub signal: i32,
 
-    /// Grace period between the first signal and SIGKILL. SIGKILL always follows; 0 sends it at once.
+    /// Grace period between the first signal and SIGKILL; 0 sends no SIGKILL (as GNU timeout).
     #[arg(short = 'k', long, value_name = "DURATION", value_parser = duration, default_value = "2s",
           help_heading = "Stopping")]
     pub kill_after: Duration,
 
-    /// When the command is stopped, exit with its own status instead of 124.
+    /// When the command is stopped, exit with its own status instead of 124 (137 stays 137).
     #[arg(short = 'p', long, help_heading = "Stopping")]
     pub preserve_status: bool,
 
@@ -350,7 +373,8 @@ pub struct SuperviseArgs {
     #[arg(short = 'f', long, help_heading = "Stopping")]
     pub foreground: bool,
 
-    /// Print a line on stderr whenever watchdog sends a signal.
+    /// Print a line on stderr whenever watchdog sends a signal, as GNU timeout does (the reason is in
+    /// --events).
     #[arg(short = 'v', long, help_heading = "Output")]
     pub verbose: bool,
 
