@@ -456,3 +456,31 @@ fn the_command_inherits_the_callers_dispositions() {
     }
     m.assert_no_survivors();
 }
+
+/// GNU's form beside watchdog's own: modes stay modes, `--` keeps a command with no deadline, glued
+/// short values are values, and a missing command or duration is one line and 125.
+#[test]
+fn the_gnu_form_beside_watchdogs_own() {
+    let m = Marker::new("gnu-form");
+    let run = |args: &[&str]| run_bounded(m.watchdog().args(args), LIMIT);
+    for (args, code) in [
+        (&["-k.1", "-sINT", "-t.1", "--", "sleep", "10"][..], 124),
+        (&["-vk1", ".1", "sleep", "10"], 124),
+        (&["-p", "-s", "INT", ".1", "sleep", "10"], 130),
+        (&["--", "sh", "-c", "exit 4"], 4),
+        (&["--", "5", "sh", "-c", "exit 4"], 4),
+        (&["-t", "5", "--", "sh", "-c", "exit 4"], 4),
+        (&["5", "fetch", "--help"], 0),
+        (&["batch", "--help"], 0),
+        (&["report", "--help"], 0),
+    ] {
+        let run = run(args);
+        assert_eq!(run.code, Some(code), "{args:?}: {}", run.stderr);
+    }
+    for args in [&["10"][..], &["sleep", "1"], &["-v"], &["-k", "1"]] {
+        let run = run(args);
+        assert_eq!(run.code, Some(125), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+    }
+    m.assert_no_survivors();
+}
