@@ -85,12 +85,19 @@ def marked_pids(marker):
     return found
 
 
-def kill_marked(marker):
-    for pid in marked_pids(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+def kill_marked(marker, limit_s=5.0):
+    """SIGKILLs every marked process, again and again while a respawner forks new ones."""
+    give_up = time.monotonic() + limit_s
+    while time.monotonic() < give_up:
+        pids = marked_pids(marker)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
 
 
 def survivors(marker, wait_s=3.0):
@@ -256,6 +263,12 @@ def main():
     args = ap.parse_args()
     # A child dying of QUIT must not leave core files behind.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # watchdog and its command inherit the dispositions they are started with, and a signal ignored
+    # there is not forwarded: a harness started in the background (INT, QUIT ignored) or under nohup
+    # (HUP ignored) would test that instead. Every trial starts from the defaults.
+    for number in SIGNALS.values():
+        if signal.getsignal(number) == signal.SIG_IGN:
+            signal.signal(number, signal.SIG_DFL)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     run_id = f"chaos-{os.getpid()}-{seed}"
