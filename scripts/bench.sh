@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            # every benchmark
 #   scripts/bench.sh supervise  # start-up overhead and deadline precision against GNU timeout
+#                               # (BENCH_BASELINE=OLD_BINARY adds an older watchdog to the same runs)
 #   scripts/bench.sh fetch      # one 100 MB download from a local nginx: watchdog -- fetch vs curl
 #   scripts/bench.sh batch      # 2000 small files, 16 at a time (watchdog with and without its
 #                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s
@@ -104,20 +105,30 @@ start_faulty() {
   FAULTY_BASE=http://127.0.0.1:$(cat "$OUT/faulty.port")
 }
 
+# BENCH_BASELINE=/path/to/an/older/watchdog adds it beside the current one, in the same runs.
 bench_supervise() {
+  local base=${BENCH_BASELINE:-}
   echo "== start-up overhead: watchdog --timeout 10 -- true  vs  timeout 10 true"
   hyperfine -N --warmup 50 --runs 500 --export-json "$OUT/startup.json" --style none \
-    "$WATCHDOG --timeout 10 -- true" "timeout 10 true" >/dev/null
-  local w g
+    "$WATCHDOG --timeout 10 -- true" "timeout 10 true" ${base:+"$base --timeout 10 -- true"} >/dev/null
+  local w g b
   w=$(median_ms "$OUT/startup.json" 0); g=$(median_ms "$OUT/startup.json" 1)
   printf "   median watchdog %.3f ms, GNU timeout %.3f ms, ratio %sx (target <= 1.5x)\n" "$w" "$g" "$(ratio "$w" "$g")"
+  if [ -n "$base" ]; then
+    b=$(median_ms "$OUT/startup.json" 2)
+    printf "   baseline %s: %.3f ms, ratio %sx\n" "$base" "$b" "$(ratio "$b" "$g")"
+  fi
 
   echo "== deadline precision: --timeout 0.2 -- sleep 5 (time past the 200 ms deadline)"
   hyperfine -N -i --warmup 3 --runs 40 --export-json "$OUT/deadline.json" --style none \
-    "$WATCHDOG --timeout 0.2 -- sleep 5" "timeout 0.2 sleep 5" >/dev/null 2>&1
+    "$WATCHDOG --timeout 0.2 -- sleep 5" "timeout 0.2 sleep 5" ${base:+"$base --timeout 0.2 -- sleep 5"} >/dev/null 2>&1
   w=$(median_ms "$OUT/deadline.json" 0); g=$(median_ms "$OUT/deadline.json" 1)
   printf "   median watchdog %.2f ms (+%.2f), GNU timeout %.2f ms (+%.2f), difference %.2f ms (target <= 5 ms)\n" \
     "$w" "$(awk -v a="$w" 'BEGIN{print a-200}')" "$g" "$(awk -v a="$g" 'BEGIN{print a-200}')" "$(awk -v a="$w" -v b="$g" 'BEGIN{print a-b}')"
+  if [ -n "$base" ]; then
+    b=$(median_ms "$OUT/deadline.json" 2)
+    printf "   baseline %s: %.2f ms (+%.2f)\n" "$base" "$b" "$(awk -v a="$b" 'BEGIN{print a-200}')"
+  fi
 
   echo "== idle CPU: watchdog --timeout 3 -- sleep 5 (user+sys of the supervisor alone)"
   /usr/bin/time -f "   %U s user, %S s sys over %e s wall" "$WATCHDOG" --timeout 3 -- sleep 5 2>&1 >/dev/null | tail -1 || true
