@@ -195,16 +195,26 @@ impl Processes {
     /// A nested watchdog is signalled, but not what it runs: it forwards the signal to its own tree by
     /// its own rules, as nested GNU timeouts do (an outer SIGALRM becomes the inner one's `--signal`).
     /// SIGKILL reaches everything.
-    pub fn signal_tree(&self, group: Option<Pid>, signal: i32) -> usize {
+    ///
+    /// With `then_cont`, each process gets SIGCONT right after the signal (a stopped process must act
+    /// on it), from the same scan of /proc.
+    pub fn signal_tree(&self, group: Option<Pid>, signal: i32, then_cont: bool) -> usize {
+        let send = |pid: Pid| {
+            let reached = tree::signal_pid_raw(pid, signal);
+            if then_cont {
+                tree::signal_pid_raw(pid, libc::SIGCONT);
+            }
+            reached
+        };
         let mut reached = 0;
-        let group_reached = group.is_some_and(|g| self.signal_group(g, signal));
+        let group_reached = group.is_some_and(|g| send(Pid::from_raw(-g.as_raw())));
         let nested = |pid: Pid| {
             signal != libc::SIGKILL && self.exe.is_some() && tree::executable(Some(pid)) == self.exe
         };
         for found in tree::descendants_pruned(self.me, nested) {
             if Some(found.group) == group {
                 reached += usize::from(group_reached);
-            } else if self.signal(found.pid, signal) {
+            } else if send(found.pid) {
                 reached += 1;
             }
         }

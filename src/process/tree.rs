@@ -108,7 +108,14 @@ pub fn executable(_pid: Option<Pid>) -> Option<(u64, u64)> {
 /// parentheses, so fields are counted from the last ')'.
 #[cfg(target_os = "linux")]
 fn read_stat(pid: i32) -> Option<(u8, i32, i32)> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One read into a buffer on the stack: the fields needed follow the name (at most 16 bytes) within
+    // a few dozen bytes, and a truncated tail holds no ')'. Open, read, close: fs::read would also
+    // stat the file.
+    let mut buf = [0u8; 512];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let len = file.read(&mut buf).ok()?;
+    let stat = &buf[..len];
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     let mut fields = rest.split_ascii_whitespace();

@@ -439,21 +439,20 @@ impl Supervisor {
     /// --foreground, to the command alone while it runs), then SIGCONT so that a stopped process acts on
     /// it.
     fn send(&mut self, signal: i32, why: &str) {
+        // The null signal delivers nothing; neither does the SIGCONT that would follow it.
+        let then_cont = signal != libc::SIGKILL && signal != libc::SIGCONT && signal != 0;
         let reached = if self.args.foreground && self.status.is_none() {
-            usize::from(self.processes.signal(self.child, signal))
+            let reached = self.processes.signal(self.child, signal);
+            if then_cont {
+                self.processes.signal(self.child, libc::SIGCONT);
+            }
+            usize::from(reached)
         } else {
-            self.processes.signal_tree(self.group, signal)
+            // One scan of /proc for both signals.
+            self.processes.signal_tree(self.group, signal, then_cont)
         };
         if signal == libc::SIGKILL && self.status.is_none() {
             self.killed_command = true;
-        }
-        // The null signal delivers nothing; neither does the SIGCONT that would follow it.
-        if signal != libc::SIGKILL && signal != libc::SIGCONT && signal != 0 {
-            if self.args.foreground && self.status.is_none() {
-                self.processes.signal(self.child, libc::SIGCONT);
-            } else {
-                self.processes.signal_tree(self.group, libc::SIGCONT);
-            }
         }
         self.announce(signal, why, reached);
     }
