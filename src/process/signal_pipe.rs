@@ -1,16 +1,16 @@
 //! Signals delivered to watchdog, turned into wake-ups for the one loop that decides everything.
 //!
-//! The handlers (installed by signal-hook) only set a flag and write a byte to a socket pair, the
-//! self-pipe trick; the loop polls that socket together with everything else and decides what to do.
+//! The handlers (installed by signal-hook, one per signal) only set the signal's bit and write a byte
+//! to a socket pair, the self-pipe trick; the loop polls that socket together with everything else and
+//! decides what to do.
 //!
-//! Each handler registration owns its own duplicate of the write end: signal-hook takes ownership of the
-//! descriptor it is given and closes it when the handler is unregistered. Sharing one descriptor between
-//! registrations, or keeping it owned here as well, would let a late signal write into a descriptor that
-//! was closed and reused for something else. On drop every handler is unregistered first, so no signal
-//! can reach a closed descriptor.
+//! The write end is owned by the handlers alone (an `Arc` each closure holds), never by this module:
+//! signal-hook drops an unregistered action only once no handler is running it, so the descriptor is
+//! closed only after the last handler that could write to it is gone, and a late signal can never
+//! write into a descriptor that was closed and reused for something else.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -115,6 +115,7 @@ impl SignalPipe {
         let (wake, notify) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
         notify.set_nonblocking(true)?;
+        let notify = Arc::new(notify);
         let mut pipe = SignalPipe {
             wake,
             registrations: Vec::new(),
@@ -125,22 +126,25 @@ impl SignalPipe {
             .copied()
             .filter(|s| catchable(*s) && !ignored_at_start(*s))
             .collect();
-        // The flags are registered before the pipe so they are already set when the wake-up byte is
-        // read. SIGCHLD needs no flag: the loop reaps on every wake-up of the pipe.
-        for &signal in &caught {
+        // The bit is set before the wake-up byte is written, so it is there when the byte is read.
+        // SIGCHLD needs no bit: the loop reaps on every wake-up of the pipe.
+        for signal in std::iter::once(SIGCHLD).chain(caught) {
             let arrived = Arc::clone(&pipe.arrived);
-            let bit = 1u64 << (signal - 1);
-            // SAFETY: the action only does a lock-free atomic OR, which is async-signal-safe.
+            let notify = Arc::clone(&notify);
+            let bit = if signal == SIGCHLD {
+                0
+            } else {
+                1u64 << (signal - 1)
+            };
+            // SAFETY: the action does a lock-free atomic OR and a non-blocking send(2) of one byte,
+            // both async-signal-safe; it allocates nothing and takes no lock.
             let id = unsafe {
                 signal_hook::low_level::register(signal, move || {
                     arrived.fetch_or(bit, Ordering::SeqCst);
+                    let fd = notify.as_raw_fd();
+                    libc::send(fd, b"X".as_ptr().cast(), 1, libc::MSG_DONTWAIT);
                 })
             }?;
-            pipe.registrations.push(id);
-        }
-        for signal in std::iter::once(SIGCHLD).chain(caught) {
-            // Each registration owns (and on unregistering closes) a descriptor of its own.
-            let id = signal_hook::low_level::pipe::register(signal, notify.try_clone()?)?;
             pipe.registrations.push(id);
         }
         Ok(pipe)
@@ -177,7 +181,6 @@ impl Drop for SignalPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
 
     /// After the pipe is dropped, a signal must not write into whatever descriptor took the number of
     /// its old write end.
