@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            # every benchmark
 #   scripts/bench.sh supervise  # start-up overhead and deadline precision against GNU timeout
+#                               # (BENCH_BASELINE=OLD_BINARY adds an older watchdog to the same runs)
 #   scripts/bench.sh fetch      # one 100 MB download from a local nginx: watchdog -- fetch vs curl
 #   scripts/bench.sh batch      # 2000 small files, 16 at a time (watchdog with and without its
 #                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s

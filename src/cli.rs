@@ -23,6 +23,8 @@ pub const SUPERVISE_EXAMPLES: &str = "\
 Examples:
   watchdog --timeout 5 -- curl -sO https://host/a.jpg
       Run curl; at 5 s send SIGTERM to its whole process tree, SIGKILL 2 s later.
+  watchdog 5 curl -sO https://host/a.jpg
+      The same in GNU timeout's form: a script written for timeout(1) works unchanged.
   watchdog --timeout 5 --stall 2 -- fetch https://host/a.jpg -o a.jpg
       Download with the built-in worker; stop it when no byte arrives for 2 s.
   watchdog -t 1m -s INT -k 5 --events run.jsonl -- ./train.sh
@@ -86,8 +88,26 @@ fn batch_after_help() -> String {
     format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
 }
 
+/// The one place watchdog differs from GNU timeout on purpose, shown by `--help` and the man page.
+pub const GNU_DIFFERENCES_HELP: &str = "\
+Differences from GNU timeout:
+  watchdog takes GNU timeout's command line (watchdog [OPTION]... DURATION COMMAND [ARG]...), its
+  options, durations, signals and exit codes, and differs only where it keeps a promise GNU does
+  not make:
+  - SIGKILL follows the first signal after a 2 s grace unless -k says otherwise, so a command that
+    ignores the signal cannot hang the caller (GNU waits for ever). -k 0 means no SIGKILL, as in GNU.
+  - The signals go to the command's whole process tree, including processes that left its group
+    (setsid, double fork), and watchdog returns only when none of them is left; what the command
+    leaves behind when it exits is stopped too (with -k 0, SIGKILL after 2 s).
+  - The command is tied to watchdog with SIGKILL (PR_SET_PDEATHSIG), not with the --signal signal,
+    so that it cannot outlive a killed watchdog by ignoring that signal.
+  - A signal the caller ignored (a background job's INT and QUIT, nohup's HUP) is not caught; the
+    command inherits it ignored.";
+
 fn after_help() -> String {
-    format!("{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{PROTOCOL_HELP}")
+    format!(
+        "{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{GNU_DIFFERENCES_HELP}\n\n{PROTOCOL_HELP}"
+    )
 }
 
 /// Reports a command-line error the way every other watchdog error looks, on one line
@@ -126,6 +146,141 @@ pub fn exit_for_usage(err: clap::Error) -> std::process::ExitCode {
     }
 }
 
+/// Parses watchdog's own command line (not the fetch worker's). GNU timeout's form,
+/// `watchdog [OPTION]... DURATION COMMAND [ARG]...`, is rewritten to `--timeout DURATION -- COMMAND...`
+/// first; see [`gnu_form`]. Returns the parsed line and the arguments clap saw; `Err` carries the exit
+/// code after the message is printed.
+pub fn parse(args: Vec<OsString>) -> Result<(Cli, Vec<OsString>), ExitCode> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = Cli::command();
+    let args = gnu_form(&command, args)?;
+    let parsed = command
+        .try_get_matches_from_mut(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    match parsed {
+        Ok(cli) => Ok((cli, args)),
+        Err(err) => Err(exit_for_usage(err.with_cmd(&command))),
+    }
+}
+
+/// Whether an operand was meant as a number: what follows `--` is only taken for a DURATION if it
+/// parses as one, or is a number that does not (a negative one, typically), which is then an error.
+fn looks_numeric(text: &str) -> bool {
+    let text = text.trim_start();
+    let text = text
+        .strip_prefix('-')
+        .or_else(|| text.strip_prefix('+'))
+        .unwrap_or(text);
+    text.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+}
+
+/// GNU timeout's form. The options before the first operand are skipped (clap knows which take a
+/// value); then, unless `--timeout` was given or the operand names a mode (`batch`, `report`), the
+/// first operand is the DURATION and the rest the command: `watchdog -k 1 5 curl URL` becomes
+/// `watchdog -k 1 --timeout 5 -- curl URL`. Without `--` the first operand must be a DURATION, as in
+/// GNU; after `--` it is one only if it reads as a number, so `watchdog -- sleep 5` still runs `sleep`
+/// with no deadline. Anything clap would reject (an unknown option) is left for clap to report.
+fn gnu_form(command: &clap::Command, args: Vec<OsString>) -> Result<Vec<OsString>, ExitCode> {
+    let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+    let is_timeout = |arg: &clap::Arg| arg.get_id() == "timeout";
+    let mut timeout_given = false;
+    let mut after_dashes = false;
+    // The options, with every short one on its own and its value apart (`-vk1` is `-v -k 1`): clap
+    // takes a glued value for the command when the command's argument accepts hyphens.
+    let mut options: Vec<OsString> = args.iter().take(1).cloned().collect();
+    let mut at = 1;
+    while at < args.len() {
+        let Some(word) = args[at].to_str() else {
+            break; // not UTF-8: an operand
+        };
+        if word == "--" {
+            after_dashes = true;
+            at += 1;
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (long, false),
+            };
+            let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(name)) else {
+                return Ok(args);
+            };
+            timeout_given |= is_timeout(arg);
+            let end = if takes_value(arg) && !inline {
+                at + 2
+            } else {
+                at + 1
+            };
+            options.extend_from_slice(&args[at..end.min(args.len())]);
+            at = end;
+            continue;
+        }
+        if word.len() > 1 && word.starts_with('-') {
+            at += 1;
+            for (i, c) in word.char_indices().skip(1) {
+                let Some(arg) = command.get_arguments().find(|a| a.get_short() == Some(c)) else {
+                    return Ok(args);
+                };
+                options.push(OsString::from(format!("-{c}")));
+                if takes_value(arg) {
+                    timeout_given |= is_timeout(arg);
+                    let rest = &word[i + c.len_utf8()..];
+                    if !rest.is_empty() {
+                        options.push(OsString::from(rest));
+                    } else if let Some(value) = args.get(at) {
+                        options.push(value.clone());
+                        at += 1;
+                    }
+                    break;
+                }
+            }
+            continue;
+        }
+        break;
+    }
+    let mut rewritten = options;
+    let Some(operand) = args.get(at) else {
+        if after_dashes {
+            rewritten.push(OsString::from("--"));
+        }
+        return Ok(rewritten);
+    };
+    let text = operand.to_string_lossy();
+    let keep = |mut rewritten: Vec<OsString>| {
+        if after_dashes {
+            rewritten.push(OsString::from("--"));
+        }
+        rewritten.extend_from_slice(&args[at..]);
+        Ok(rewritten)
+    };
+    if timeout_given || (!after_dashes && command.get_subcommands().any(|s| s.get_name() == text)) {
+        return keep(rewritten);
+    }
+    match parse_duration(&text) {
+        Ok(_) => {
+            rewritten.push(OsString::from("--timeout"));
+            rewritten.push(operand.clone());
+            rewritten.push(OsString::from("--"));
+            rewritten.extend_from_slice(&args[at + 1..]);
+            Ok(rewritten)
+        }
+        Err(_) if after_dashes && !looks_numeric(&text) => keep(rewritten),
+        Err(e) => {
+            let hint = if after_dashes {
+                ""
+            } else {
+                " (give a DURATION before the command, or put `--` before the command)"
+            };
+            crate::report_error(format!(
+                "invalid duration '{text}': expected {}{hint}",
+                e.expected
+            ));
+            Err(Exit::Failure.into())
+        }
+    }
+}
+
 /// Parses a DURATION where 0 disables the timer.
 fn optional_duration(text: &str) -> Result<Option<Duration>, String> {
     parse_optional_duration(text).map_err(|e| format!("expected {}", e.expected))
@@ -147,11 +302,13 @@ fn size(text: &str) -> Result<u64, String> {
     about = "Run a command under a hard deadline and a stall watch; kill its whole process tree when it overruns",
     long_about = "Run COMMAND under a hard deadline (--timeout) and an optional stall watch (--stall). When either \
 fires, watchdog signals the command's whole process tree, follows with SIGKILL after a grace period, and \
-returns only when no process it started is still running.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
+returns only when no process it started is still running.\n\nGNU timeout's form works as well: \
+`watchdog [OPTIONS] DURATION COMMAND [ARG]...` is `watchdog [OPTIONS] --timeout DURATION -- COMMAND [ARG]...`. \
+Without `--` the first operand must be a DURATION; after `--` it is one only when it reads as a number.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
 runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
 give a path (./fetch) to run an external program of that name.",
     after_long_help = after_help(),
-    override_usage = "watchdog [OPTIONS] -- COMMAND [ARG]...\n       watchdog batch [OPTIONS] LIST\n       watchdog report [OPTIONS] FILE...",
+    override_usage = "watchdog [OPTIONS] DURATION COMMAND [ARG]...\n       watchdog [OPTIONS] -- COMMAND [ARG]...\n       watchdog batch [OPTIONS] LIST\n       watchdog report [OPTIONS] FILE...",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     disable_help_subcommand = true
@@ -160,7 +317,7 @@ pub struct Cli {
     #[command(flatten)]
     pub supervise: SuperviseArgs,
 
-    /// The command to run, with its arguments (put `--` before it).
+    /// The command to run, with its arguments: after DURATION (GNU timeout's form), or after `--`.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
@@ -196,28 +353,30 @@ pub struct SuperviseArgs {
           help_heading = "Deadline")]
     pub stall: std::option::Option<Duration>,
 
-    /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number.
+    /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number; 0 sends
+    /// nothing, so only the SIGKILL that follows stops the command.
     #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = crate::signals::parse_signal,
           help_heading = "Stopping")]
     pub signal: i32,
 
-    /// Grace period between the first signal and SIGKILL. SIGKILL always follows; 0 sends it at once.
+    /// Grace period between the first signal and SIGKILL; 0 sends no SIGKILL (as GNU timeout).
     #[arg(short = 'k', long, value_name = "DURATION", value_parser = duration, default_value = "2s",
           help_heading = "Stopping")]
     pub kill_after: Duration,
 
-    /// When the command is stopped, exit with its own status instead of 124.
-    #[arg(long, help_heading = "Stopping")]
+    /// When the command is stopped, exit with its own status instead of 124 (137 stays 137).
+    #[arg(short = 'p', long, help_heading = "Stopping")]
     pub preserve_status: bool,
 
     /// Keep the command in watchdog's process group so it can read from the terminal. Only the command
     /// itself gets the first signal; its descendants are still swept before watchdog exits.
-    #[arg(long, help_heading = "Stopping")]
+    #[arg(short = 'f', long, help_heading = "Stopping")]
     pub foreground: bool,
 
-    /// Print a line on stderr whenever watchdog sends a signal.
-    #[arg(short = 'v', long, help_heading = "Output")]
-    pub verbose: bool,
+    /// Print a line on stderr whenever watchdog sends a signal, exactly as GNU timeout does (the reason
+    /// is in --events). Given twice, also a line naming how the tree is contained (--contain).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
 
     /// Show no progress bar for the built-in fetch worker.
     #[arg(short = 'q', long, help_heading = "Output")]
@@ -512,9 +671,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     {
         return crate::process::init::init_main(&args[2..]);
     }
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
-        Err(err) => return exit_for_usage(err),
+    let (cli, args) = match parse(args) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
     // clap takes an unknown option where COMMAND may start as the command itself; a command that looks
     // like an option must come after `--`.
@@ -561,7 +720,8 @@ impl From<SuperviseArgs> for SuperviseOptions {
             kill_after: args.kill_after,
             preserve_status: args.preserve_status,
             foreground: args.foreground,
-            verbose: args.verbose,
+            verbose: args.verbose > 0,
+            verbose_contain: args.verbose > 1,
             quiet: args.quiet,
             events: args.events,
             contain: match args.contain {

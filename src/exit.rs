@@ -83,13 +83,14 @@ pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0        the command exited 0 (for fetch: the file is complete at its final path)
   1-123    the command's own exit status
-  124      watchdog stopped the command: the --timeout deadline passed, or --stall fired
-           (with --preserve-status, the command's own status instead)
+  124      watchdog stopped the command: the --timeout deadline passed (or watchdog got SIGALRM),
+           or --stall fired (with --preserve-status, the command's own status instead)
   125      watchdog itself failed (bad option or duration, internal error)
   126      the command was found but could not be run
   127      the command was not found
+  137      watchdog had to SIGKILL the command (-s KILL, or the escalation after -k)
   128+N    the command died of signal N, or watchdog was stopped by signal N
-           (SIGINT, SIGTERM or SIGHUP), which it forwarded to the command
+           (HUP, INT, QUIT, USR1, USR2, TERM or the --signal one), which it forwarded
 
 Fetch exit status:
   The built-in fetch worker adds one code per kind of failure:

@@ -29,7 +29,7 @@ _watchdog() {
 
     case "${cmd}" in
         watchdog)
-            opts="-t -s -k -v -q -h -V --timeout --stall --signal --kill-after --preserve-status --foreground --verbose --quiet --events --contain --help --version batch report"
+            opts="-t -s -k -p -f -v -q -h -V --timeout --stall --signal --kill-after --preserve-status --foreground --verbose --quiet --events --contain --help --version batch report"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

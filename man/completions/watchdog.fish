@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_watchdog_global_optspecs
-    string join \n t/timeout= stall= s/signal= k/kill-after= preserve-status foreground v/verbose q/quiet events= contain= h/help V/version
+    string join \n t/timeout= stall= s/signal= k/kill-after= p/preserve-status f/foreground v/verbose q/quiet events= contain= h/help V/version
 end
 
 function __fish_watchdog_needs_command
@@ -26,15 +26,15 @@ end
 
 complete -c watchdog -n "__fish_watchdog_needs_command" -s t -l timeout -d 'Hard deadline for the command; 0 disables it' -r
 complete -c watchdog -n "__fish_watchdog_needs_command" -l stall -d 'Stop the command when it shows no sign of life for this long: no line on the progress channel and no output on stdout/stderr (which watchdog then relays). 0 disables it' -r
-complete -c watchdog -n "__fish_watchdog_needs_command" -s s -l signal -d 'Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number' -r
-complete -c watchdog -n "__fish_watchdog_needs_command" -s k -l kill-after -d 'Grace period between the first signal and SIGKILL. SIGKILL always follows; 0 sends it at once' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -s s -l signal -d 'Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number; 0 sends nothing, so only the SIGKILL that follows stops the command' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -s k -l kill-after -d 'Grace period between the first signal and SIGKILL; 0 sends no SIGKILL (as GNU timeout)' -r
 complete -c watchdog -n "__fish_watchdog_needs_command" -l events -d 'Write watchdog\'s own events (start, progress, signals, exit) to FILE as JSON Lines' -r -F
 complete -c watchdog -n "__fish_watchdog_needs_command" -l contain -d 'How the command\'s process tree is held (see "How the tree is contained" in the README)' -r -f -a "auto\t'The strongest the system allows: pidns where it can be had, else group, silently'
 pidns\t'The command runs under watchdog\'s init as PID 2 of a new PID namespace (needs CAP_SYS_ADMIN, Linux): nothing it starts can leave it, and nothing survives even a SIGKILLed watchdog, since the kernel kills the namespace with its init. An error (125) when it cannot be had'
 group\t'The command runs in its own process group and watchdog is its subreaper: every descendant is swept while watchdog lives, but if watchdog is SIGKILLed only the command itself dies with it'"
-complete -c watchdog -n "__fish_watchdog_needs_command" -l preserve-status -d 'When the command is stopped, exit with its own status instead of 124'
-complete -c watchdog -n "__fish_watchdog_needs_command" -l foreground -d 'Keep the command in watchdog\'s process group so it can read from the terminal. Only the command itself gets the first signal; its descendants are still swept before watchdog exits'
-complete -c watchdog -n "__fish_watchdog_needs_command" -s v -l verbose -d 'Print a line on stderr whenever watchdog sends a signal'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s p -l preserve-status -d 'When the command is stopped, exit with its own status instead of 124 (137 stays 137)'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s f -l foreground -d 'Keep the command in watchdog\'s process group so it can read from the terminal. Only the command itself gets the first signal; its descendants are still swept before watchdog exits'
+complete -c watchdog -n "__fish_watchdog_needs_command" -s v -l verbose -d 'Print a line on stderr whenever watchdog sends a signal, exactly as GNU timeout does (the reason is in --events). Given twice, also a line naming how the tree is contained (--contain)'
 complete -c watchdog -n "__fish_watchdog_needs_command" -s q -l quiet -d 'Show no progress bar for the built-in fetch worker'
 complete -c watchdog -n "__fish_watchdog_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c watchdog -n "__fish_watchdog_needs_command" -s V -l version -d 'Print version'

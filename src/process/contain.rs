@@ -37,6 +37,8 @@ pub enum Contain {
 /// The containment a command actually runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
+    // Only Linux has PID namespaces; elsewhere every run is contained as a group.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     PidNamespace,
     Group,
 }

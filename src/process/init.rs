@@ -102,13 +102,19 @@ mod imp {
         }
         // The init's mask blocks everything; the command starts with an empty one, as it would
         // under watchdog directly. (std's posix_spawn path would hand the init's mask on.)
-        // SAFETY: the closure runs in the forked child before exec and only calls sigemptyset and
-        // sigprocmask on a stack value.
+        // std resets SIGPIPE to the default in the child: one that watchdog's caller ignored (and so
+        // the init was started with) stays ignored, as it does without containment.
+        let ignore_pipe = crate::process::ignored_at_start(libc::SIGPIPE);
+        // SAFETY: the closure runs in the forked child before exec and only calls sigemptyset,
+        // sigprocmask and signal on a stack value and integers.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 let mut none = std::mem::zeroed::<libc::sigset_t>();
                 libc::sigemptyset(&mut none);
                 libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                if ignore_pipe {
+                    libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                }
                 Ok(())
             });
         }
@@ -165,16 +171,46 @@ mod imp {
             if signal == libc::SIGCHLD || !from_outside {
                 continue;
             }
-            let target = if args.foreground && ended.is_none() {
-                command_pid
+            if args.foreground && ended.is_none() {
+                // SAFETY: kill(2) with integers.
+                unsafe {
+                    libc::kill(command_pid, signal);
+                }
             } else {
-                -1
-            };
+                signal_namespace(signal);
+            }
+        }
+    }
+
+    /// Applies `signal` to every process in the namespace, as `kill(-1, sig)` would, except what a
+    /// nested watchdog runs: that is left to the nested one, which gets the signal itself, so nested
+    /// watchdogs behave like nested timeouts under containment too. SIGKILL reaches everything.
+    fn signal_namespace(signal: i32) {
+        let me = nix::unistd::Pid::from_raw(1);
+        let exe = crate::process::tree::executable(None);
+        let nested = |pid: nix::unistd::Pid| {
+            signal != libc::SIGKILL
+                && exe.is_some()
+                && crate::process::tree::executable(Some(pid)) == exe
+        };
+        // Only this namespace's own /proc may be scanned: without it (the mount failed), pid 1 there
+        // is the host's init.
+        let own_proc = std::fs::read_link("/proc/self").is_ok_and(|p| p.as_os_str() == "1");
+        let found = if own_proc && signal != libc::SIGKILL {
+            crate::process::tree::descendants_pruned(me, nested)
+        } else {
+            Vec::new()
+        };
+        if found.is_empty() {
             // SAFETY: kill(2) with integers. From PID 1, -1 means every process in the namespace but
             // the init itself.
             unsafe {
-                libc::kill(target, signal);
+                libc::kill(-1, signal);
             }
+            return;
+        }
+        for process in found {
+            crate::process::tree::signal_pid_raw(process.pid, signal);
         }
     }
 

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-pub use signal_pipe::Arrived;
+#[cfg(target_os = "linux")]
+pub use signal_pipe::ignored_at_start;
+pub use signal_pipe::{forwarded_with, Arrived, INTERRUPTS};
 pub use spawn::{ProgressChannel, SpawnSpec, Spawned};
 pub use tree::Descendant;
 
@@ -56,21 +58,30 @@ pub struct Processes {
     signals: signal_pipe::SignalPipe,
     subreaper: bool,
     me: Pid,
+    /// watchdog's own executable, to recognise a nested watchdog (see [`Processes::signal_tree`]).
+    exe: Option<(u64, u64)>,
     /// The descriptors of the last [`Processes::wait`], the signal pipe first; kept to spare an
     /// allocation per wake-up.
     polled: Vec<libc::pollfd>,
 }
 
 impl Processes {
-    /// Makes watchdog the reaper of its orphaned descendants (Linux) and installs the signal handlers.
-    /// Call once, before the first spawn, so that no SIGCHLD can be missed.
+    /// Makes watchdog the reaper of its orphaned descendants (Linux) and installs the signal handlers
+    /// for [`INTERRUPTS`] (batch mode's set). Call once, before the first spawn, so that no SIGCHLD
+    /// can be missed.
     pub fn start() -> io::Result<Processes> {
+        Processes::start_catching(&INTERRUPTS)
+    }
+
+    /// Like [`Processes::start`], catching `signals` ([`Processes::take_signals`] reports them).
+    pub fn start_catching(signals: &[i32]) -> io::Result<Processes> {
         let subreaper = tree::become_subreaper();
-        let signals = signal_pipe::SignalPipe::install()?;
+        let signals = signal_pipe::SignalPipe::install(signals)?;
         Ok(Processes {
             signals,
             subreaper,
             me: nix::unistd::getpid(),
+            exe: tree::executable(None),
             polled: Vec::new(),
         })
     }
@@ -86,7 +97,7 @@ impl Processes {
         spawn::spawn(spec, channel)
     }
 
-    /// Returns (and clears) the forwarded signals that arrived, emptying the wake-up pipe.
+    /// Returns (and clears) the caught signals that arrived, emptying the wake-up pipe.
     pub fn take_signals(&mut self) -> Arrived {
         self.signals.take()
     }
@@ -184,13 +195,30 @@ impl Processes {
     /// Sends `signal` to `group` and to every descendant outside it, so that each process gets it once
     /// (a second TERM can cut short the clean-up the first one started). Returns how many were reached:
     /// the group counts as its live members found, or one when none can be seen.
-    pub fn signal_tree(&self, group: Option<Pid>, signal: i32) -> usize {
+    ///
+    /// A nested watchdog is signalled, but not what it runs: it forwards the signal to its own tree by
+    /// its own rules, as nested GNU timeouts do (an outer SIGALRM becomes the inner one's `--signal`).
+    /// SIGKILL reaches everything.
+    ///
+    /// With `then_cont`, each process gets SIGCONT right after the signal (a stopped process must act
+    /// on it), from the same scan of /proc.
+    pub fn signal_tree(&self, group: Option<Pid>, signal: i32, then_cont: bool) -> usize {
+        let send = |pid: Pid| {
+            let reached = tree::signal_pid_raw(pid, signal);
+            if then_cont {
+                tree::signal_pid_raw(pid, libc::SIGCONT);
+            }
+            reached
+        };
         let mut reached = 0;
-        let group_reached = group.is_some_and(|g| self.signal_group(g, signal));
-        for found in self.descendants() {
+        let group_reached = group.is_some_and(|g| send(Pid::from_raw(-g.as_raw())));
+        let nested = |pid: Pid| {
+            signal != libc::SIGKILL && self.exe.is_some() && tree::executable(Some(pid)) == self.exe
+        };
+        for found in tree::descendants_pruned(self.me, nested) {
             if Some(found.group) == group {
                 reached += usize::from(group_reached);
-            } else if self.signal(found.pid, signal) {
+            } else if send(found.pid) {
                 reached += 1;
             }
         }

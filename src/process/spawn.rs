@@ -102,15 +102,21 @@ pub(crate) fn spawn_with(
     if spec.pipe_stdin {
         command.stdin(Stdio::piped());
     }
+    // The standard library resets SIGPIPE to the default in the child; a caller that ignored it
+    // (watchdog's own SIG_IGN is the runtime's, not the caller's) gets it back ignored.
+    let ignore_pipe = super::signal_pipe::ignored_at_start(libc::SIGPIPE);
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (fcntl, close, prctl, getppid, sigprocmask, poll) on integers and stack values; it allocates
-    // nothing and takes no locks.
+    // functions (fcntl, close, signal, prctl, getppid, sigprocmask, poll) on integers and stack
+    // values; it allocates nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
             // The progress pipe was created close-on-exec so that no other child inherits it; this
             // child must.
             if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
                 return Err(io::Error::last_os_error());
+            }
+            if ignore_pipe {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
             }
             match init {
                 None => tie_to_parent(parent),

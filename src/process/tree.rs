@@ -33,8 +33,14 @@ pub struct Descendant {
 }
 
 /// Live (non-zombie) descendants of `root`, children before grandchildren.
-#[cfg(target_os = "linux")]
 pub fn descendants(root: Pid) -> Vec<Descendant> {
+    descendants_pruned(root, |_| false)
+}
+
+/// Like [`descendants`], but the descendants of a process for which `prune` is true are left out
+/// (the process itself is kept).
+#[cfg(target_os = "linux")]
+pub fn descendants_pruned(root: Pid, prune: impl Fn(Pid) -> bool) -> Vec<Descendant> {
     let mut children: HashMap<i32, Vec<(i32, i32)>> = HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -66,6 +72,9 @@ pub fn descendants(root: Pid) -> Vec<Descendant> {
                         pid: Pid::from_raw(kid),
                         group: Pid::from_raw(group),
                     });
+                    if prune(Pid::from_raw(kid)) {
+                        continue;
+                    }
                 }
                 queue.push(kid.abs());
             }
@@ -75,15 +84,38 @@ pub fn descendants(root: Pid) -> Vec<Descendant> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn descendants(_root: Pid) -> Vec<Descendant> {
+pub fn descendants_pruned(_root: Pid, _prune: impl Fn(Pid) -> bool) -> Vec<Descendant> {
     Vec::new()
+}
+
+/// The file (device, inode) a process runs, to recognise another watchdog among the descendants.
+#[cfg(target_os = "linux")]
+pub fn executable(pid: Option<Pid>) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/exe"),
+        None => "/proc/self/exe".to_string(),
+    };
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn executable(_pid: Option<Pid>) -> Option<(u64, u64)> {
+    None
 }
 
 /// State letter, parent pid and process group from /proc/PID/stat. The command name may hold spaces and
 /// parentheses, so fields are counted from the last ')'.
 #[cfg(target_os = "linux")]
 fn read_stat(pid: i32) -> Option<(u8, i32, i32)> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One read into a buffer on the stack: the fields needed follow the name (at most 16 bytes) within
+    // a few dozen bytes, and a truncated tail holds no ')'. Open, read, close: fs::read would also
+    // stat the file.
+    let mut buf = [0u8; 512];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let len = file.read(&mut buf).ok()?;
+    let stat = &buf[..len];
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     let mut fields = rest.split_ascii_whitespace();

@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
 use crate::process::contain::{self, Init, SpawnError};
-use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
+use crate::process::{forwarded_with, Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::progress::FetchProgress;
 use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
 use crate::redact::redact_credentials;
@@ -96,6 +96,9 @@ struct Supervisor {
     stop: Option<Stop>,
     /// SIGKILL was sent to the whole tree: what is left is the final sweep's.
     killed: bool,
+    /// SIGKILL was sent while the command itself was running (`-s KILL`, or the escalation): if it
+    /// died of it, watchdog exits 137, as GNU timeout does.
+    killed_command: bool,
     /// Children reaped since the last look (kept to spare an allocation per reap).
     ended: Vec<(Pid, Ended)>,
     /// Under `--contain pidns`, the namespace's init (`child`), which reports the command's status.
@@ -116,6 +119,11 @@ const RESCAN: Duration = Duration::from_millis(50);
 
 /// How long watchdog waits for relayed output to drain after the tree is gone.
 const RELAY_DRAIN: Duration = Duration::from_secs(1);
+
+/// The grace before SIGKILL for processes left behind after the command ended, when `-k 0` asked
+/// for no escalation of the command's own stop (GNU's meaning): the promise that nothing outlives
+/// watchdog still holds, with the default grace.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 
 /// How long the final sweep keeps killing before it names the processes that would not die.
 const SWEEP_LIMIT: Duration = Duration::from_secs(10);
@@ -169,7 +177,7 @@ impl Supervisor {
                 format!("--events: cannot create '{path}': {e}"),
             )
         })?;
-        let processes = Processes::start().map_err(|e| {
+        let processes = Processes::start_catching(&forwarded_with(args.signal)).map_err(|e| {
             (
                 Exit::Failure,
                 format!("cannot install signal handlers: {e}"),
@@ -224,10 +232,11 @@ impl Supervisor {
             status: None,
             stop: None,
             killed: false,
+            killed_command: false,
             ended: Vec::new(),
             init,
         };
-        if args.verbose {
+        if args.verbose_contain {
             crate::say(format_args!(
                 "watchdog: running '{}' {} (--contain {})",
                 supervisor.name,
@@ -264,6 +273,10 @@ impl Supervisor {
                         // The command exited but left processes behind (a daemon, a background job).
                         // They are still watchdog's: stop them the same way, keeping the command's status.
                         self.begin_stop(Reason::Exited);
+                    } else if let Some(stop) = self.stop.as_mut() {
+                        // With -k 0 the command's stop had no escalation; what it left behind has.
+                        stop.kill_at
+                            .get_or_insert_with(|| Instant::now() + LEFTOVER_GRACE);
                     }
                 }
             }
@@ -407,8 +420,15 @@ impl Supervisor {
         }
     }
 
-    /// Forwards a signal watchdog received to the command, then tears the tree down.
+    /// Forwards a signal watchdog received to the command, then tears the tree down. SIGALRM is the
+    /// deadline's signal, as in GNU timeout: the deadline is taken to have passed.
     fn forward(&mut self, signal: i32) {
+        if signal == libc::SIGALRM {
+            if self.stop.is_none() {
+                self.begin_stop(Reason::Deadline);
+            }
+            return;
+        }
         match &mut self.stop {
             // A second signal while stopping is passed on too (a user pressing Ctrl-C twice means it).
             Some(_) => {
@@ -430,11 +450,6 @@ impl Supervisor {
             reason,
             kill_at: None,
         });
-        if self.args.kill_after.is_zero() {
-            // No grace: the first signal would only be a formality, SIGKILL is the one that counts.
-            self.kill_all();
-            return;
-        }
         let why = match reason {
             Reason::Exited => "cleanup",
             other => other.as_str(),
@@ -443,11 +458,16 @@ impl Supervisor {
         self.arm_kill();
     }
 
+    /// Schedules SIGKILL after the grace. `-k 0` means no escalation, as in GNU, except for what is
+    /// left after the command ended (see [`LEFTOVER_GRACE`]).
     fn arm_kill(&mut self) {
-        if self.args.kill_after.is_zero() {
-            self.kill_all();
-        } else if let Some(stop) = self.stop.as_mut() {
-            stop.kill_at = Some(Instant::now() + self.args.kill_after);
+        let grace = match self.args.kill_after {
+            zero if zero.is_zero() && self.status.is_some() => LEFTOVER_GRACE,
+            zero if zero.is_zero() => return,
+            grace => grace,
+        };
+        if let Some(stop) = self.stop.as_mut() {
+            stop.kill_at = Some(Instant::now() + grace);
         }
     }
 
@@ -455,52 +475,44 @@ impl Supervisor {
     /// --foreground, to the command alone while it runs), then SIGCONT so that a stopped process acts on
     /// it.
     fn send(&mut self, signal: i32, why: &str) {
+        // The null signal delivers nothing; neither does the SIGCONT that would follow it.
+        let then_cont = signal != libc::SIGKILL && signal != libc::SIGCONT && signal != 0;
         let reached = if self.args.foreground && self.status.is_none() {
-            usize::from(self.processes.signal(self.child, signal))
-        } else {
-            self.signal_tree(signal)
-        };
-        if signal != libc::SIGKILL && signal != libc::SIGCONT {
-            if self.args.foreground && self.status.is_none() {
+            let reached = self.processes.signal(self.child, signal);
+            if then_cont {
                 self.processes.signal(self.child, libc::SIGCONT);
-            } else {
-                self.signal_tree(libc::SIGCONT);
             }
+            usize::from(reached)
+        } else {
+            self.signal_tree(signal, then_cont)
+        };
+        if signal == libc::SIGKILL && self.status.is_none() {
+            self.killed_command = true;
         }
         self.announce(signal, why, reached);
     }
 
     /// The whole tree: through the init under `pidns` (which applies it to its namespace), else the
-    /// group and every descendant that left it.
-    fn signal_tree(&self, signal: i32) -> usize {
+    /// group and every descendant that left it, both signals from one scan of /proc.
+    fn signal_tree(&self, signal: i32, then_cont: bool) -> usize {
         match &self.init {
-            Some(init) => init.signal(&self.processes, signal),
-            None => self.processes.signal_tree(self.group, signal),
+            Some(init) => {
+                let reached = init.signal(&self.processes, signal);
+                if then_cont {
+                    init.signal(&self.processes, libc::SIGCONT);
+                }
+                reached
+            }
+            None => self.processes.signal_tree(self.group, signal, then_cont),
         }
     }
 
+    /// GNU timeout's `-v` line; the reason is in the `--events` line only.
     fn announce(&mut self, signal: i32, why: &str, count: usize) {
         let name = signal_name(signal);
         if self.args.verbose {
-            let detail = match why {
-                "deadline" => format!(
-                    " (deadline of {} passed)",
-                    human(self.args.timeout.unwrap_or_default())
-                ),
-                "stall" => format!(
-                    " (no sign of life for {})",
-                    human(self.args.stall.unwrap_or_default())
-                ),
-                "cleanup" => " (left behind after it exited)".to_string(),
-                _ => String::new(),
-            };
-            let what = if why == "cleanup" {
-                "processes started by command"
-            } else {
-                "command"
-            };
             crate::say(format_args!(
-                "watchdog: sending signal {name} to {what} '{}'{detail}",
+                "watchdog: sending signal {name} to command '{}'",
                 self.name
             ));
         }
@@ -554,8 +566,12 @@ impl Supervisor {
         let relays = std::mem::replace(&mut self.relays, Relays::new().0);
         relays.finish(RELAY_DRAIN);
 
+        // Killed by watchdog's own SIGKILL: 137 whatever the reason, as GNU timeout (a script can tell
+        // the command was forced).
+        let forced = self.killed_command && status == Ended::Signal(libc::SIGKILL);
         let code = match reason {
             Reason::Exited => shell_code(status),
+            _ if forced => Exit::Signal(libc::SIGKILL).code(),
             Reason::Deadline | Reason::Stall if self.args.preserve_status => shell_code(status),
             Reason::Deadline | Reason::Stall => Exit::TimedOut.code(),
             Reason::Forwarded(signal) => Exit::Signal(signal).code(),
@@ -571,16 +587,5 @@ impl Supervisor {
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         });
         ExitCode::from(code)
-    }
-}
-
-/// A duration as a person wrote it, roughly: `5s`, `300ms`, `1.5s`.
-fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
     }
 }

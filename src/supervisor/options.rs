@@ -20,8 +20,11 @@ pub struct SuperviseOptions {
     pub preserve_status: bool,
     /// Keep the command in watchdog's process group (it may read the terminal).
     pub foreground: bool,
-    /// A line on stderr for every signal sent.
+    /// GNU timeout's line on stderr for every signal sent.
     pub verbose: bool,
+    /// A line on stderr naming the containment mechanism (`-vv`: one `-v` keeps GNU's output exact,
+    /// which scripts may parse).
+    pub verbose_contain: bool,
     /// No progress bar for a download.
     pub quiet: bool,
     /// Where to write the `--events` lines.

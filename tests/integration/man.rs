@@ -164,6 +164,7 @@ fn man_page_documents_options_exit_codes_events_and_examples() {
         "elapsed_ms",
         ".SH \"EXAMPLES\"",
         ".SH \"EXIT STATUS\"",
+        ".SH \"DIFFERENCES FROM GNU TIMEOUT\"",
     ] {
         assert!(page.contains(needle), "man page lacks {needle}");
     }
