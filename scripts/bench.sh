@@ -10,6 +10,8 @@
 #                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s
 #                               # deadline; the batch supervisor's memory against list length
 #   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
+#   scripts/bench.sh ab         # with BENCH_BASELINE: the clean batch, this build and the baseline in
+#                               # turn for 25 rounds, so load drift falls on both alike
 #   scripts/bench.sh badnet     # a bad network built in a network namespace (root only; see
 #                               # bench_badnet): 600 items from slow, lossy, dead and misbehaving hosts
 #                               # and a silent resolver, watchdog vs curl, aria2c, wget2
@@ -519,6 +521,35 @@ PY
   echo "   named: bad items whose report status names their cause; no peer writes a per-item report)"
 }
 
+# This build against the baseline on the clean batch, taking turns round by round: hyperfine runs
+# each command's runs together, so a machine whose load drifts favours one side; here both see it.
+bench_batch_ab() {
+  [ -n "$BASE" ] || { echo "bench: ab needs BENCH_BASELINE=/path/to/an/older/watchdog" >&2; exit 2; }
+  start_nginx
+  python3 "$BENCH/make_corpus.py" batch "$SRV" "$BATCH_N" "$NGINX_BASE" "$NGINX_BASE"
+  local rounds=${BENCH_AB_ROUNDS:-25} round name bin extra start
+  echo "== batch A/B: $BATCH_N files from nginx, 16 at a time, this build and the baseline in turn, $rounds rounds"
+  : >"$OUT/ab.runs"
+  for round in $(seq "$rounds"); do
+    for name in new base new-no-sha256 base-no-sha256; do
+      case $name in new*) bin=$WATCHDOG ;; *) bin=$BASE ;; esac
+      case $name in *no-sha256) extra=--no-sha256 ;; *) extra= ;; esac
+      rm -rf "$DL/ab"; mkdir "$DL/ab"
+      start=$(date +%s%N)
+      "$bin" batch "$SRV/clean.urls" --out "$DL/ab" -j 16 -t 10 -q $extra >/dev/null 2>&1
+      echo "$name $(( ($(date +%s%N) - start) / 1000000 ))" >>"$OUT/ab.runs"
+    done
+  done
+  rm -rf "$DL/ab"
+  local new base newn basen
+  new=$(awk '$1 == "new" {print $2}' "$OUT/ab.runs" | median)
+  base=$(awk '$1 == "base" {print $2}' "$OUT/ab.runs" | median)
+  newn=$(awk '$1 == "new-no-sha256" {print $2}' "$OUT/ab.runs" | median)
+  basen=$(awk '$1 == "base-no-sha256" {print $2}' "$OUT/ab.runs" | median)
+  printf "   with SHA-256: this build %s ms, baseline %s ms, ratio %sx\n" "$new" "$base" "$(ratio "$new" "$base")"
+  printf "   --no-sha256:  this build %s ms, baseline %s ms, ratio %sx\n" "$newn" "$basen" "$(ratio "$newn" "$basen")"
+}
+
 # The machine and the tools, for the top of BENCHMARKS.md.
 describe_machine() {
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -541,11 +572,12 @@ run_benchmarks() {
       batch) bench_batch ;;
       memory) bench_batch_memory ;;
       badnet) bench_badnet ;;
+      ab) bench_batch_ab ;;
       all)
         bench_supervise; bench_fetch; bench_batch
         # The lab needs root (network namespaces); elsewhere the rest still runs.
         if [ "$(id -u)" = 0 ]; then bench_badnet; else echo "== badnet: left out (needs root)"; fi ;;
-      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, badnet, all)" >&2; exit 2 ;;
+      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, badnet, ab, all)" >&2; exit 2 ;;
     esac
   done
 }
