@@ -70,16 +70,21 @@ fi
 PIDS=()
 MEM_DIR=
 BADNET_NS=
-cleanup() {
+# Stops what the benchmarks started: servers, and the bad-network lab's namespace.
+stop_servers() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$OUT" "$DL" ${MEM_DIR:+"$MEM_DIR"}
+  PIDS=()
   if [ -n "$BADNET_NS" ]; then
     ip netns pids "$BADNET_NS" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$BADNET_NS" 2>/dev/null || true
     rm -rf "/etc/netns/$BADNET_NS"
   fi
+}
+cleanup() {
+  stop_servers
+  rm -rf "$OUT" "$DL" ${MEM_DIR:+"$MEM_DIR"}
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -589,7 +594,9 @@ if [ "$*" = all ] || [ -n "${BENCH_PUBLISH:-}" ]; then
   # printed. Commit it from a quiet run.
   need aria2c aria2
   want wget2 wget2 || true
-  run_benchmarks "$@" 2>&1 | tee "$OUT/figures.txt"
+  # The benchmarks run in the pipeline's subshell, which has no EXIT trap: it stops its own servers,
+  # which would otherwise hold the pipe open and keep tee waiting.
+  { run_benchmarks "$@"; stop_servers; } 2>&1 | tee "$OUT/figures.txt"
   {
     echo "# Benchmarks"
     echo
