@@ -73,21 +73,30 @@ fn parse_number(text: &str) -> Option<(f64, bool, &str)> {
     if digits == 0 {
         return None;
     }
-    if end < bytes.len() && (bytes[end] == b'e' || bytes[end] == b'E') {
-        let mut exp_end = end + 1;
-        if exp_end < bytes.len() && (bytes[exp_end] == b'+' || bytes[exp_end] == b'-') {
-            exp_end += 1;
-        }
-        let exp_digits = bytes[exp_end..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if exp_digits > 0 {
-            end = exp_end + exp_digits;
-        }
+    if let Some((_, exp_end)) = exponent(bytes, end, b'e') {
+        end = exp_end;
     }
     let value: f64 = text[..end].parse().ok()?;
     Some((value, nonzero, &text[end..]))
+}
+
+/// An exponent at `at`: `marker` (either case), an optional sign and at least one digit, as strtod
+/// reads one. Returns where its signed number starts and where it ends; `None` when there is none (a
+/// lone `e` is not part of the number).
+fn exponent(bytes: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
+    if !bytes
+        .get(at)
+        .is_some_and(|b| b.to_ascii_lowercase() == marker)
+    {
+        return None;
+    }
+    let sign_at = at + 1;
+    let digits_at = sign_at + usize::from(matches!(bytes.get(sign_at), Some(b'+' | b'-')));
+    let digits = bytes[digits_at.min(bytes.len())..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    (digits > 0).then_some((sign_at, digits_at + digits))
 }
 
 /// The part of a hex float after `0x`: hex digits with an optional point, then an optional `p` and a
@@ -117,23 +126,17 @@ fn parse_hex(text: &str) -> Option<(f64, bool, &str)> {
     if digits == 0 {
         return None;
     }
-    if end < bytes.len() && (bytes[end] == b'p' || bytes[end] == b'P') {
-        let mut exp_end = end + 1;
-        let negative = bytes.get(exp_end) == Some(&b'-');
-        if matches!(bytes.get(exp_end), Some(b'+' | b'-')) {
-            exp_end += 1;
-        }
-        let exp_digits = bytes[exp_end..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if exp_digits > 0 {
-            let exp: i64 = text[exp_end..exp_end + exp_digits]
-                .parse()
-                .unwrap_or(i64::MAX / 2);
-            scale = scale.saturating_add(if negative { -exp } else { exp });
-            end = exp_end + exp_digits;
-        }
+    if let Some((sign_at, exp_end)) = exponent(bytes, end, b'p') {
+        // A power of two too large for i64 is as good as infinite: the clamp below decides.
+        let exp: i64 = text[sign_at..exp_end].parse().unwrap_or_else(|_| {
+            if bytes[sign_at] == b'-' {
+                i64::MIN / 2
+            } else {
+                i64::MAX / 2
+            }
+        });
+        scale = scale.saturating_add(exp);
+        end = exp_end;
     }
     let nonzero = mantissa != 0.0;
     let value = mantissa * 2f64.powi(scale.clamp(-2000, 2000) as i32);
