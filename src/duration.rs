@@ -84,10 +84,7 @@ fn parse_number(text: &str) -> Option<(f64, bool, &str)> {
 /// reads one. Returns where its signed number starts and where it ends; `None` when there is none (a
 /// lone `e` is not part of the number).
 fn exponent(bytes: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
-    if !bytes
-        .get(at)
-        .is_some_and(|b| b.to_ascii_lowercase() == marker)
-    {
+    if bytes.get(at).map(u8::to_ascii_lowercase) != Some(marker) {
         return None;
     }
     let sign_at = at + 1;
