@@ -273,6 +273,8 @@ pub struct Runner<'a> {
     processes: Processes,
     /// Children reaped since the last look (kept to spare an allocation per reap).
     ended: Vec<(Pid, Ended)>,
+    /// Workers whose channels the last wait found readable (kept to spare an allocation per wake-up).
+    ready: Vec<usize>,
     workers: Vec<Worker>,
     /// Workers killed and not reaped yet, with when they were killed (see [`DYING_GRACE`]).
     dying: Vec<(Pid, Instant)>,
@@ -314,6 +316,7 @@ impl<'a> Runner<'a> {
             worker,
             processes,
             ended: Vec::new(),
+            ready: Vec::new(),
             workers: Vec::new(),
             dying: Vec::new(),
             retry: VecDeque::new(),
@@ -664,10 +667,13 @@ impl<'a> Runner<'a> {
             .processes
             .wait(self.workers.iter().map(|w| w.progress.as_raw_fd()), wake);
         // Indices shift only when a worker is removed, which reading never does.
-        let ready: Vec<usize> = self.processes.ready().collect();
-        for index in ready {
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(self.processes.ready());
+        for &index in &ready {
             self.read_progress(index);
         }
+        self.ready = ready;
         signalled
     }
 
