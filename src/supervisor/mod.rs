@@ -6,6 +6,7 @@
 //! signalling and the final sweep belong to [`crate::process`]; this module holds the rules: when to
 //! stop the command, with which signal, and what to exit with.
 
+mod command;
 mod options;
 mod relay;
 

@@ -1,0 +1,96 @@
+//! The help texts `--help`, the man pages and the README share: examples, the progress channel, the
+//! batch list and report, and where watchdog differs from GNU timeout on purpose.
+
+use crate::exit::{BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
+
+/// The supervisor's examples, shown by `--help` and the man page.
+pub const SUPERVISE_EXAMPLES: &str = "\
+Examples:
+  watchdog --timeout 5 -- curl -sO https://host/a.jpg
+      Run curl; at 5 s send SIGTERM to its whole process tree, SIGKILL 2 s later.
+  watchdog 5 curl -sO https://host/a.jpg
+      The same in GNU timeout's form: a script written for timeout(1) works unchanged.
+  watchdog --timeout 5 --stall 2 -- fetch https://host/a.jpg -o a.jpg
+      Download with the built-in worker; stop it when no byte arrives for 2 s.
+  watchdog -t 1m -s INT -k 5 --events run.jsonl -- ./train.sh
+      Send SIGINT after a minute, SIGKILL 5 s later; log watchdog's events as JSON Lines.
+  watchdog batch urls.txt --out imgs/ --jobs 16 --timeout 10
+      Download a list of URLs, 16 at a time, each under its own 10 s deadline.";
+
+/// The progress channel and events schema, shown by `--help` and the man page.
+pub const PROTOCOL_HELP: &str = "\
+Progress channel:
+  Every command gets the write end of a pipe; its fd number is in WATCHDOG_PROGRESS_FD. Each line
+  written there that is a JSON object counts as a heartbeat for --stall, e.g.
+    {\"event\":\"progress\",\"bytes\":1024,\"total\":4096}
+  Lines longer than 64 KiB, and lines that are not JSON objects, are ignored.
+
+Events file:
+  --events FILE writes one JSON object per line, each with \"event\" and \"time_ms\" (since start):
+  {\"event\":\"start\",\"pid\":N,\"argv\":[...],\"contain\":\"pidns|group\"}
+  {\"event\":\"progress\",\"data\":{...}}            a line relayed from the progress channel
+  {\"event\":\"signal\",\"signal\":\"TERM\",\"reason\":\"deadline|stall|forwarded|cleanup\",\"pids\":N}
+  {\"event\":\"exit\",\"reason\":\"exited|deadline|stall|forwarded\",\"exit_code\":N,
+   \"status\":{\"code\":N} or {\"signal\":N},\"elapsed_ms\":N}
+  Credentials in URLs (user:password@) are replaced by \"***\".";
+
+/// The batch mode's examples, list format and report, shown by `batch --help` and its man page.
+///
+/// Like every hand-wrapped help block, its lines fit in 100 columns, the widest clap prints help at;
+/// a longer line would be wrapped a second time.
+pub const BATCH_HELP: &str = "\
+Examples:
+  watchdog batch urls.txt --out imgs/ --jobs 16 --timeout 10 --stall 3
+      Download urls.txt into imgs/, 16 at a time; report in imgs/report.jsonl.
+  grep jpg urls.txt | watchdog batch - --out imgs/ --expect image --max-size 20M
+      Read the list from stdin; refuse anything that is not an image or is over 20 MiB.
+  watchdog batch urls.txt --out imgs/ --shard 3/8
+      Take the third of eight disjoint shards (by a hash of the URL); run the other seven elsewhere.
+  watchdog batch urls.txt --out imgs/ --shard auto
+      Pick the shard from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or from JOB_COMPLETION_INDEX
+      with --shard-count N (a Kubernetes Indexed Job).
+
+List format:
+  One item per line: a URL; URL<TAB>RELATIVE/PATH to name the file; or a JSON object
+  {\"url\":...,\"path\":...,\"sha256\":...}. Blank lines and # comments are skipped; CRLF and a UTF-8
+  BOM are accepted. A line that is not an http(s) URL, is unparsable or is longer than 8 KiB is
+  reported invalid. Names come from the URL's last path segment, percent-decoded and sanitized; no
+  name ever leaves DIR. Name collisions get a short hash suffix; a URL listed twice is fetched once.
+  Past 32,768 items, the index of names moves from memory to an unnamed file in DIR (up to 64 bytes
+  of disk per item, and up to 96 more per item an earlier run finished), so DIR needs that room
+  beside the downloads.
+
+Report:
+  One JSON object per item, appended and flushed as each finishes:
+  {\"url\",\"path\",\"status\",\"http_status\",\"bytes\",\"sha256\",\"attempts\",\"elapsed_ms\",\"error\"}
+  status is one of ok, timeout, stalled, http_error, dns_error, connect_error, tls_error, truncated,
+  rejected, invalid, io_error, skipped. io_error is a file that could not be written, or a worker
+  process that died with the item (the error says how; a death is retried, a full disk is not).
+  sha256 is null with --no-sha256 (unless the list gave one). Credentials in URLs are replaced by
+  \"***\".";
+
+pub(super) fn batch_after_help() -> String {
+    format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
+}
+
+/// The one place watchdog differs from GNU timeout on purpose, shown by `--help` and the man page.
+pub const GNU_DIFFERENCES_HELP: &str = "\
+Differences from GNU timeout:
+  watchdog takes GNU timeout's command line (watchdog [OPTION]... DURATION COMMAND [ARG]...), its
+  options, durations, signals and exit codes, and differs only where it keeps a promise GNU does
+  not make:
+  - SIGKILL follows the first signal after a 2 s grace unless -k says otherwise, so a command that
+    ignores the signal cannot hang the caller (GNU waits for ever). -k 0 means no SIGKILL, as in GNU.
+  - The signals go to the command's whole process tree, including processes that left its group
+    (setsid, double fork), and watchdog returns only when none of them is left; what the command
+    leaves behind when it exits is stopped too (with -k 0, SIGKILL after 2 s).
+  - The command is tied to watchdog with SIGKILL (PR_SET_PDEATHSIG), not with the --signal signal,
+    so that it cannot outlive a killed watchdog by ignoring that signal.
+  - A signal the caller ignored (a background job's INT and QUIT, nohup's HUP) is not caught; the
+    command inherits it ignored.";
+
+pub(super) fn after_help() -> String {
+    format!(
+        "{SUPERVISE_EXAMPLES}\n\n{EXIT_STATUS_HELP}\n\n{GNU_DIFFERENCES_HELP}\n\n{PROTOCOL_HELP}"
+    )
+}

@@ -1,0 +1,138 @@
+//! The command-line interface: the single source for `--help`, the man pages and the parsers.
+//!
+//! Three entry points share one binary: the supervisor (`watchdog [OPTIONS] -- COMMAND`), the built-in
+//! download worker (`watchdog [OPTIONS] -- fetch URL`, whose options are [`FetchArgs`]) and batch mode
+//! (`watchdog batch LIST`); watchdog's helper processes run the same binary in a hidden mode.
+//!
+//! - [`args`]: the clap definitions, and their conversion into the options the modules own;
+//! - [`gnu_form`]: GNU timeout's `DURATION COMMAND` form, rewritten before clap sees it;
+//! - [`help`]: the long help texts;
+//! - [`hidden`]: the helper processes' modes;
+//! - here: usage errors and the dispatcher.
+
+mod args;
+mod gnu_form;
+mod help;
+mod hidden;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::{Cli, FetchArgs, Mode};
+pub use help::{BATCH_HELP, PROTOCOL_HELP, SUPERVISE_EXAMPLES};
+
+use crate::exit::Exit;
+use crate::supervisor::{DownloadView, Supervised};
+use hidden::HiddenMode;
+
+/// Reports a command-line error the way every other watchdog error looks, on one line
+/// (`watchdog: invalid value '5x' for '--timeout <DURATION>': expected ...`). Help and version go to
+/// stdout and exit 0; anything else is a usage error, 125 as in GNU timeout.
+pub fn exit_for_usage(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                crate::exit::Exit::Failure.into()
+            } else {
+                std::process::ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut message = lines
+                .next()
+                .unwrap_or("invalid command line")
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" names them on the next line.
+            if message.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    message = format!("{message} {next}");
+                }
+            }
+            crate::report_error(format!("{message} (see --help)"));
+            crate::exit::Exit::Failure.into()
+        }
+    }
+}
+
+/// Parses watchdog's own command line (not the fetch worker's). GNU timeout's form,
+/// `watchdog [OPTION]... DURATION COMMAND [ARG]...`, is rewritten to `--timeout DURATION -- COMMAND...`
+/// first; see [`gnu_form::gnu_form`]. Returns the parsed line and the arguments clap saw; `Err` carries the exit
+/// code after the message is printed.
+pub fn parse(args: Vec<OsString>) -> Result<(Cli, Vec<OsString>), ExitCode> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = Cli::command();
+    let args = gnu_form::gnu_form(&command, args)?;
+    let parsed = command
+        .try_get_matches_from_mut(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    match parsed {
+        Ok(cli) => Ok((cli, args)),
+        Err(err) => Err(exit_for_usage(err.with_cmd(&command))),
+    }
+}
+
+/// Parses the command line and dispatches to a hidden mode, the supervisor, batch mode or `report`; returns the exit code.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    if let Some(mode) = HiddenMode::of(&args) {
+        return mode.run(&args[2..]);
+    }
+    let (cli, args) = match parse(args) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    // clap takes an unknown option where COMMAND may start as the command itself; a command that looks
+    // like an option must come after `--`.
+    let command_at = args.len() - cli.command.len();
+    if let Some(first) = cli.command.first().and_then(|c| c.to_str()) {
+        if first.starts_with('-')
+            && args
+                .get(command_at.wrapping_sub(1))
+                .is_none_or(|a| a != "--")
+        {
+            crate::report_error(format!(
+                "unknown option '{first}' (see --help; put `--` before a command)"
+            ));
+            return crate::exit::Exit::Failure.into();
+        }
+    }
+    match cli.mode {
+        Some(Mode::Batch(batch)) => crate::batch::run(batch.into()),
+        Some(Mode::Report(report)) => crate::reconcile::run(report.into()),
+        None => match supervised(&cli.command) {
+            Ok(command) => crate::supervisor::run(&cli.supervise.into(), command),
+            Err(code) => code,
+        },
+    }
+}
+
+/// The command to supervise, as the user gave it; `fetch` becomes watchdog's own download worker,
+/// whose options are checked here so that a usage error is reported before anything starts. `Err`
+/// carries the exit code (after the message is printed), or 0 for `fetch --help`.
+pub fn supervised(command: &[OsString]) -> Result<Supervised, ExitCode> {
+    let Some(program) = command.first() else {
+        crate::report_error("missing COMMAND: give it after `--`");
+        return Err(Exit::Failure.into());
+    };
+    if program != "fetch" {
+        return Supervised::program(command).ok_or_else(|| Exit::Failure.into());
+    }
+    let parsed = FetchArgs::try_parse_from(command).map_err(exit_for_usage)?;
+    let view = DownloadView {
+        keep_partial: parsed.resume,
+    };
+    Supervised::fetch_worker(command, view).map_err(|e| {
+        crate::report_error(format!(
+            "cannot find watchdog's own executable to run fetch: {e}"
+        ));
+        ExitCode::from(Exit::Failure)
+    })
+}

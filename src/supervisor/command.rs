@@ -1,0 +1,40 @@
+//! The command the supervisor runs, built from what the user gave: an external program as written, or
+//! watchdog's own binary as the built-in download worker when the command is the bare word `fetch`.
+
+use std::ffi::OsString;
+use std::io;
+
+use super::options::{DownloadView, Supervised};
+
+impl Supervised {
+    /// `command` (program and arguments) as the user wrote it.
+    pub fn program(command: &[OsString]) -> Option<Supervised> {
+        let program = command.first()?;
+        Some(Supervised {
+            program: program.clone(),
+            args: command[1..].to_vec(),
+            arg0: None,
+            name: program.to_string_lossy().into_owned(),
+            argv: command.to_vec(),
+            download: None,
+        })
+    }
+
+    /// The built-in download worker for `fetch ARGS...` (`command`, whose options the caller checked):
+    /// watchdog's own executable with the worker's hidden first argument, named `watchdog-fetch`.
+    pub fn fetch_worker(command: &[OsString], view: DownloadView) -> io::Result<Supervised> {
+        let exe = std::env::current_exe()?;
+        let mut args = vec![OsString::from(crate::fetch::WORKER_ARG)];
+        args.extend_from_slice(command.get(1..).unwrap_or_default());
+        Ok(Supervised {
+            program: exe.into_os_string(),
+            args,
+            arg0: Some(OsString::from("watchdog-fetch")),
+            name: command
+                .first()
+                .map_or_else(|| "fetch".to_string(), |p| p.to_string_lossy().into_owned()),
+            argv: command.to_vec(),
+            download: Some(view),
+        })
+    }
+}
