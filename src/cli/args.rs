@@ -238,53 +238,65 @@ pub struct BatchArgs {
     pub list: PathBuf,
 
     /// Directory the files are written to.
-    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "DIR",
+        default_value = ".",
+        help_heading = "Output"
+    )]
     pub out: PathBuf,
 
     /// Concurrent downloads.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 16)]
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 16,
+        help_heading = "Limits"
+    )]
     pub jobs: usize,
 
     /// Deadline of each attempt of each item; 0 disables it. The default bounds a batch that nobody
     /// tuned: no item can hold a worker for more than ten minutes per attempt.
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "10m")]
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = optional_duration, default_value = "10m", help_heading = "Limits")]
     pub timeout: std::option::Option<Duration>,
 
     /// Stop an attempt when no data arrives for this long; 0 disables it.
-    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "1m")]
+    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "1m", help_heading = "Limits")]
     pub stall: std::option::Option<Duration>,
 
     /// Retries per item after a failure that may be transient, with exponential backoff and jitter,
     /// and at least the server's Retry-After (up to 60 s; an item asked to wait longer is not retried).
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, help_heading = "Limits")]
     pub retries: u32,
 
     /// JSON Lines report, one line per item (default: DIR/report.jsonl).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub report: Option<PathBuf>,
 
     /// Take only shard K of N (1-based, by a hash of the URL), or `auto` from Slurm / Kubernetes variables.
-    #[arg(long, value_name = "K/N|auto")]
+    #[arg(long, value_name = "K/N|auto", help_heading = "Sharding")]
     pub shard: Option<String>,
 
     /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Sharding")]
     pub shard_count: Option<u32>,
 
     /// Do not compute the SHA-256 of each download (the report's sha256 is then null, and a rerun
     /// checks finished files by size alone); items whose list line gives a sha256 are still checked.
     /// Hashing takes about a sixth of the CPU time of a batch of small files from a fast server.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub no_sha256: bool,
 
     /// Show no progress.
-    #[arg(short = 'q', long)]
+    #[arg(short = 'q', long, help_heading = "Output")]
     pub quiet: bool,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Bad networks")]
     pub network: Box<BadNetworkArgs>,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Download")]
     pub download: DownloadArgs,
 }
 
