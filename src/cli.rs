@@ -692,7 +692,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     }
     match cli.mode {
         Some(Mode::Batch(batch)) => crate::batch::run(batch.into()),
-        Some(Mode::Report(report)) => crate::reconcile::run(report.into()),
+        Some(Mode::Report(report)) => crate::batch::reconcile::run(report.into()),
         None => match supervised(&cli.command) {
             Ok(command) => crate::supervisor::run(&cli.supervise.into(), command),
             Err(code) => code,
@@ -700,9 +700,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-impl From<ReportArgs> for crate::reconcile::ReconcileOptions {
-    fn from(args: ReportArgs) -> crate::reconcile::ReconcileOptions {
-        crate::reconcile::ReconcileOptions {
+impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
+    fn from(args: ReportArgs) -> crate::batch::reconcile::ReconcileOptions {
+        crate::batch::reconcile::ReconcileOptions {
             files: args.files,
             failed: args.failed,
             json: args.json,
@@ -781,7 +781,7 @@ each item; print a summary: counts per status and per host, bytes, and what is s
 print the items still not ok as a list that `watchdog batch` takes back, each with its path, so that a retry \
 lands where the first try would have. Reports of any length are read as streams, in flat memory; a line that \
 is not a report line is named with its line number and skipped.",
-    after_long_help = crate::reconcile::REPORT_HELP
+    after_long_help = crate::batch::reconcile::REPORT_HELP
 )]
 pub struct ReportArgs {
     /// Batch reports (JSON Lines), in any order, except that reruns which wrote separate reports go

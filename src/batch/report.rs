@@ -20,6 +20,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize, Serializer};
+use sha2::{Digest, Sha256};
 
 use super::list::InvalidLine;
 use super::status::Status;
@@ -80,6 +81,11 @@ impl ReportEntry {
         }
     }
 
+    /// The key of the item this line is about; see [`item_key`].
+    pub fn key(&self) -> u64 {
+        item_key(self.path.as_deref().unwrap_or(""), &self.url)
+    }
+
     /// The entry as one line of JSON, without the newline.
     pub fn to_json_line(&self) -> String {
         // Serializing plain strings and numbers cannot fail; the fallback keeps the line valid JSON.
@@ -91,6 +97,22 @@ impl ReportEntry {
             )
         })
     }
+}
+
+/// The key of an item, the same for every reader of reports (resume, `watchdog report`): its path
+/// relative to the output directory (empty for an item without one, such as an invalid line) and its
+/// URL in the redacted form, which is all a report has. 64 bits of a SHA-256: two of a million items
+/// share a key with a chance of 3 in 10^8.
+pub fn item_key(path: &str, url: &str) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(b"item\0");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(redact_credentials(url).as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// Appends entries to the report, one `write` and flush per entry, so that every finished item is on

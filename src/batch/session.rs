@@ -45,7 +45,7 @@ impl ListItems {
         }
         self.summary.record(&entry);
         if let Some(progress) = self.progress.as_mut() {
-            let ok = matches!(entry.status, Status::Ok | Status::Skipped);
+            let ok = entry.status.is_done();
             progress.item_done(
                 ok,
                 if entry.status == Status::Ok {

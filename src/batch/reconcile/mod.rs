@@ -7,30 +7,30 @@
 //! `watchdog batch` takes back, each with its path, so that a retry lands where the first try would
 //! have.
 //!
-//! An item is identified as the resume index of batch mode identifies it: by its path and its
-//! (redacted) URL. Memory stays flat for reports of any length: the reports are read twice as streams,
-//! one bounded line at a time. The first pass records, per item, the ordinal of the line that holds its
+//! An item is identified as the resume index of batch mode identifies it, by
+//! [`crate::batch::report::item_key`]. Memory stays flat for reports of any length: the reports are
+//! read twice as streams, one bounded line at a time. The first pass records, per item, the ordinal of the line that holds its
 //! latest outcome, in a [`SpillMap`] (in memory up to 32,768 items, in an unlinked file in the index
 //! directory beyond that, as batch mode's own indexes); the second pass takes each item's outcome from
 //! exactly that line. Each file is read up to the length it had when the first pass opened it, so a
 //! report that a running batch is still appending to is read as one consistent snapshot.
+//!
+//! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-
-use crate::batch::list::read_bounded_line;
-use crate::batch::report::ReportEntry;
 use crate::batch::spill::SpillMap;
 use crate::batch::status::Status;
-use crate::batch::summary::render_bytes;
 use crate::exit::Exit;
-use crate::redact::redact_credentials;
+
+use self::read::{for_each_line, Line, Source};
+use self::tally::{retry_line, Outcome};
+
+mod read;
+mod render;
+mod tally;
 
 /// What `watchdog report` is asked to do, as plain data (the command line converts to it once).
 #[derive(Debug, Clone)]
@@ -44,13 +44,6 @@ pub struct ReconcileOptions {
     /// Where the on-disk index goes past the in-memory limit.
     pub index_dir: Option<PathBuf>,
 }
-
-/// Every item's latest outcome is `ok` or `skipped`, and every line could be read.
-pub const EXIT_ALL_DONE: u8 = 0;
-/// At least one item's latest outcome is a failure.
-pub const EXIT_SOME_MISSING: u8 = 1;
-/// Every item read is done, but some lines are not report lines (each was named on stderr).
-pub const EXIT_UNREADABLE_LINES: u8 = 2;
 
 /// The rule, the output and the exit codes, shown by `report --help` and its man page.
 pub const REPORT_HELP: &str = "\
@@ -95,14 +88,6 @@ Exit status:
   125      watchdog itself failed: a bad option, a FILE that cannot be read or is not a regular file,
            an index directory that cannot be written, stdout closed";
 
-/// Lines longer than this are not from watchdog.
-const MAX_LINE: usize = 64 * 1024;
-/// Hosts counted one by one; items of any further host are summed up as other hosts.
-const MAX_HOSTS: usize = 10_000;
-/// Hosts shown in the text summary.
-const HOSTS_SHOWN: usize = 10;
-/// Missing items shown in the text summary.
-const MISSING_SHOWN: usize = 10;
 /// Unreadable lines named on stderr per file; the rest are counted.
 const BAD_LINES_NAMED: u64 = 20;
 
@@ -146,426 +131,7 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
         crate::report_error(format!("cannot write the output: {e}"));
         return Exit::Failure.into();
     }
-    ExitCode::from(outcome.exit_code())
-}
-
-/// One report given on the command line, and the length read of it.
-struct Source {
-    path: PathBuf,
-    len: u64,
-    /// Whether the file ends in the middle of a line (a batch is writing it, or was killed).
-    ends_mid_line: bool,
-}
-
-/// What one line of a report is.
-enum Line {
-    Blank,
-    Entry(Box<ReportEntry>),
-    Bad(String),
-}
-
-fn parse_line(buf: &[u8], too_long: bool) -> Line {
-    if too_long {
-        return Line::Bad(format!(
-            "longer than {} KiB, not a report line",
-            MAX_LINE / 1024
-        ));
-    }
-    let Ok(text) = std::str::from_utf8(buf) else {
-        return Line::Bad("not valid UTF-8, not a report line".to_string());
-    };
-    let text = text.trim();
-    if text.is_empty() {
-        return Line::Blank;
-    }
-    match serde_json::from_str::<ReportEntry>(text) {
-        Ok(entry) => Line::Entry(Box::new(entry)),
-        Err(e) => {
-            let reason = e.to_string().replace(" at line 1 column ", " at column ");
-            Line::Bad(format!("not a report line: {reason}"))
-        }
-    }
-}
-
-/// The key of an item: its path and URL, as batch's resume index takes them (redacted, as the report
-/// has them). 64 bits of a SHA-256: two of a million items share a key with a chance of 3 in 10^8.
-fn item_key(entry: &ReportEntry) -> u64 {
-    let mut hasher = Sha256::new();
-    hasher.update(b"item\0");
-    hasher.update(entry.path.as_deref().unwrap_or("").as_bytes());
-    hasher.update(b"\0");
-    hasher.update(redact_credentials(&entry.url).as_bytes());
-    let digest = hasher.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first)
-}
-
-/// The host of a URL, without credentials and port; `-` when there is none (an invalid line).
-fn host(url: &str) -> String {
-    let Some((_, rest)) = url.split_once("://") else {
-        return "-".to_string();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or(v6)
-    } else {
-        host_port.split(':').next().unwrap_or(host_port)
-    };
-    if host.is_empty() {
-        "-".to_string()
-    } else {
-        host.to_ascii_lowercase()
-    }
-}
-
-fn is_done(status: Status) -> bool {
-    matches!(status, Status::Ok | Status::Skipped)
-}
-
-fn status_index(status: Status) -> usize {
-    Status::ALL.iter().position(|s| *s == status).unwrap_or(0)
-}
-
-/// Items, done and missing, of one host.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-struct HostCount {
-    items: u64,
-    done: u64,
-    missing: u64,
-}
-
-/// A missing item shown in the text summary.
-#[derive(Debug, Clone)]
-struct Missing {
-    status: Status,
-    url: String,
-    path: Option<String>,
-    error: Option<String>,
-}
-
-/// What the reports add up to.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    reports: usize,
-    lines: u64,
-    bad_lines: u64,
-    counts: [u64; 12],
-    bytes: u64,
-    hosts: HashMap<String, HostCount>,
-    other_hosts: HostCount,
-    first_missing: Vec<Missing>,
-    /// With `--failed`: missing items left out of the list.
-    unlisted_invalid: u64,
-    unlisted_credentials: u64,
-}
-
-impl Outcome {
-    pub fn items(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-
-    pub fn count(&self, status: Status) -> u64 {
-        self.counts[status_index(status)]
-    }
-
-    pub fn done(&self) -> u64 {
-        self.count(Status::Ok) + self.count(Status::Skipped)
-    }
-
-    pub fn missing(&self) -> u64 {
-        self.items() - self.done()
-    }
-
-    /// Lines that were not report lines.
-    #[cfg(test)]
-    pub fn bad_lines(&self) -> u64 {
-        self.bad_lines
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        if self.missing() > 0 {
-            EXIT_SOME_MISSING
-        } else if self.bad_lines > 0 {
-            EXIT_UNREADABLE_LINES
-        } else {
-            EXIT_ALL_DONE
-        }
-    }
-
-    fn record(&mut self, entry: &ReportEntry) {
-        self.counts[status_index(entry.status)] += 1;
-        let done = is_done(entry.status);
-        if done {
-            self.bytes += entry.bytes.unwrap_or(0);
-        } else if self.first_missing.len() < MISSING_SHOWN {
-            self.first_missing.push(Missing {
-                status: entry.status,
-                url: redact_credentials(&entry.url),
-                path: entry.path.clone(),
-                error: entry.error.as_deref().map(redact_credentials),
-            });
-        }
-        let host = host(&entry.url);
-        let count = if let Some(count) = self.hosts.get_mut(&host) {
-            count
-        } else if self.hosts.len() < MAX_HOSTS {
-            self.hosts.entry(host).or_default()
-        } else {
-            &mut self.other_hosts
-        };
-        count.items += 1;
-        if done {
-            count.done += 1;
-        } else {
-            count.missing += 1;
-        }
-    }
-
-    /// Hosts by number of items, most first, then by name.
-    fn hosts_sorted(&self) -> Vec<(&str, HostCount)> {
-        let mut hosts: Vec<(&str, HostCount)> =
-            self.hosts.iter().map(|(h, c)| (h.as_str(), *c)).collect();
-        hosts.sort_by(|a, b| b.1.items.cmp(&a.1.items).then(a.0.cmp(b.0)));
-        hosts
-    }
-
-    /// The summary for a person.
-    pub fn render_text(&self) -> String {
-        let mut text = String::new();
-        let counts: Vec<String> = Status::ALL
-            .iter()
-            .filter(|s| self.count(**s) > 0)
-            .map(|s| format!("{} {}", self.count(*s), s))
-            .collect();
-        text.push_str(&format!(
-            "{} item{} in {} report{} ({} line{}{}): {}\n",
-            self.items(),
-            plural(self.items()),
-            self.reports,
-            plural(self.reports as u64),
-            self.lines,
-            plural(self.lines),
-            if self.bad_lines > 0 {
-                format!(", {} not readable", self.bad_lines)
-            } else {
-                String::new()
-            },
-            if counts.is_empty() {
-                "nothing reported".to_string()
-            } else {
-                counts.join(", ")
-            },
-        ));
-        text.push_str(&format!(
-            "done {} ({}), missing {}\n",
-            self.done(),
-            render_bytes(self.bytes),
-            self.missing()
-        ));
-        let hosts = self.hosts_sorted();
-        if !hosts.is_empty() {
-            text.push_str("by host:\n");
-            let width = hosts
-                .iter()
-                .take(HOSTS_SHOWN)
-                .map(|(h, _)| h.len())
-                .max()
-                .unwrap_or(0);
-            for (host, count) in hosts.iter().take(HOSTS_SHOWN) {
-                text.push_str(&format!(
-                    "  {host:width$}  {} item{}: {} done, {} missing\n",
-                    count.items,
-                    plural(count.items),
-                    count.done,
-                    count.missing
-                ));
-            }
-            let rest = hosts.len().saturating_sub(HOSTS_SHOWN);
-            if rest > 0 || self.other_hosts.items > 0 {
-                let items = hosts
-                    .iter()
-                    .skip(HOSTS_SHOWN)
-                    .map(|(_, c)| c.items)
-                    .sum::<u64>()
-                    + self.other_hosts.items;
-                text.push_str(&format!("  ... {items} items on other hosts\n"));
-            }
-        }
-        if self.missing() > 0 {
-            text.push_str(&format!(
-                "missing (the first {} of {}; `watchdog report --failed` lists them all for `watchdog batch`):\n",
-                self.first_missing.len(),
-                self.missing()
-            ));
-            for item in &self.first_missing {
-                text.push_str(&format!(
-                    "  {}  {}  {}{}\n",
-                    item.status,
-                    item.path.as_deref().unwrap_or("-"),
-                    item.url,
-                    item.error
-                        .as_deref()
-                        .map(|e| format!("  ({e})"))
-                        .unwrap_or_default()
-                ));
-            }
-        }
-        text
-    }
-
-    /// The summary as one JSON object, on one line.
-    pub fn render_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Host<'a> {
-            host: &'a str,
-            #[serde(flatten)]
-            count: HostCount,
-        }
-        #[derive(Serialize)]
-        struct Json<'a> {
-            reports: usize,
-            lines: u64,
-            unreadable_lines: u64,
-            items: u64,
-            done: u64,
-            missing: u64,
-            bytes: u64,
-            statuses: serde_json::Map<String, serde_json::Value>,
-            hosts: Vec<Host<'a>>,
-            other_hosts: HostCount,
-            exit_code: u8,
-        }
-        let statuses = Status::ALL
-            .iter()
-            .map(|s| (s.as_str().to_string(), self.count(*s).into()))
-            .collect();
-        let json = Json {
-            reports: self.reports,
-            lines: self.lines,
-            unreadable_lines: self.bad_lines,
-            items: self.items(),
-            done: self.done(),
-            missing: self.missing(),
-            bytes: self.bytes,
-            statuses,
-            hosts: self
-                .hosts_sorted()
-                .into_iter()
-                .map(|(host, count)| Host { host, count })
-                .collect(),
-            other_hosts: self.other_hosts,
-            exit_code: self.exit_code(),
-        };
-        let mut line = serde_json::to_string(&json).unwrap_or_else(|_| "{}".to_string());
-        line.push('\n');
-        line
-    }
-
-    /// With `--failed`: what was listed, and why some missing items were not.
-    fn write_retry_notes(&self, err: &mut dyn Write) -> io::Result<()> {
-        if self.unlisted_invalid > 0 {
-            writeln!(
-                err,
-                "watchdog: {} invalid item{} not listed: fix {} in the list first (the report's error names the line)",
-                self.unlisted_invalid,
-                plural(self.unlisted_invalid),
-                if self.unlisted_invalid == 1 { "its line" } else { "their lines" },
-            )?;
-        }
-        if self.unlisted_credentials > 0 {
-            writeln!(
-                err,
-                "watchdog: {} item{} not listed: the URL had credentials, which reports never keep (***); \
-                 list {} again from the original list",
-                self.unlisted_credentials,
-                plural(self.unlisted_credentials),
-                if self.unlisted_credentials == 1 { "it" } else { "them" },
-            )?;
-        }
-        Ok(())
-    }
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// The line `watchdog batch` takes back for a missing item, or why there is none.
-fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
-    if entry.status == Status::Invalid {
-        return Err("invalid");
-    }
-    if redact_credentials(&entry.url) != entry.url || entry.url.contains("://***@") {
-        return Err("credentials");
-    }
-    #[derive(Serialize)]
-    struct Retry<'a> {
-        url: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        path: Option<&'a str>,
-    }
-    serde_json::to_string(&Retry {
-        url: &entry.url,
-        path: entry.path.as_deref(),
-    })
-    .map_err(|_| "invalid")
-}
-
-fn open(path: &Path) -> Result<File, String> {
-    let file = File::open(path)
-        .map_err(|e| format!("cannot read the report '{}': {e}", path.display()))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| format!("cannot read the report '{}': {e}", path.display()))?;
-    if !metadata.is_file() {
-        return Err(format!(
-            "'{}' is not a regular file: reports are read twice, so save it to a file first",
-            path.display()
-        ));
-    }
-    Ok(file)
-}
-
-/// Whether the last byte of the first `len` bytes of `file` is not a newline.
-fn ends_mid_line(file: &File, len: u64) -> io::Result<bool> {
-    use std::os::unix::fs::FileExt;
-    if len == 0 {
-        return Ok(false);
-    }
-    let mut last = [0u8; 1];
-    file.read_exact_at(&mut last, len - 1)?;
-    Ok(last[0] != b'\n')
-}
-
-/// Reads the first `source.len` bytes of a report line by line: `each(line_no, line, is_last)`.
-fn for_each_line(
-    file: File,
-    source: &Source,
-    each: &mut dyn FnMut(u64, Line, bool) -> Result<(), String>,
-) -> Result<(), String> {
-    let read_error =
-        |e: io::Error| format!("cannot read the report '{}': {e}", source.path.display());
-    let mut reader = BufReader::with_capacity(64 * 1024, file.take(source.len));
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    let mut pending: Option<Line> = None;
-    loop {
-        let next = read_bounded_line(&mut reader, &mut buf, MAX_LINE).map_err(read_error)?;
-        // One line late, to know which one is the last.
-        if let Some(line) = pending.take() {
-            each(line_no, line, next.is_none())?;
-        }
-        let Some(too_long) = next else { break };
-        line_no += 1;
-        pending = Some(parse_line(&buf, too_long));
-    }
-    Ok(())
+    outcome.exit().into()
 }
 
 /// Reads `files` (see the module documentation), writes the retry list to `failed` when given, and
@@ -593,17 +159,7 @@ pub fn reconcile(
     // Pass 1: the ordinal of each item's latest line, and every unreadable line named.
     let mut ordinal = 0u64;
     for path in files {
-        let file = open(path)?;
-        let len = file
-            .metadata()
-            .map_err(|e| format!("cannot read the report '{}': {e}", path.display()))?
-            .len();
-        let source = Source {
-            path: path.clone(),
-            len,
-            ends_mid_line: ends_mid_line(&file, len)
-                .map_err(|e| format!("cannot read the report '{}': {e}", path.display()))?,
-        };
+        let (source, file) = Source::open(path)?;
         let mut named = 0u64;
         let mut bad_here = 0u64;
         for_each_line(file, &source, &mut |line_no, line, last| {
@@ -612,7 +168,7 @@ pub fn reconcile(
             match line {
                 Line::Blank => {}
                 Line::Entry(entry) => {
-                    let key = item_key(&entry);
+                    let key = entry.key();
                     if entry.status == Status::Skipped {
                         latest.insert_new(key, ordinal).map_err(index_error)?;
                     } else {
@@ -652,17 +208,17 @@ pub fn reconcile(
     // Pass 2: each item's outcome, from its latest line.
     let mut ordinal = 0u64;
     for source in &sources {
-        let file = open(&source.path)?;
+        let file = read::open(&source.path)?;
         for_each_line(file, source, &mut |_, line, _| {
             ordinal += 1;
             let Line::Entry(entry) = line else {
                 return Ok(());
             };
-            if latest.get(item_key(&entry)).map_err(index_error)? != Some(ordinal) {
+            if latest.get(entry.key()).map_err(index_error)? != Some(ordinal) {
                 return Ok(());
             }
             outcome.record(&entry);
-            if is_done(entry.status) {
+            if entry.status.is_done() {
                 return Ok(());
             }
             if let Some(out) = failed.as_mut() {
@@ -684,6 +240,7 @@ pub fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::report::ReportEntry;
 
     fn entry(url: &str, path: &str, status: Status) -> String {
         let mut entry = ReportEntry::new(url, status);
@@ -756,7 +313,7 @@ mod tests {
         assert_eq!(outcome.count(Status::Truncated), 1);
         assert_eq!(outcome.count(Status::Skipped), 0);
         assert_eq!(outcome.bytes, 2000);
-        assert_eq!(outcome.exit_code(), EXIT_SOME_MISSING);
+        assert_eq!(outcome.exit(), Exit::SomeFailed);
         assert_eq!(
             list,
             "{\"url\":\"https://h/c\",\"path\":\"c\"}\n{\"url\":\"https://h/d\",\"path\":\"d\"}\n\
@@ -777,8 +334,8 @@ mod tests {
         std::fs::write(&path, text)?;
         let (outcome, list, warnings) = run(&[path], dir.path());
         assert_eq!(outcome.items(), 2);
-        assert_eq!(outcome.bad_lines(), 3);
-        assert_eq!(outcome.exit_code(), EXIT_UNREADABLE_LINES);
+        assert_eq!(outcome.bad_lines, 3);
+        assert_eq!(outcome.exit(), Exit::UnreadableLines);
         assert!(list.is_empty());
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings[0].contains("r.jsonl: line 2: not a report line"));
@@ -845,13 +402,5 @@ mod tests {
         assert_eq!(json["missing"], 10_000);
         assert_eq!(json["exit_code"], 1);
         Ok(())
-    }
-
-    #[test]
-    fn hosts_are_named_without_credentials_or_port() {
-        assert_eq!(host("https://u:p@Example.org:8443/a"), "example.org");
-        assert_eq!(host("http://[::1]:80/x"), "::1");
-        assert_eq!(host("ftp"), "-");
-        assert_eq!(host("https:///x"), "-");
     }
 }
