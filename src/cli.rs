@@ -707,6 +707,9 @@ impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
             failed: args.failed,
             json: args.json,
             index_dir: args.index_dir,
+            list: args.list,
+            shard: args.shard,
+            shard_count: args.shard_count,
         }
     }
 }
@@ -801,6 +804,20 @@ pub struct ReportArgs {
     /// Where the index of items goes past 32,768 items (default: the first FILE's directory).
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+
+    /// The list the batches were given (`-` is stdin): its items that no report mentions were never
+    /// tried, and count as `missing`.
+    #[arg(long, value_name = "LIST")]
+    pub list: Option<PathBuf>,
+
+    /// Check only shard K of N of the list (as `batch --shard`), or `auto` from Slurm / Kubernetes
+    /// variables; needs --list.
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+
+    /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
 }
 
 #[cfg(test)]

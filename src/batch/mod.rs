@@ -31,6 +31,7 @@ pub mod shard;
 pub mod spill;
 pub mod status;
 pub mod summary;
+pub mod timestamp;
 pub mod verify;
 pub mod worker;
 

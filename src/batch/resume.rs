@@ -77,12 +77,24 @@ impl DoneIndex {
 
     /// Reads the report at `path`; no report yet means nothing is done. A long report's index is kept
     /// in a file in `spill_dir` (the output directory).
+    #[cfg(test)]
     pub fn load(path: &Path, spill_dir: &Path) -> Result<DoneIndex, LoadError> {
         match File::open(path) {
-            Ok(file) => DoneIndex::read(BufReader::new(file), spill_dir),
+            Ok(file) => DoneIndex::from_report(file, spill_dir),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(DoneIndex::new(spill_dir)),
             Err(err) => Err(LoadError::Report(err)),
         }
+    }
+
+    /// Reads the open report `file` from its current offset. Only a regular file is read back: a
+    /// pipe, FIFO or device would block or be consumed, so it is refused with an error that says so.
+    pub fn from_report(file: File, spill_dir: &Path) -> Result<DoneIndex, LoadError> {
+        if !file.metadata().map_err(LoadError::Report)?.is_file() {
+            return Err(LoadError::Report(io::Error::other(
+                "not a regular file: a report is read back for resuming only from a file",
+            )));
+        }
+        DoneIndex::read(BufReader::with_capacity(64 * 1024, file), spill_dir)
     }
 
     /// Reads a report. Lines that are not report entries (such as the fragment a killed run left)

@@ -21,12 +21,19 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::batch::list::ListReader;
+use crate::batch::plan::{Plan, Planner};
+use crate::batch::report::item_key;
+use crate::batch::resume::DoneIndex;
+use crate::batch::runner::open_list;
+use crate::batch::shard::Shard;
 use crate::batch::spill::SpillMap;
 use crate::batch::status::Status;
+use crate::batch::timestamp::parse_utc_millis;
 use crate::exit::Exit;
 
 use self::read::{for_each_line, Line, Source};
-use self::tally::{retry_line, Outcome};
+use self::tally::{list_line, retry_line, ListCounts, Outcome};
 
 mod read;
 mod render;
@@ -43,6 +50,21 @@ pub struct ReconcileOptions {
     pub json: bool,
     /// Where the on-disk index goes past the in-memory limit.
     pub index_dir: Option<PathBuf>,
+    /// The list the batches were given: its items no report mentions are `missing`.
+    pub list: Option<PathBuf>,
+    /// `K/N` or `auto`: check one shard's share of the list.
+    pub shard: Option<String>,
+    /// The shard count for `--shard auto` under a Kubernetes Indexed Job.
+    pub shard_count: Option<u32>,
+}
+
+/// The list to reconcile against, and the share of it the reports should cover.
+pub struct ListScope {
+    pub path: PathBuf,
+    pub shard: Shard,
+    /// The output directory the batches wrote to, as far as the names of items depend on it: the
+    /// reports inside it took their names before any item could.
+    pub out_dir: PathBuf,
 }
 
 /// The rule, the output and the exit codes, shown by `report --help` and its man page.
@@ -100,12 +122,48 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
+    let scope = match &args.list {
+        None if args.shard.is_some() || args.shard_count.is_some() => {
+            crate::report_error("report: --shard checks a share of the list: give --list LIST too");
+            return Exit::Failure.into();
+        }
+        None => None,
+        Some(list) => {
+            let shard = match &args.shard {
+                None => Shard::ALL,
+                Some(spec) => {
+                    match Shard::resolve(spec, args.shard_count, |name| std::env::var(name).ok()) {
+                        Ok(shard) => shard,
+                        Err(e) => {
+                            crate::report_error(format!("report: --shard: {e}"));
+                            return Exit::Failure.into();
+                        }
+                    }
+                }
+            };
+            let out_dir = args
+                .files
+                .first()
+                .and_then(|f| f.parent())
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            Some(ListScope {
+                path: list.clone(),
+                shard,
+                out_dir,
+            })
+        }
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let failed_out: Option<&mut dyn Write> = if args.failed { Some(&mut out) } else { None };
-    let outcome = match reconcile(&args.files, &index_dir, failed_out, &mut |message| {
-        crate::report_error(message)
-    }) {
+    let outcome = match reconcile(
+        &args.files,
+        scope.as_ref(),
+        &index_dir,
+        failed_out,
+        &mut |message| crate::report_error(message),
+    ) {
         Ok(outcome) => outcome,
         Err(message) => {
             crate::report_error(message);
@@ -134,11 +192,31 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
     outcome.exit().into()
 }
 
-/// Reads `files` (see the module documentation), writes the retry list to `failed` when given, and
-/// names every unreadable line through `warn`. Fails when a file cannot be read or the index cannot be
-/// kept.
+/// Where an outcome stands in the order of outcomes: a failure or success beats any `skipped` line
+/// (which only says the item was done earlier, or is a duplicate), then the later `finished_at` wins
+/// (a line without one, from before watchdog wrote it, is older than any with one), then the line read
+/// later. The second word is the line's ordinal.
+fn rank(entry: &crate::batch::report::ReportEntry) -> u64 {
+    const REAL_OUTCOME: u64 = 1 << 63;
+    let millis = entry
+        .finished_at
+        .as_deref()
+        .and_then(parse_utc_millis)
+        .unwrap_or(0)
+        .min(REAL_OUTCOME - 1);
+    if entry.status == Status::Skipped {
+        millis
+    } else {
+        REAL_OUTCOME | millis
+    }
+}
+
+/// Reads `files` (see the module documentation), and with `scope` the list, writes the retry list to
+/// `failed` when given, and names every unreadable line through `warn`. Fails when a file cannot be
+/// read or the index cannot be kept.
 pub fn reconcile(
     files: &[PathBuf],
+    scope: Option<&ListScope>,
     index_dir: &Path,
     mut failed: Option<&mut dyn Write>,
     warn: &mut dyn FnMut(String),
@@ -151,7 +229,8 @@ pub fn reconcile(
         )
     };
     let mut sources = Vec::with_capacity(files.len());
-    let mut latest: SpillMap<u64> = SpillMap::new(index_dir);
+    // Per item: the rank of its latest line and the line's ordinal.
+    let mut latest: SpillMap<(u64, u64)> = SpillMap::new(index_dir);
     let mut outcome = Outcome {
         reports: files.len(),
         ..Outcome::default()
@@ -169,10 +248,10 @@ pub fn reconcile(
                 Line::Blank => {}
                 Line::Entry(entry) => {
                     let key = entry.key();
-                    if entry.status == Status::Skipped {
-                        latest.insert_new(key, ordinal).map_err(index_error)?;
-                    } else {
-                        latest.insert(key, ordinal).map_err(index_error)?;
+                    let rank = rank(&entry);
+                    match latest.get(key).map_err(index_error)? {
+                        Some((before, _)) if before > rank => {}
+                        _ => latest.insert(key, (rank, ordinal)).map_err(index_error)?,
                     }
                 }
                 Line::Bad(reason) => {
@@ -205,6 +284,12 @@ pub fn reconcile(
         outcome.bad_lines += bad_here;
         sources.push(source);
     }
+    let mut write_failed = |line: &str| -> Result<(), String> {
+        if let Some(out) = failed.as_mut() {
+            writeln!(out, "{line}").map_err(|e| format!("cannot write the list: {e}"))?;
+        }
+        Ok(())
+    };
     // Pass 2: each item's outcome, from its latest line.
     let mut ordinal = 0u64;
     for source in &sources {
@@ -214,25 +299,90 @@ pub fn reconcile(
             let Line::Entry(entry) = line else {
                 return Ok(());
             };
-            if latest.get(entry.key()).map_err(index_error)? != Some(ordinal) {
+            if latest
+                .get(entry.key())
+                .map_err(index_error)?
+                .map(|(_, at)| at)
+                != Some(ordinal)
+            {
                 return Ok(());
             }
             outcome.record(&entry);
             if entry.status.is_done() {
                 return Ok(());
             }
-            if let Some(out) = failed.as_mut() {
-                match retry_line(&entry) {
-                    Ok(line) => {
-                        writeln!(out, "{line}")
-                            .map_err(|e| format!("cannot write the list: {e}"))?;
-                    }
-                    Err("credentials") => outcome.unlisted_credentials += 1,
-                    Err(_) => outcome.unlisted_invalid += 1,
-                }
+            match retry_line(&entry) {
+                Ok(line) => write_failed(&line)?,
+                Err("credentials") => outcome.unlisted_credentials += 1,
+                Err(_) => outcome.unlisted_invalid += 1,
             }
             Ok(())
         })?;
+    }
+    // Pass 3: the list, keyed as batch keys it; what no report mentions is missing.
+    if let Some(scope) = scope {
+        outcome.list = Some(ListCounts {
+            path: scope.path.display().to_string(),
+            shard: (scope.shard != Shard::ALL).then(|| scope.shard.to_string()),
+            ..ListCounts::default()
+        });
+        let list_error =
+            |e: io::Error| format!("cannot read the list '{}': {e}", scope.path.display());
+        let list = open_list(&scope.path).map_err(list_error)?;
+        // The planner batch uses: the same names, shard and duplicates, so the same keys. The
+        // reports inside the output directory took their names first, as each batch's did.
+        let mut planner = Planner::new(
+            scope.shard,
+            &scope.out_dir,
+            Path::new(""),
+            DoneIndex::new(index_dir),
+        )
+        .map_err(index_error)?;
+        for report in files {
+            planner
+                .reserve(&scope.out_dir, report)
+                .map_err(index_error)?;
+        }
+        for entry in ListReader::new(list) {
+            let entry = entry.map_err(list_error)?;
+            match planner.plan(entry).map_err(index_error)? {
+                Plan::NotMine => {}
+                Plan::Report(entry) => {
+                    // A duplicate is its first line's item, counted there.
+                    if entry.status == Status::Skipped {
+                        continue;
+                    }
+                    if let Some(list) = outcome.list.as_mut() {
+                        list.items += 1;
+                    }
+                    if latest.get(entry.key()).map_err(index_error)?.is_none() {
+                        if let Some(list) = outcome.list.as_mut() {
+                            list.invalid_unreported += 1;
+                        }
+                        outcome.record(&entry);
+                        outcome.unlisted_invalid += 1;
+                    }
+                }
+                Plan::Fetch { item, path, .. } | Plan::CheckDone { item, path, .. } => {
+                    if let Some(list) = outcome.list.as_mut() {
+                        list.items += 1;
+                    }
+                    if latest
+                        .get(item_key(&path, &item.url))
+                        .map_err(index_error)?
+                        .is_some()
+                    {
+                        continue;
+                    }
+                    outcome.record_never_tried(&item.url, &path);
+                    // The list's own URL: a retry list is a list, as secret as the one it came from.
+                    match list_line(&item.url, Some(&path), item.extra.as_ref()) {
+                        Ok(line) => write_failed(&line)?,
+                        Err(_) => outcome.unlisted_invalid += 1,
+                    }
+                }
+            }
+        }
     }
     Ok(outcome)
 }
@@ -263,7 +413,7 @@ mod tests {
     fn run(files: &[PathBuf], dir: &Path) -> (Outcome, String, Vec<String>) {
         let mut list = Vec::new();
         let mut warnings = Vec::new();
-        let outcome = reconcile(files, dir, Some(&mut list), &mut |w| warnings.push(w));
+        let outcome = reconcile(files, None, dir, Some(&mut list), &mut |w| warnings.push(w));
         let outcome = outcome.unwrap_or_else(|e| panic!("{e}"));
         (
             outcome,
@@ -401,6 +551,146 @@ mod tests {
         assert_eq!(json["statuses"]["timeout"], 10_000);
         assert_eq!(json["missing"], 10_000);
         assert_eq!(json["exit_code"], 1);
+        Ok(())
+    }
+
+    fn stamped(url: &str, path: &str, status: Status, finished_at: &str) -> String {
+        let mut entry: ReportEntry = serde_json::from_str(&entry(url, path, status))
+            .unwrap_or_else(|_| ReportEntry::new(url, status));
+        entry.finished_at = Some(finished_at.to_string());
+        entry.run = Some(format!("{finished_at}-1"));
+        entry.to_json_line()
+    }
+
+    #[test]
+    fn outcomes_are_ordered_by_finished_at_not_by_the_order_of_files() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let newer = write(
+            dir.path(),
+            "newer.jsonl",
+            &[
+                stamped("https://h/a", "a", Status::Ok, "2026-12-02T10:00:00.001Z"),
+                stamped(
+                    "https://h/b",
+                    "b",
+                    Status::Timeout,
+                    "2026-12-02T10:00:00.000Z",
+                ),
+                // A skipped line never replaces an outcome, however late.
+                stamped(
+                    "https://h/c",
+                    "c",
+                    Status::Skipped,
+                    "2026-12-02T11:00:00.000Z",
+                ),
+            ],
+        );
+        let older = write(
+            dir.path(),
+            "older.jsonl",
+            &[
+                stamped(
+                    "https://h/a",
+                    "a",
+                    Status::Timeout,
+                    "2026-12-02T10:00:00.000Z",
+                ),
+                stamped("https://h/b", "b", Status::Ok, "2026-12-02T10:00:00.001Z"),
+                stamped(
+                    "https://h/c",
+                    "c",
+                    Status::HttpError,
+                    "2026-12-02T09:00:00.000Z",
+                ),
+                // Written before lines had a time: older than any line that has one.
+                entry("https://h/a", "a", Status::DnsError),
+            ],
+        );
+        for files in [
+            [newer.clone(), older.clone()],
+            [older.clone(), newer.clone()],
+        ] {
+            let (outcome, list, _) = run(&files, dir.path());
+            assert_eq!(outcome.items(), 3);
+            assert_eq!(outcome.count(Status::Ok), 2, "a and b, by time");
+            assert_eq!(outcome.count(Status::HttpError), 1, "c");
+            assert_eq!(list, "{\"url\":\"https://h/c\",\"path\":\"c\"}\n");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_list_item_no_report_mentions_is_missing_and_listed_for_a_retry() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let list = dir.path().join("list.txt");
+        std::fs::write(
+            &list,
+            "https://h/a.jpg\n{\"url\":\"https://h/b.jpg\",\"id\":17,\"caption\":\"b\"}\n\
+             https://h/c.jpg\tcats/c.jpg\nftp://h/x\nhttps://h/a.jpg\nhttps://u:pw@h/d.jpg\n",
+        )?;
+        let report = write(
+            dir.path(),
+            "report.jsonl",
+            &[entry("https://h/a.jpg", "a.jpg", Status::Ok)],
+        );
+        let scope = ListScope {
+            path: list,
+            shard: Shard::ALL,
+            out_dir: dir.path().to_path_buf(),
+        };
+        let mut failed = Vec::new();
+        let outcome = reconcile(
+            &[report],
+            Some(&scope),
+            dir.path(),
+            Some(&mut failed),
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let failed = String::from_utf8(failed).unwrap_or_default();
+        assert_eq!(outcome.items(), 5, "a, b, c, d and the invalid line");
+        assert_eq!(outcome.never_tried(), 3);
+        assert_eq!(outcome.count(Status::Invalid), 1);
+        assert_eq!(outcome.missing(), 4);
+        assert_eq!(outcome.exit(), Exit::SomeFailed);
+        assert_eq!(
+            failed,
+            "{\"url\":\"https://h/b.jpg\",\"path\":\"b.jpg\",\"id\":17,\"caption\":\"b\"}\n\
+             {\"url\":\"https://h/c.jpg\",\"path\":\"cats/c.jpg\"}\n\
+             {\"url\":\"https://u:pw@h/d.jpg\",\"path\":\"d.jpg\"}\n"
+        );
+        let text = outcome.render_text();
+        assert!(text.contains("1 ok, 1 invalid, 3 missing"), "{text}");
+        assert!(
+            text.contains(": 5 items, 3 never tried (missing), 1 invalid line"),
+            "{text}"
+        );
+        assert!(!text.contains("pw"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&outcome.render_json()).unwrap_or_default();
+        assert_eq!(json["statuses"]["missing"], 3);
+        assert_eq!(json["list"]["missing"], 3);
+        assert_eq!(json["reported"], 1);
+        Ok(())
+    }
+
+    #[test]
+    fn without_the_list_the_summary_says_what_it_cannot_see() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let report = write(
+            dir.path(),
+            "report.jsonl",
+            &[entry("https://h/a.jpg", "a.jpg", Status::Ok)],
+        );
+        let (outcome, _, _) = run(&[report], dir.path());
+        assert_eq!(outcome.exit(), Exit::Success);
+        let text = outcome.render_text();
+        assert!(
+            text.contains(
+                "the reports mention 1 item; items never tried are not seen without --list LIST"
+            ),
+            "{text}"
+        );
         Ok(())
     }
 }

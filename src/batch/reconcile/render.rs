@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::tally::{HostCount, Outcome};
+use super::tally::{HostCount, ListCounts, Outcome};
 use crate::batch::status::Status;
 use crate::batch::summary::render_bytes;
 
@@ -29,10 +29,37 @@ impl Outcome {
             } else {
                 String::new()
             },
-            self.counts
-                .render()
-                .unwrap_or_else(|| "nothing reported".to_string()),
+            self.render_counts(),
         ));
+        match &self.list {
+            Some(list) => {
+                text.push_str(&format!(
+                    "list {}{}: {} item{}, {} never tried (missing){}\n",
+                    list.path,
+                    list.shard
+                        .as_deref()
+                        .map(|k| format!(" (shard {k})"))
+                        .unwrap_or_default(),
+                    list.items,
+                    plural(list.items),
+                    list.missing,
+                    if list.invalid_unreported > 0 {
+                        format!(
+                            ", {} invalid line{} no report mentions",
+                            list.invalid_unreported,
+                            plural(list.invalid_unreported)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            None => text.push_str(&format!(
+                "the reports mention {} item{}; items never tried are not seen without --list LIST\n",
+                self.reported(),
+                plural(self.reported())
+            )),
+        }
         text.push_str(&format!(
             "done {} ({}), missing {}\n",
             self.done(),
@@ -90,6 +117,17 @@ impl Outcome {
         text
     }
 
+    /// `10 ok, 2 http_error, 88 missing`.
+    fn render_counts(&self) -> String {
+        let reported = self.counts.render();
+        match (reported, self.never_tried()) {
+            (None, 0) => "nothing reported".to_string(),
+            (None, missing) => format!("{missing} missing"),
+            (Some(counts), 0) => counts,
+            (Some(counts), missing) => format!("{counts}, {missing} missing"),
+        }
+    }
+
     /// The summary as one JSON object, on one line.
     pub fn render_json(&self) -> String {
         #[derive(Serialize)]
@@ -104,27 +142,33 @@ impl Outcome {
             lines: u64,
             unreadable_lines: u64,
             items: u64,
+            /// Items the reports mention.
+            reported: u64,
             done: u64,
             missing: u64,
             bytes: u64,
             statuses: serde_json::Map<String, serde_json::Value>,
+            list: Option<&'a ListCounts>,
             hosts: Vec<Host<'a>>,
             other_hosts: HostCount,
             exit_code: u8,
         }
-        let statuses = Status::ALL
+        let mut statuses: serde_json::Map<String, serde_json::Value> = Status::ALL
             .iter()
             .map(|s| (s.as_str().to_string(), self.count(*s).into()))
             .collect();
+        statuses.insert("missing".to_string(), self.never_tried().into());
         let json = Json {
             reports: self.reports,
             lines: self.lines,
             unreadable_lines: self.bad_lines,
             items: self.items(),
+            reported: self.reported(),
             done: self.done(),
             missing: self.missing(),
             bytes: self.bytes,
             statuses,
+            list: self.list.as_ref(),
             hosts: self
                 .hosts_sorted()
                 .into_iter()

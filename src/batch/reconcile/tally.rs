@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::batch::list::Extra;
 use crate::batch::report::ReportEntry;
 use crate::batch::status::Status;
 use crate::batch::summary::StatusCounts;
@@ -36,7 +37,8 @@ pub struct HostCount {
 /// A missing item shown in the text summary.
 #[derive(Debug, Clone)]
 pub struct Missing {
-    pub status: Status,
+    /// A status word, or `missing` for an item of the list that no report mentions.
+    pub status: &'static str,
     pub url: String,
     pub path: Option<String>,
     pub error: Option<String>,
@@ -57,11 +59,39 @@ pub struct Outcome {
     /// With `--failed`: missing items left out of the list.
     pub unlisted_invalid: u64,
     pub unlisted_credentials: u64,
+    /// With `--list`: what the list held.
+    pub list: Option<ListCounts>,
+}
+
+/// With `--list`: the list's items (of the shard), and those no report mentions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListCounts {
+    /// The list as given.
+    pub path: String,
+    /// `K/N` when one shard's share was checked.
+    pub shard: Option<String>,
+    /// Items of the list (of the shard), each counted once: duplicates are one item.
+    pub items: u64,
+    /// Valid items no report mentions: never tried (`missing`).
+    pub missing: u64,
+    /// Invalid list lines no report mentions (counted as `invalid`).
+    pub invalid_unreported: u64,
 }
 
 impl Outcome {
+    /// Items: every item a report mentions, and with `--list` every list item none mentions.
     pub fn items(&self) -> u64 {
-        self.counts.total()
+        self.counts.total() + self.never_tried()
+    }
+
+    /// Items the reports mention.
+    pub fn reported(&self) -> u64 {
+        self.counts.total() - self.list.as_ref().map_or(0, |list| list.invalid_unreported)
+    }
+
+    /// Items of the list that no report mentions (0 without `--list`).
+    pub fn never_tried(&self) -> u64 {
+        self.list.as_ref().map_or(0, |list| list.missing)
     }
 
     pub fn count(&self, status: Status) -> u64 {
@@ -72,8 +102,9 @@ impl Outcome {
         self.counts.done()
     }
 
+    /// Items not done: failed, invalid, or never tried.
     pub fn missing(&self) -> u64 {
-        self.counts.not_done()
+        self.counts.not_done() + self.never_tried()
     }
 
     /// [`Exit::SomeFailed`] when an item is not done, else [`Exit::UnreadableLines`] when a line
@@ -94,15 +125,45 @@ impl Outcome {
         let done = entry.status.is_done();
         if done {
             self.bytes += entry.bytes.unwrap_or(0);
-        } else if self.first_missing.len() < MISSING_SHOWN {
+        } else {
+            self.note_missing(
+                entry.status.as_str(),
+                &entry.url,
+                entry.path.as_deref(),
+                entry.error.as_deref(),
+            );
+        }
+        self.count_host(&entry.url, done);
+    }
+
+    /// Counts an item of the list that no report mentions: never tried, `missing`.
+    pub fn record_never_tried(&mut self, url: &str, path: &str) {
+        if let Some(list) = self.list.as_mut() {
+            list.missing += 1;
+        }
+        self.note_missing("missing", url, Some(path), Some("no report mentions it"));
+        self.count_host(url, false);
+    }
+
+    fn note_missing(
+        &mut self,
+        status: &'static str,
+        url: &str,
+        path: Option<&str>,
+        error: Option<&str>,
+    ) {
+        if self.first_missing.len() < MISSING_SHOWN {
             self.first_missing.push(Missing {
-                status: entry.status,
-                url: redact_credentials(&entry.url),
-                path: entry.path.clone(),
-                error: entry.error.as_deref().map(redact_credentials),
+                status,
+                url: redact_credentials(url),
+                path: path.map(str::to_string),
+                error: error.map(redact_credentials),
             });
         }
-        let host = host(&entry.url);
+    }
+
+    fn count_host(&mut self, url: &str, done: bool) {
+        let host = host(url);
         let count = if let Some(count) = self.hosts.get_mut(&host) {
             count
         } else if self.hosts.len() < MAX_HOSTS {
@@ -135,17 +196,34 @@ pub fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
     if redact_credentials(&entry.url) != entry.url || entry.url.contains("://***@") {
         return Err("credentials");
     }
+    list_line(&entry.url, entry.path.as_deref(), entry.extra.as_ref())
+}
+
+/// A JSON list line: `url`, `path`, and the keys of `extra` as they were on the item's own line.
+pub fn list_line(
+    url: &str,
+    path: Option<&str>,
+    extra: Option<&Extra>,
+) -> Result<String, &'static str> {
     #[derive(Serialize)]
     struct Retry<'a> {
         url: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         path: Option<&'a str>,
     }
-    serde_json::to_string(&Retry {
-        url: &entry.url,
-        path: entry.path.as_deref(),
-    })
-    .map_err(|_| "invalid")
+    let mut line = serde_json::to_string(&Retry { url, path }).map_err(|_| "invalid")?;
+    // The extra keys go back to the top level, where the list had them.
+    let inner = extra
+        .map(|extra| extra.as_json().trim())
+        .and_then(|json| json.strip_prefix('{')?.strip_suffix('}'))
+        .filter(|inner| !inner.trim().is_empty());
+    if let Some(inner) = inner {
+        line.pop();
+        line.push(',');
+        line.push_str(inner);
+        line.push('}');
+    }
+    Ok(line)
 }
 
 #[cfg(test)]
