@@ -114,7 +114,8 @@ Exit status:
   0        every item is done: downloaded, already complete from an earlier run, or a duplicate
   1        at least one item failed or one list line was invalid; the report says which and why
            (run the same command again to retry: items already done are skipped)
-  125      watchdog itself failed (bad option, unreadable list, report or index not writable)
+  125      watchdog itself failed (bad option, unreadable list, a report that is a directory, a
+           symbolic link at DIR/report.jsonl, or not writable, an index not writable)
   128+N    stopped by signal N; the report holds every item finished before it";
 
 #[cfg(test)]

@@ -9,11 +9,14 @@
 //!
 //! An item is identified as the resume index of batch mode identifies it, by
 //! [`crate::batch::report::item_key`]. Memory stays flat for reports of any length: the reports are
-//! read twice as streams, one bounded line at a time. The first pass records, per item, the ordinal of the line that holds its
-//! latest outcome, in a [`SpillMap`] (in memory up to 32,768 items, in an unlinked file in the index
-//! directory beyond that, as batch mode's own indexes); the second pass takes each item's outcome from
+//! read twice as streams, one bounded line at a time. The first pass records, per item, the rank
+//! ([`rank`]) and the ordinal of the line that holds its latest outcome, in a [`SpillMap`] (in
+//! memory up to 32,768 items, in an unlinked file in the index directory beyond that, as batch
+//! mode's own indexes); the second pass takes each item's outcome from
 //! exactly that line. Each file is read up to the length it had when the first pass opened it, so a
-//! report that a running batch is still appending to is read as one consistent snapshot.
+//! report that a running batch is still appending to is read as one consistent snapshot. With
+//! `--list`, a third pass plans the list as batch would (the same [`Planner`]: names, shard,
+//! duplicates) and looks every item's key up: what no report mentions was never tried, `missing`.
 //!
 //! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them.
 
@@ -70,45 +73,61 @@ pub struct ListScope {
 /// The rule, the output and the exit codes, shown by `report --help` and its man page.
 pub const REPORT_HELP: &str = "\
 Examples:
-  watchdog report /data/imgs/report-*.jsonl
-      Sum up the reports of every shard and rerun: counts per status and per host, bytes, and the
-      items still missing.
-  watchdog report --failed /data/imgs/report-*.jsonl > retry.jsonl
+  watchdog report --list urls.txt /data/imgs/report-*.jsonl
+      Every item of the list accounted for: counts per status and per host, bytes, and the items
+      still missing, including those no report mentions (never tried: a killed run, a shard that
+      never ran).
+  watchdog report --failed --list urls.txt /data/imgs/report-*.jsonl > retry.jsonl
   watchdog batch retry.jsonl --out /data/imgs --report /data/imgs/report-retry.jsonl
-      List the items still not ok (JSON lines with url and path, the summary goes to stderr), and
-      fetch exactly those again, each to the path its first try had.
+      List the items still not ok or never tried (JSON lines with url, path and the list line's
+      other keys; the summary goes to stderr), and fetch exactly those, each to the path batch gave
+      it.
+  watchdog report --list urls.txt --shard 3/16 /data/imgs/report-3.jsonl
+      Check one shard's report against its share of the list.
   watchdog report --json report.jsonl
       The summary as one JSON object, for a pipeline.
 
 Latest outcome:
-  An item is its path and URL, as batch mode's resume index keys it. The files are read in the order
-  given, each from top to bottom (the order in which batch appended its lines, as items finished),
-  and an item's last line is its outcome, except that a skipped line never replaces an earlier
-  outcome: it says the item was complete from an earlier run, or a duplicate of a line whose own
-  outcome stands. Report lines carry no timestamp. Shards hold disjoint items and a rerun with the same
-  --report appends to it, so the order of the files matters only when reruns wrote separate reports:
-  give those oldest first. An item counts as done when its outcome is ok or skipped.
+  An item is its path and URL, as batch keys it (for resuming, and for --list). Of an item's lines,
+  the one with the latest finished_at is its outcome (a line of an older watchdog, without one, is
+  older than any line with one; lines of the same millisecond, or without a time, count in the order
+  read: files in the order given, each top to bottom), so the order of the files does not matter. A
+  skipped line never replaces another outcome: it says the item was complete from an earlier run,
+  or a duplicate of a line whose own outcome stands. An item counts as done when its outcome is ok
+  or skipped.
+
+The list:
+  Without --list, only the items the reports mention are seen: the summary says how many, and an
+  item never tried (the run was killed, a shard never ran) is not counted anywhere. With --list, the
+  list is read as batch reads it (the same names, duplicates and shards: --shard and --shard-count
+  as batch takes them), and every item of it (of the shard) that no report mentions is missing
+  (never tried); an invalid list line no report mentions counts as invalid. Items are named as a
+  batch whose --out is the first FILE's directory names them.
 
 Output:
-  A summary on stdout (on stderr with --failed): the counts of the latest outcomes per status, per host
-  (the 10 with the most items; --json has up to 10,000), bytes of the items done, and the first items
-  still missing with their status and error. A line that is not a report line (not JSON, a missing or
-  mistyped field, longer than 64 KiB, the incomplete last line of a report still being written) is
-  named on stderr with its file and line number, and skipped.
-  --failed writes one JSON object per missing item, {\"url\":...,\"path\":...}, in the order the reports
-  list them. Two kinds of missing item are left out, with a note on stderr: invalid ones, whose list
-  line must be fixed first, and those whose URL had credentials, which reports never keep (***).
+  A summary on stdout (on stderr with --failed): the counts of the latest outcomes per status (and
+  missing, never tried), per host (the 10 with the most items; --json has up to 10,000), bytes of
+  the items done, and the first items not done with their status and error. A line that is not a report
+  line (not JSON, a missing or mistyped field, longer than 64 KiB, the incomplete last line of a
+  report still being written) is named on stderr with its file and line number, and skipped.
+  --failed writes one JSON object per item not done, {\"url\":...,\"path\":...} and the other keys
+  its list line had (the report's extra), those of the reports first, then those never tried, in
+  list order. Two kinds are left out, with a note on stderr: invalid ones, whose list line must be
+  fixed first, and those whose URL had credentials, which reports never keep (***); a never-tried
+  item is written with the list's own URL.
 
 Memory:
-  Flat over reports of any length: past 32,768 items the index moves to an unnamed file in
+  Flat over reports and lists of any length: past 32,768 items the indexes move to unnamed files in
   --index-dir (the first FILE's directory unless given), about 32 to 64 bytes of disk per item.
 
 Exit status:
-  0        every item is done (ok or skipped), and every line was a report line
-  1        at least one item's latest outcome is a failure (or invalid)
+  0        every item is done (ok or skipped), and every line was a report line; without --list,
+           only the items the reports mention are known to be done
+  1        at least one item's latest outcome is a failure or invalid, or (with --list) an item
+           was never tried
   2        every item is done, but some lines could not be read (named on stderr)
-  125      watchdog itself failed: a bad option, a FILE that cannot be read or is not a regular file,
-           an index directory that cannot be written, stdout closed";
+  125      watchdog itself failed: a bad option, a FILE or LIST that cannot be read or a FILE that
+           is not a regular file, an index directory that cannot be written, stdout closed";
 
 /// Unreadable lines named on stderr per file; the rest are counted.
 const BAD_LINES_NAMED: u64 = 20;
