@@ -9,7 +9,9 @@
 #   scripts/bench.sh batch      # 2000 small files, 16 at a time (watchdog with and without its
 #                               # SHA-256), vs curl --parallel, aria2c, wget2, xargs+curl; the same list with 10% misbehaving items and a 2 s
 #                               # deadline; the batch supervisor's memory against list length
-#   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
+#   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length,
+#                               # and `watchdog report --list`'s against the list's length
+#   scripts/bench.sh report-memory  # only `watchdog report --list`'s memory
 #   scripts/bench.sh ab         # with BENCH_BASELINE: the clean batch, this build and the baseline in
 #                               # turn for 25 rounds, so load drift falls on both alike
 #   scripts/bench.sh badnet     # a bad network built in a network namespace (root only; see
@@ -336,6 +338,41 @@ bench_batch() {
   done
 
   bench_batch_memory
+  bench_report_memory
+}
+
+# Peak RSS of `watchdog report --list LIST REPORT` against the list's length (1,000 and 1,000,000
+# lines; BENCH_REPORT_MEM_BIG=10000000 for ten million), with a report of every tenth item, so that
+# nine in ten are missing: the list pass, its name index and the report index all grow with the list.
+# The indexes go to the report's directory, under BENCH_MEM_DIR as for batch. Each run checks the
+# counts it printed.
+bench_report_memory() {
+  need /usr/bin/time time
+  local dir n i rc small big=${BENCH_REPORT_MEM_BIG:-1000000} got
+  dir=$(mktemp -d "${BENCH_MEM_DIR:-$OUT}/watchdog-bench-report.XXXXXX")
+  echo "== report --list memory vs list length: peak RSS (/usr/bin/time -f '%M %e'), median of 3"
+  echo "   index directory on $(stat -f -c %T "$dir") ($dir)"
+  for n in 1000 "$big"; do
+    awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "https://h%d.example/img/%d.jpg\n", i % 100, i }' >"$dir/list"
+    awk -v n="$n" 'BEGIN { for (i = 0; i < n; i += 10) printf "{\"url\":\"https://h%d.example/img/%d.jpg\",\"path\":\"%d.jpg\",\"status\":\"ok\",\"http_status\":200,\"bytes\":1000,\"sha256\":null,\"attempts\":1,\"elapsed_ms\":5,\"error\":null}\n", i % 100, i, i }' >"$dir/report.jsonl"
+    for i in 1 2 3; do
+      rc=0
+      /usr/bin/time -f '%M %e' -o "$OUT/rss" "$WATCHDOG" report --json --list "$dir/list" "$dir/report.jsonl" \
+        >"$OUT/report.json" 2>"$OUT/report.err" || rc=$?
+      [ "$rc" = 1 ] || { echo "bench: report --list $n: exit $rc, expected 1" >&2; cat "$OUT/report.err" >&2; exit 1; }
+      got=$(python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(j["items"], j["statuses"]["missing"])' "$OUT/report.json")
+      [ "$got" = "$n $((n - n / 10))" ] || { echo "bench: report --list $n: items and missing $got" >&2; exit 1; }
+      tail -1 "$OUT/rss"
+    done >"$OUT/rss.report.$n"
+    awk '{ print $1 }' "$OUT/rss.report.$n" | median >"$OUT/rss.report.$n.m"
+    awk '{ print $2 }' "$OUT/rss.report.$n" | median >"$OUT/wall.report.$n.m"
+  done
+  small=$(cat "$OUT/rss.report.1000.m")
+  printf "   1,000 lines %5.1f MB; %s lines %5.1f MB in %s s; ratio %sx\n" \
+    "$(awk -v k="$small" 'BEGIN{print k/1024}')" "$big" \
+    "$(awk -v k="$(cat "$OUT/rss.report.$big.m")" 'BEGIN{print k/1024}')" "$(cat "$OUT/wall.report.$big.m")" \
+    "$(ratio "$(cat "$OUT/rss.report.$big.m")" "$small")"
+  rm -rf "$dir"
 }
 
 # Peak RSS of the batch supervisor against list length, with lists that start no worker and no
@@ -575,14 +612,15 @@ run_benchmarks() {
       supervise) bench_supervise ;;
       fetch) bench_fetch ;;
       batch) bench_batch ;;
-      memory) bench_batch_memory ;;
+      memory) bench_batch_memory; bench_report_memory ;;
+      report-memory) bench_report_memory ;;
       badnet) bench_badnet ;;
       ab) bench_batch_ab ;;
       all)
         bench_supervise; bench_fetch; bench_batch
         # The lab needs root (network namespaces); elsewhere the rest still runs.
         if [ "$(id -u)" = 0 ]; then bench_badnet; else echo "== badnet: left out (needs root)"; fi ;;
-      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, badnet, ab, all)" >&2; exit 2 ;;
+      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, report-memory, badnet, ab, all)" >&2; exit 2 ;;
     esac
   done
 }

@@ -13,8 +13,11 @@ use std::process::ExitCode;
 pub enum Exit {
     /// Everything worked (or, when supervising, the command's own status was 0).
     Success,
-    /// Batch mode: at least one item failed or one list line was invalid.
+    /// Batch mode: at least one item failed or one list line was invalid; `watchdog report`: at
+    /// least one item is not done.
     SomeFailed,
+    /// `watchdog report`: every item is done, but some lines of the reports could not be read.
+    UnreadableLines,
     /// The download URL is invalid, or its scheme (or a redirect's) is not http or https.
     InvalidUrl,
     /// The host name could not be resolved.
@@ -51,6 +54,7 @@ impl Exit {
         match self {
             Exit::Success => 0,
             Exit::SomeFailed => 1,
+            Exit::UnreadableLines => 2,
             Exit::InvalidUrl => 10,
             Exit::Dns => 11,
             Exit::Connect => 12,
@@ -110,7 +114,8 @@ Exit status:
   0        every item is done: downloaded, already complete from an earlier run, or a duplicate
   1        at least one item failed or one list line was invalid; the report says which and why
            (run the same command again to retry: items already done are skipped)
-  125      watchdog itself failed (bad option, unreadable list, report or index not writable)
+  125      watchdog itself failed (bad option, unreadable list, a report that is a directory, a
+           symbolic link at DIR/report.jsonl, or not writable, an index not writable)
   128+N    stopped by signal N; the report holds every item finished before it";
 
 #[cfg(test)]

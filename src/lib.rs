@@ -18,7 +18,6 @@ mod names;
 mod process;
 mod progress;
 mod protocol;
-mod reconcile;
 mod redact;
 mod signals;
 mod supervisor;

@@ -181,13 +181,25 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__report)
-            opts="-h --failed --json --index-dir --help"
+            opts="-h --failed --json --index-dir --list --shard --shard-count --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --index-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard-count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

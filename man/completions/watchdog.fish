@@ -45,7 +45,7 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s j -l jobs -d
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s t -l timeout -d 'Deadline of each attempt of each item; 0 disables it. The default bounds a batch that nobody tuned: no item can hold a worker for more than ten minutes per attempt' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l stall -d 'Stop an attempt when no data arrives for this long; 0 disables it' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l retries -d 'Retries per item after a failure that may be transient, with exponential backoff and jitter, and at least the server\'s Retry-After (up to 60 s; an item asked to wait longer is not retried)' -r
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l report -d 'JSON Lines report, one line per item (default: DIR/report.jsonl)' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l report -d 'JSON Lines report, one line per item (default: DIR/report.jsonl); `-` is stdout, and a pipe, FIFO or device is written as a stream, never read back' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l shard -d 'Take only shard K of N (1-based, by a hash of the URL), or `auto` from Slurm / Kubernetes variables' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l shard-count -d 'The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l min-speed -d 'Stop an attempt whose body arrives slower than RATE bytes per second (K, M suffixes: 1K is 1024) over --min-speed-window, as `stalled` with the measured rate; retried like a stall. Catches a server that drips a byte now and then, which the stall watch never sees. 0 (the default) disables it' -r
@@ -64,6 +64,9 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l insecure -d 
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l fsync -d 'fsync the file and its directory before reporting success (durability across power loss)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l index-dir -d 'Where the index of items goes past 32,768 items (default: the first FILE\'s directory)' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l list -d 'The list the batches were given (`-` is stdin): its items that no report mentions were never tried, and count as `missing`' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l shard -d 'Check only shard K of N of the list (as `batch --shard`), or `auto` from Slurm / Kubernetes variables; needs --list' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l shard-count -d 'The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l failed -d 'Print the items whose latest outcome is not ok, one JSON object {"url","path"} a line, for `watchdog batch`; the summary goes to stderr'
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l json -d 'Print the summary as one JSON object'
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -13,12 +13,15 @@
 //! # a comment, and blank lines, are skipped
 //! ```
 //!
-//! In the JSON form `path` and `sha256` are optional and other keys are ignored, so exports with extra
-//! columns (captions, ids) work as they are.
+//! In the JSON form `path` and `sha256` are optional. Any other keys (a pipeline's ids, captions) are
+//! kept as the item's [`Extra`] and travel unchanged into its report line under `extra`, so that the
+//! report joins back to the rows the list came from.
 
 use std::io::{self, BufRead};
 
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::names;
 use crate::redact;
@@ -40,6 +43,87 @@ pub struct Item {
     pub path: Option<String>,
     /// The expected SHA-256 of the body, 64 lowercase hex digits.
     pub sha256: Option<String>,
+    /// The other keys of a JSON line.
+    pub extra: Option<Extra>,
+}
+
+/// The keys of a JSON list line other than `url`, `path` and `sha256`, as one JSON object: each key
+/// and value exactly as the line wrote them, in its order (a number keeps all its digits).
+#[derive(Debug, Clone)]
+pub struct Extra(Box<RawValue>);
+
+impl Extra {
+    /// The object's JSON text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Extra) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl Eq for Extra {}
+
+impl Serialize for Extra {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Extra {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Extra, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(Extra)
+    }
+}
+
+/// A JSON object's keys and raw values, in the order written.
+struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawObject<'a>, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push((key, value));
+                }
+                Ok(RawObject(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// The keys of the JSON object `text` other than the item's own, as an [`Extra`]; `None` when there
+/// are none.
+fn extra_keys(text: &str) -> Option<Extra> {
+    let object: RawObject = serde_json::from_str(text).ok()?;
+    let mut json = String::from("{");
+    for (key, value) in object
+        .0
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "url" | "path" | "sha256"))
+    {
+        if json.len() > 1 {
+            json.push(',');
+        }
+        json.push_str(&serde_json::to_string(key).ok()?);
+        json.push(':');
+        json.push_str(value.get());
+    }
+    if json.len() == 1 {
+        return None;
+    }
+    json.push('}');
+    RawValue::from_string(json).ok().map(Extra)
 }
 
 /// A line that is not a usable item.
@@ -238,7 +322,9 @@ struct JsonItem {
 
 fn parse_json(text: &str) -> Result<Item, String> {
     let item: JsonItem = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    make_item(&item.url, item.path.as_deref(), item.sha256.as_deref())
+    let mut made = make_item(&item.url, item.path.as_deref(), item.sha256.as_deref())?;
+    made.extra = extra_keys(text);
+    Ok(made)
 }
 
 fn make_item(url: &str, path: Option<&str>, sha256: Option<&str>) -> Result<Item, String> {
@@ -260,6 +346,7 @@ fn make_item(url: &str, path: Option<&str>, sha256: Option<&str>) -> Result<Item
         url: url.to_string(),
         path: path.map(str::to_string),
         sha256,
+        extra: None,
     })
 }
 
@@ -312,6 +399,7 @@ mod tests {
             url: url.to_string(),
             path: path.map(str::to_string),
             sha256: sha256.map(str::to_string),
+            extra: None,
         }
     }
 
@@ -329,7 +417,10 @@ mod tests {
             (4, item("https://h/b.jpg", Some("cats/b.jpg"), None)),
             (
                 5,
-                item("https://h/c", Some("c.png"), Some(&"ab".repeat(32))),
+                Item {
+                    extra: extra_keys("{\"caption\":\"x\"}"),
+                    ..item("https://h/c", Some("c.png"), Some(&"ab".repeat(32)))
+                },
             ),
             (6, item("http://h/d", None, None)),
             (7, item("https://h/e", None, None)),
@@ -339,6 +430,22 @@ mod tests {
             assert_eq!(entry.line_no, line_no);
             assert_eq!(entry.item.as_ref(), Ok(&item));
         }
+    }
+
+    #[test]
+    fn extra_keys_of_a_json_line_are_kept_exactly_and_in_order() {
+        let text = "{\"id\":12345678901234567890123,\"url\":\"https://h/a\",\"caption\":\"a \\\"cat\\\"\",\
+                    \"tags\":[1, {\"x\":null}],\"path\":\"a.jpg\"}\n{\"url\":\"https://h/b\"}\n";
+        let got = entries(text.as_bytes());
+        let extra = got[0].item.as_ref().ok().and_then(|i| i.extra.clone());
+        assert_eq!(
+            extra.as_ref().map(Extra::as_json),
+            Some("{\"id\":12345678901234567890123,\"caption\":\"a \\\"cat\\\"\",\"tags\":[1, {\"x\":null}]}")
+        );
+        assert_eq!(
+            got[1].item.as_ref().ok().and_then(|i| i.extra.clone()),
+            None
+        );
     }
 
     #[test]

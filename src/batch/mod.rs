@@ -8,7 +8,8 @@
 //! to try again and when, and [`plan`] folds these steps into one decision per list line. The
 //! allocator and the resume index remember something about every item; [`spill`] moves what they
 //! remember to a file in the output directory once a list is long, so the supervisor's memory does
-//! not grow with the list. The runner wires them to the supervisor and the fetch worker.
+//! not grow with the list. The runner wires them to the supervisor and the fetch worker. [`reconcile`]
+//! is `watchdog report`: it reads the reports back and sums up every item's latest outcome.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ pub mod hosts;
 pub mod list;
 mod options;
 pub mod plan;
+pub mod reconcile;
 pub mod report;
 pub mod resume;
 pub mod retry;
@@ -29,6 +31,7 @@ pub mod shard;
 pub mod spill;
 pub mod status;
 pub mod summary;
+pub mod timestamp;
 pub mod verify;
 pub mod worker;
 

@@ -68,14 +68,21 @@ impl Planner {
         out_dir: &Path,
         report: &Path,
         done: DoneIndex,
-        mut names: NameAllocator,
+        names: NameAllocator,
     ) -> io::Result<Planner> {
-        if let Ok(inside) = without_dot(report).strip_prefix(without_dot(out_dir)) {
-            if let Some(inside) = inside.to_str() {
-                names.reserve(inside)?;
+        let mut planner = Planner { shard, names, done };
+        planner.reserve(out_dir, report)?;
+        Ok(planner)
+    }
+
+    /// Keeps `file`'s name away from downloads when it lies inside `out_dir`, as a report there is.
+    pub fn reserve(&mut self, out_dir: &Path, file: &Path) -> io::Result<()> {
+        if let Ok(inside) = without_dot(file).strip_prefix(without_dot(out_dir)) {
+            if let Some(inside) = inside.to_str().filter(|i| !i.is_empty()) {
+                self.names.reserve(inside)?;
             }
         }
-        Ok(Planner { shard, names, done })
+        Ok(())
     }
 
     /// The plan for one list entry. Fails only when the name allocator's or the resume index's file
@@ -110,6 +117,7 @@ impl Planner {
                 return Ok(Plan::Report(ReportEntry {
                     path: Some(path),
                     error: Some(format!("line {line_no}: duplicate of an earlier line")),
+                    extra: item.extra,
                     ..ReportEntry::new(&item.url, Status::Skipped)
                 }))
             }
@@ -145,6 +153,7 @@ fn without_dot(path: &Path) -> PathBuf {
 fn refused(line_no: u64, item: &Item, reason: &str) -> ReportEntry {
     ReportEntry {
         error: Some(format!("line {line_no}: {reason}")),
+        extra: item.extra.clone(),
         ..ReportEntry::new(&item.url, Status::Invalid)
     }
 }

@@ -9,20 +9,32 @@
 //!
 //! ```text
 //! {"url":"https://***@host/a.jpg","path":"a.jpg","status":"ok","http_status":200,"bytes":5120,
-//!  "sha256":"<64 hex>","attempts":1,"elapsed_ms":84,"error":null}
+//!  "sha256":"<64 hex>","attempts":1,"elapsed_ms":84,"error":null,
+//!  "finished_at":"2026-12-02T02:33:12.123Z","run":"2026-12-02T02:30:00.000Z-4711","extra":null}
 //! ```
 //!
 //! `url` and `error` never carry credentials (`user:password@` becomes `***@`); `path` is relative to
-//! the output directory; `status` is one of [`Status`].
+//! the output directory; `status` is one of [`Status`]; `finished_at` is when the line was written
+//! (UTC), `run` names the batch invocation that wrote it, and `extra` holds the other keys of the
+//! item's JSON list line, unchanged. Lines of earlier versions lack the last three and still read.
+//!
+//! Where the report goes: a regular file is appended to and read back by the next run for resuming;
+//! standard output (`-`), a pipe, a FIFO or a character device is a stream, written one flushed line
+//! per item and never read back. The default report, inside the output directory, is opened without
+//! following a symbolic link, as the downloads are.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize, Serializer};
+use sha2::{Digest, Sha256};
 
-use super::list::InvalidLine;
+use super::list::{Extra, InvalidLine};
 use super::status::Status;
+use super::timestamp::format_utc_millis;
 use crate::redact::redact_credentials;
 
 /// One line of the report.
@@ -40,6 +52,15 @@ pub struct ReportEntry {
     pub elapsed_ms: u64,
     #[serde(serialize_with = "serialize_redacted_option")]
     pub error: Option<String>,
+    /// When the line was written, UTC, RFC 3339 with milliseconds; set by [`ReportWriter::write`].
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// The batch invocation that wrote the line; set by [`ReportWriter::write`].
+    #[serde(default)]
+    pub run: Option<String>,
+    /// The other keys of the item's JSON list line.
+    #[serde(default)]
+    pub extra: Option<Extra>,
 }
 
 fn serialize_redacted<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
@@ -69,6 +90,9 @@ impl ReportEntry {
             attempts: 0,
             elapsed_ms: 0,
             error: None,
+            finished_at: None,
+            run: None,
+            extra: None,
         }
     }
 
@@ -80,51 +104,199 @@ impl ReportEntry {
         }
     }
 
+    /// The key of the item this line is about; see [`item_key`].
+    pub fn key(&self) -> u64 {
+        item_key(self.path.as_deref().unwrap_or(""), &self.url)
+    }
+
     /// The entry as one line of JSON, without the newline.
     pub fn to_json_line(&self) -> String {
         // Serializing plain strings and numbers cannot fail; the fallback keeps the line valid JSON.
         serde_json::to_string(self).unwrap_or_else(|_| {
             format!(
                 "{{\"url\":null,\"path\":null,\"status\":\"{}\",\"http_status\":null,\"bytes\":null,\
-                 \"sha256\":null,\"attempts\":{},\"elapsed_ms\":{},\"error\":\"unreportable entry\"}}",
+                 \"sha256\":null,\"attempts\":{},\"elapsed_ms\":{},\"error\":\"unreportable entry\",\
+                 \"finished_at\":null,\"run\":null,\"extra\":null}}",
                 self.status, self.attempts, self.elapsed_ms
             )
         })
     }
 }
 
-/// Appends entries to the report, one `write` and flush per entry, so that every finished item is on
-/// disk before the next one is reported.
+/// The key of an item, the same for every reader of reports (resume, `watchdog report`): its path
+/// relative to the output directory (empty for an item without one, such as an invalid line) and its
+/// URL in the redacted form, which is all a report has. 64 bits of a SHA-256: two of a million items
+/// share a key with a chance of 3 in 10^8.
+pub fn item_key(path: &str, url: &str) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(b"item\0");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(redact_credentials(url).as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// Where the report of a batch goes, and whether it can be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportPath {
+    /// `DIR/report.jsonl`: inside the output directory, so a symbolic link there is refused.
+    Default(std::path::PathBuf),
+    /// `--report PATH`: the user's choice, opened as given (`-` is standard output).
+    Given(std::path::PathBuf),
+}
+
+impl ReportPath {
+    pub fn path(&self) -> &Path {
+        match self {
+            ReportPath::Default(path) | ReportPath::Given(path) => path,
+        }
+    }
+}
+
+/// The report, opened.
+pub struct OpenReport {
+    pub writer: ReportWriter,
+    /// The report as a regular file, to read back for resuming (its offset is at the start); `None`
+    /// for a stream.
+    pub earlier: Option<File>,
+}
+
+/// Opens the report for a batch, before anything is downloaded. Fails (with the message for the
+/// one error line) when it is a directory, a symbolic link where the default report goes, or cannot
+/// be opened.
+pub fn open_report(report: &ReportPath, run: &str) -> Result<OpenReport, String> {
+    let path = report.path();
+    let error = |e: io::Error| format!("cannot open the report '{}': {e}", path.display());
+    if path.as_os_str() == "-" {
+        return Ok(OpenReport {
+            writer: ReportWriter::new(Box::new(io::stdout()), run),
+            earlier: None,
+        });
+    }
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create(true).mode(0o666);
+    match report {
+        ReportPath::Default(_) => {
+            // The output directory may be shared: a link planted at the report's name must not
+            // take the report (and its appends) elsewhere.
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        ReportPath::Given(_) => {
+            let kind = std::fs::metadata(path).map(|m| m.file_type());
+            if let Ok(kind) = &kind {
+                if kind.is_dir() {
+                    return Err(format!(
+                        "cannot open the report '{}': it is a directory",
+                        path.display()
+                    ));
+                }
+                if kind.is_fifo() || kind.is_char_device() || kind.is_socket() {
+                    // Written only: a reader of a pipe must see EOF when watchdog ends, and a
+                    // stream cannot be read back.
+                    let stream = OpenOptions::new().write(true).open(path).map_err(error)?;
+                    return Ok(OpenReport {
+                        writer: ReportWriter::new(Box::new(stream), run),
+                        earlier: None,
+                    });
+                }
+            }
+        }
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(format!(
+                "cannot open the report '{}': it is a symbolic link, and watchdog follows none \
+                 inside the output directory (remove it, or give --report PATH)",
+                path.display()
+            ))
+        }
+        Err(e) => return Err(error(e)),
+    };
+    let kind = file.metadata().map_err(error)?.file_type();
+    if kind.is_dir() {
+        return Err(format!(
+            "cannot open the report '{}': it is a directory",
+            path.display()
+        ));
+    }
+    if !kind.is_file() {
+        // A FIFO or device at the default name: written as a stream, never read back.
+        return Ok(OpenReport {
+            writer: ReportWriter::new(Box::new(file), run),
+            earlier: None,
+        });
+    }
+    end_last_line(&file).map_err(error)?;
+    let earlier = file.try_clone().map_err(error)?;
+    Ok(OpenReport {
+        writer: ReportWriter::new(Box::new(file), run),
+        earlier: Some(earlier),
+    })
+}
+
+/// When a previous run was killed in the middle of a line, ends that fragment so the next entry
+/// starts on a line of its own; leaves the offset at the start, for reading the report back.
+fn end_last_line(mut file: &File) -> io::Result<()> {
+    let len = file.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            file.write_all(b"\n")?;
+        }
+        file.seek(SeekFrom::Start(0))?;
+    }
+    Ok(())
+}
+
+/// The id of one batch invocation, for the `run` key of its report lines: when it started (UTC) and
+/// its process id, so that ids sort by start time and two runs started in the same millisecond differ.
+pub fn new_run_id() -> String {
+    format!(
+        "{}-{}",
+        format_utc_millis(SystemTime::now()),
+        std::process::id()
+    )
+}
+
+/// Appends entries to the report, one `write` and flush per entry, so that every finished item is
+/// on disk (or in the pipe) before the next one is reported.
 pub struct ReportWriter {
-    file: File,
+    out: Box<dyn Write>,
+    run: String,
 }
 
 impl ReportWriter {
-    /// Opens (or creates) the report for appending. When a previous run was killed in the middle of a
-    /// line, that fragment is ended first so the next entry starts on a line of its own.
-    pub fn open(path: &Path) -> io::Result<ReportWriter> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
-        let len = file.metadata()?.len();
-        if len > 0 {
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1))?;
-            file.read_exact(&mut last)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n")?;
-            }
+    /// A writer to `out` that stamps every entry with `run`.
+    pub fn new(out: Box<dyn Write>, run: &str) -> ReportWriter {
+        ReportWriter {
+            out,
+            run: run.to_string(),
         }
-        Ok(ReportWriter { file })
     }
 
-    pub fn write(&mut self, entry: &ReportEntry) -> io::Result<()> {
+    /// Opens (or creates) the regular file at `path` for appending, as [`open_report`] does with
+    /// `--report PATH`.
+    #[cfg(test)]
+    pub fn open(path: &Path) -> io::Result<ReportWriter> {
+        open_report(&ReportPath::Given(path.to_path_buf()), "test")
+            .map(|open| open.writer)
+            .map_err(io::Error::other)
+    }
+
+    /// Stamps `entry` with the time and this run, and writes it as one line.
+    pub fn write(&mut self, entry: &mut ReportEntry) -> io::Result<()> {
+        entry.finished_at = Some(format_utc_millis(SystemTime::now()));
+        entry.run = Some(self.run.clone());
         let mut line = entry.to_json_line().into_bytes();
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.flush()
+        self.out.write_all(&line)?;
+        self.out.flush()
     }
 }
 
@@ -179,6 +351,9 @@ mod tests {
             "attempts",
             "elapsed_ms",
             "error",
+            "finished_at",
+            "run",
+            "extra",
         ];
         let mut keys = keys;
         keys.sort_unstable();
@@ -210,7 +385,7 @@ mod tests {
         let path = dir.path().join("report.jsonl");
         std::fs::write(&path, "{\"url\":\"https://h/a\",\"pa")?;
         let mut writer = ReportWriter::open(&path)?;
-        writer.write(&ReportEntry::new("https://h/b", Status::Timeout))?;
+        writer.write(&mut ReportEntry::new("https://h/b", Status::Timeout))?;
         // Visible to a reader at once, without dropping the writer.
         let text = std::fs::read_to_string(&path)?;
         let lines: Vec<&str> = text.lines().collect();
@@ -218,7 +393,7 @@ mod tests {
         assert!(lines[1].starts_with("{\"url\":\"https://h/b\""));
         drop(writer);
         let mut writer = ReportWriter::open(&path)?;
-        writer.write(&ReportEntry::new("https://h/c", Status::Ok))?;
+        writer.write(&mut ReportEntry::new("https://h/c", Status::Ok))?;
         assert_eq!(std::fs::read_to_string(&path)?.lines().count(), 3);
         Ok(())
     }

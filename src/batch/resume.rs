@@ -9,13 +9,11 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::list::read_bounded_line;
-use super::report::ReportEntry;
+use super::report::{item_key, ReportEntry};
 use super::spill::SpillMap;
 use super::status::Status;
-use crate::redact::redact_credentials;
 
 /// Report lines longer than this are not from watchdog and are ignored when resuming.
 const MAX_REPORT_LINE: usize = 64 * 1024;
@@ -79,12 +77,24 @@ impl DoneIndex {
 
     /// Reads the report at `path`; no report yet means nothing is done. A long report's index is kept
     /// in a file in `spill_dir` (the output directory).
+    #[cfg(test)]
     pub fn load(path: &Path, spill_dir: &Path) -> Result<DoneIndex, LoadError> {
         match File::open(path) {
-            Ok(file) => DoneIndex::read(BufReader::new(file), spill_dir),
+            Ok(file) => DoneIndex::from_report(file, spill_dir),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(DoneIndex::new(spill_dir)),
             Err(err) => Err(LoadError::Report(err)),
         }
+    }
+
+    /// Reads the open report `file` from its current offset. Only a regular file is read back: a
+    /// pipe, FIFO or device would block or be consumed, so it is refused with an error that says so.
+    pub fn from_report(file: File, spill_dir: &Path) -> Result<DoneIndex, LoadError> {
+        if !file.metadata().map_err(LoadError::Report)?.is_file() {
+            return Err(LoadError::Report(io::Error::other(
+                "not a regular file: a report is read back for resuming only from a file",
+            )));
+        }
+        DoneIndex::read(BufReader::with_capacity(64 * 1024, file), spill_dir)
     }
 
     /// Reads a report. Lines that are not report entries (such as the fragment a killed run left)
@@ -121,7 +131,7 @@ impl DoneIndex {
                 None => (bytes, 0),
             };
             self.done
-                .insert(done_key(path, &entry.url), value)
+                .insert(item_key(path, &entry.url), value)
                 .map_err(LoadError::Index)?;
         }
         Ok(())
@@ -131,7 +141,7 @@ impl DoneIndex {
     /// as done; `None` when no earlier run finished it. Fails only when the index on disk cannot be
     /// read.
     pub fn expected(&self, url: &str, path: &str) -> io::Result<Option<Expected>> {
-        let Some((bytes, prefix)) = self.done.get(done_key(path, url))? else {
+        let Some((bytes, prefix)) = self.done.get(item_key(path, url))? else {
             return Ok(None);
         };
         Ok(Some(Expected {
@@ -156,19 +166,6 @@ impl DoneIndex {
     pub fn file_bytes(&self) -> u64 {
         self.done.file_bytes()
     }
-}
-
-/// The key of an item: URLs are compared in their redacted form, which is all the report has.
-fn done_key(path: &str, url: &str) -> u64 {
-    let mut hasher = Sha256::new();
-    hasher.update(b"done\0");
-    hasher.update(path.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(redact_credentials(url).as_bytes());
-    let digest = hasher.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first)
 }
 
 fn sha256_prefix(hex: &str) -> Option<u64> {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use super::hosts::{Hosts, Verdict};
+use super::list::Extra;
 use super::report::ReportEntry;
 use super::resume::Expected;
 use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
@@ -55,6 +56,8 @@ pub struct Pending {
     pub not_before: Instant,
     /// What an earlier run left, to be checked by the worker before the first attempt downloads.
     pub already: Option<Expected>,
+    /// The other keys of the item's JSON list line, for its report line.
+    pub extra: Option<Extra>,
 }
 
 impl Pending {
@@ -67,6 +70,7 @@ impl Pending {
             elapsed_ms: self
                 .first_started
                 .map_or(0, |s| s.elapsed().as_millis() as u64),
+            extra: self.extra.clone(),
             ..ReportEntry::new(&self.url, status)
         }
     }
@@ -914,6 +918,7 @@ mod tests {
                 first_started: None,
                 not_before: now,
                 already: None,
+                extra: None,
             })
             .collect();
         let mut items = FakeItems {

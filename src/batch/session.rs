@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::list::ListReader;
 use super::plan::{Plan, Planner};
-use super::report::{ReportEntry, ReportWriter};
+use super::report::{new_run_id, open_report, ReportEntry, ReportPath, ReportWriter};
 use super::resume::{DoneIndex, LoadError};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
@@ -34,8 +34,8 @@ struct ListItems {
 }
 
 impl ListItems {
-    fn record(&mut self, entry: ReportEntry) {
-        if let Err(e) = self.report.write(&entry) {
+    fn record(&mut self, mut entry: ReportEntry) {
+        if let Err(e) = self.report.write(&mut entry) {
             if self.fatal.is_none() {
                 self.fatal = Some(format!(
                     "cannot write the report '{}': {e}",
@@ -45,7 +45,7 @@ impl ListItems {
         }
         self.summary.record(&entry);
         if let Some(progress) = self.progress.as_mut() {
-            let ok = matches!(entry.status, Status::Ok | Status::Skipped);
+            let ok = entry.status.is_done();
             progress.item_done(
                 ok,
                 if entry.status == Status::Ok {
@@ -112,6 +112,7 @@ impl Items for ListItems {
                             "cannot create the directory '{}': {e}",
                             self.out_dir.join(&parent).display()
                         )),
+                        extra: item.extra,
                         ..ReportEntry::new(&item.url, Status::IoError)
                     });
                     continue;
@@ -129,6 +130,7 @@ impl Items for ListItems {
                 first_started: None,
                 not_before: Instant::now(),
                 already,
+                extra: item.extra,
             });
         }
     }
@@ -218,32 +220,41 @@ pub fn run(args: BatchOptions) -> ExitCode {
             args.out.display()
         ));
     }
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| args.out.join("report.jsonl"));
-    let done = match DoneIndex::load(&report_path, &args.out) {
-        Ok(done) => done,
-        Err(LoadError::Report(e)) => {
-            return failure(format!(
-                "cannot read the earlier report '{}': {e}",
-                report_path.display()
-            ))
-        }
-        Err(LoadError::Index(e)) => return failure(index_failure(&args.out, &e)),
+    let report = match &args.report {
+        Some(path) => ReportPath::Given(path.clone()),
+        None => ReportPath::Default(args.out.join("report.jsonl")),
     };
+    let report_path = report.path().to_path_buf();
+    let opened = match open_report(&report, &new_run_id()) {
+        Ok(opened) => opened,
+        Err(message) => return failure(message),
+    };
+    let done = match opened.earlier {
+        Some(earlier) => match DoneIndex::from_report(earlier, &args.out) {
+            Ok(done) => done,
+            Err(LoadError::Report(e)) => {
+                return failure(format!(
+                    "cannot read the earlier report '{}': {e}",
+                    report_path.display()
+                ))
+            }
+            Err(LoadError::Index(e)) => return failure(index_failure(&args.out, &e)),
+        },
+        None => {
+            if !args.quiet {
+                crate::report_error(format!(
+                    "batch: the report '{}' is a stream (standard output, a pipe or a device): it \
+                     is written, never read back, so items an earlier run finished are not skipped",
+                    report_path.display()
+                ));
+            }
+            DoneIndex::new(&args.out)
+        }
+    };
+    let report = opened.writer;
     let planner = match Planner::new(shard, &args.out, &report_path, done) {
         Ok(planner) => planner,
         Err(e) => return failure(index_failure(&args.out, &e)),
-    };
-    let report = match ReportWriter::open(&report_path) {
-        Ok(report) => report,
-        Err(e) => {
-            return failure(format!(
-                "cannot open the report '{}': {e}",
-                report_path.display()
-            ))
-        }
     };
     let list = match open_list(&args.list) {
         Ok(list) => list,

@@ -73,6 +73,12 @@ impl Status {
         }
     }
 
+    /// Whether the item is done: complete at its path (`ok`), or nothing was left to do (`skipped`).
+    /// Every "did this item make it" question in batch and report asks this.
+    pub const fn is_done(self) -> bool {
+        matches!(self, Status::Ok | Status::Skipped)
+    }
+
     /// The status's place in [`Status::ALL`].
     pub(super) fn index(self) -> usize {
         Status::ALL.iter().position(|s| *s == self).unwrap_or(0)
@@ -143,7 +149,7 @@ mod tests {
     fn a_failure_is_reported_in_the_word_it_travelled_as() {
         for kind in FailureKind::ALL {
             let status = Status::from(kind);
-            assert!(!matches!(status, Status::Ok | Status::Skipped), "{kind:?}");
+            assert!(!status.is_done(), "{kind:?}");
             if kind == FailureKind::WorkerDied {
                 assert_eq!(status, Status::IoError);
                 continue;

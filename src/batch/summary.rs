@@ -9,10 +9,55 @@ use super::report::ReportEntry;
 use super::status::Status;
 use crate::exit::Exit;
 
+/// Items per status: what a batch's summary and `watchdog report` both count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    counts: [u64; Status::ALL.len()],
+}
+
+impl StatusCounts {
+    pub fn add(&mut self, status: Status) {
+        self.counts[status.index()] += 1;
+    }
+
+    pub fn count(&self, status: Status) -> u64 {
+        self.counts[status.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Items that are done (`ok` or `skipped`, see [`Status::is_done`]).
+    pub fn done(&self) -> u64 {
+        Status::ALL
+            .iter()
+            .filter(|s| s.is_done())
+            .map(|s| self.count(*s))
+            .sum()
+    }
+
+    /// Items that are not done.
+    pub fn not_done(&self) -> u64 {
+        self.total() - self.done()
+    }
+
+    /// `1150 ok, 30 skipped, 20 http_error`: the statuses that occur, in [`Status::ALL`]'s order;
+    /// `None` when there are none.
+    pub fn render(&self) -> Option<String> {
+        let counts: Vec<String> = Status::ALL
+            .iter()
+            .filter(|s| self.count(**s) > 0)
+            .map(|s| format!("{} {}", self.count(*s), s))
+            .collect();
+        (!counts.is_empty()).then(|| counts.join(", "))
+    }
+}
+
 /// Counts of a batch's outcomes, for the closing summary and the exit code.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    counts: [u64; Status::ALL.len()],
+    counts: StatusCounts,
     /// Bytes downloaded by this run (not counting skipped items).
     pub bytes: u64,
     /// Items reported without an attempt because their host was down (the circuit breaker); they are
@@ -26,23 +71,23 @@ impl Summary {
     }
 
     pub fn record(&mut self, entry: &ReportEntry) {
-        self.counts[entry.status.index()] += 1;
+        self.counts.add(entry.status);
         if entry.status == Status::Ok {
             self.bytes += entry.bytes.unwrap_or(0);
         }
     }
 
     pub fn count(&self, status: Status) -> u64 {
-        self.counts[status.index()]
+        self.counts.count(status)
     }
 
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.counts.total()
     }
 
     /// Items that ended neither `ok` nor `skipped`.
     pub fn failed(&self) -> u64 {
-        self.total() - self.count(Status::Ok) - self.count(Status::Skipped)
+        self.counts.not_done()
     }
 
     /// [`Exit::Success`] when every item is `ok` or `skipped`, else [`Exit::SomeFailed`].
@@ -58,16 +103,10 @@ impl Summary {
     /// `1200 items in 1m 05s: 1150 ok, 30 skipped, 20 http_error` and
     /// `17.7 files/s, 2.4 MB/s (153.2 MB downloaded)`.
     pub fn render(&self, elapsed: Duration) -> String {
-        let counts: Vec<String> = Status::ALL
-            .iter()
-            .filter(|s| self.count(**s) > 0)
-            .map(|s| format!("{} {}", self.count(*s), s))
-            .collect();
-        let mut counts = if counts.is_empty() {
-            "nothing to do".to_string()
-        } else {
-            counts.join(", ")
-        };
+        let mut counts = self
+            .counts
+            .render()
+            .unwrap_or_else(|| "nothing to do".to_string());
         if self.held_back > 0 {
             counts.push_str(&format!(
                 " ({} not tried: host down, see --host-failures)",

@@ -271,7 +271,8 @@ pub struct BatchArgs {
     #[arg(long, value_name = "N", default_value_t = 2, help_heading = "Limits")]
     pub retries: u32,
 
-    /// JSON Lines report, one line per item (default: DIR/report.jsonl).
+    /// JSON Lines report, one line per item (default: DIR/report.jsonl); `-` is stdout, and a pipe,
+    /// FIFO or device is written as a stream, never read back.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub report: Option<PathBuf>,
 
@@ -388,13 +389,16 @@ impl From<BatchArgs> for BatchOptions {
     }
 }
 
-impl From<ReportArgs> for crate::reconcile::ReconcileOptions {
-    fn from(args: ReportArgs) -> crate::reconcile::ReconcileOptions {
-        crate::reconcile::ReconcileOptions {
+impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
+    fn from(args: ReportArgs) -> crate::batch::reconcile::ReconcileOptions {
+        crate::batch::reconcile::ReconcileOptions {
             files: args.files,
             failed: args.failed,
             json: args.json,
             index_dir: args.index_dir,
+            list: args.list,
+            shard: args.shard,
+            shard_count: args.shard_count,
         }
     }
 }
@@ -427,9 +431,10 @@ impl From<SuperviseArgs> for SuperviseOptions {
     long_about = "Read the reports of `watchdog batch` (every shard, every rerun) and keep the latest outcome of \
 each item; print a summary: counts per status and per host, bytes, and what is still missing. With --failed, \
 print the items still not ok as a list that `watchdog batch` takes back, each with its path, so that a retry \
-lands where the first try would have. Reports of any length are read as streams, in flat memory; a line that \
-is not a report line is named with its line number and skipped.",
-    after_long_help = crate::reconcile::REPORT_HELP
+lands where the first try would have. With --list, every item of the list that no report mentions is missing \
+(never tried), so a killed run or a shard that never ran is seen. Reports and lists of any length are read as \
+streams, in flat memory; a line that is not a report line is named with its line number and skipped.",
+    after_long_help = crate::batch::reconcile::REPORT_HELP
 )]
 pub struct ReportArgs {
     /// Batch reports (JSON Lines), in any order, except that reruns which wrote separate reports go
@@ -449,6 +454,20 @@ pub struct ReportArgs {
     /// Where the index of items goes past 32,768 items (default: the first FILE's directory).
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+
+    /// The list the batches were given (`-` is stdin): its items that no report mentions were never
+    /// tried, and count as `missing`.
+    #[arg(long, value_name = "LIST")]
+    pub list: Option<PathBuf>,
+
+    /// Check only shard K of N of the list (as `batch --shard`), or `auto` from Slurm / Kubernetes
+    /// variables; needs --list.
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+
+    /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
 }
 
 #[cfg(test)]

@@ -52,22 +52,29 @@ Examples:
 
 List format:
   One item per line: a URL; URL<TAB>RELATIVE/PATH to name the file; or a JSON object
-  {\"url\":...,\"path\":...,\"sha256\":...}. Blank lines and # comments are skipped; CRLF and a UTF-8
-  BOM are accepted. A line that is not an http(s) URL, is unparsable or is longer than 8 KiB is
-  reported invalid. Names come from the URL's last path segment, percent-decoded and sanitized; no
-  name ever leaves DIR. Name collisions get a short hash suffix; a URL listed twice is fetched once.
-  Past 32,768 items, the index of names moves from memory to an unnamed file in DIR (up to 64 bytes
-  of disk per item, and up to 96 more per item an earlier run finished), so DIR needs that room
-  beside the downloads.
+  {\"url\":...,\"path\":...,\"sha256\":...}, whose other keys (ids, captions) go into the item's
+  report line unchanged, as one object under extra. Blank lines and # comments are skipped; CRLF
+  and a UTF-8 BOM are accepted. A line that is not an http(s) URL, is unparsable or is longer than
+  8 KiB is reported invalid. Names come from the URL's last path segment, percent-decoded and
+  sanitized; no name ever leaves DIR. Name collisions get a short hash suffix; a URL listed twice
+  is fetched once. Past 32,768 items, the index of names moves from memory to an unnamed file in
+  DIR (up to 64 bytes of disk per item, and up to 96 more per item an earlier run finished), so DIR
+  needs that room beside the downloads.
 
 Report:
   One JSON object per item, appended and flushed as each finishes:
-  {\"url\",\"path\",\"status\",\"http_status\",\"bytes\",\"sha256\",\"attempts\",\"elapsed_ms\",\"error\"}
-  status is one of ok, timeout, stalled, http_error, dns_error, connect_error, tls_error, truncated,
-  rejected, invalid, io_error, skipped. io_error is a file that could not be written, or a worker
-  process that died with the item (the error says how; a death is retried, a full disk is not).
-  sha256 is null with --no-sha256 (unless the list gave one). Credentials in URLs are replaced by
-  \"***\".";
+  {\"url\",\"path\",\"status\",\"http_status\",\"bytes\",\"sha256\",\"attempts\",\"elapsed_ms\",\"error\",
+   \"finished_at\",\"run\",\"extra\"}
+  status is one of ok, timeout, stalled, http_error, dns_error, connect_error, tls_error,
+  truncated, rejected, invalid, io_error, skipped. io_error is a file that could not be written, or
+  a worker process that died with the item (the error says how; a death is retried, a full disk is
+  not). sha256 is null with --no-sha256 (unless the list gave one). finished_at is when the item
+  finished (UTC, RFC 3339 with milliseconds), run names the batch invocation, and extra holds the
+  list line's other keys (null without). Credentials in URLs are replaced by \"***\".
+  A regular file is appended to, and read back by a rerun, which skips what is done. --report -
+  (standard output), a pipe, a FIFO or a character device is a stream: one flushed line per item,
+  never read back. DIR/report.jsonl is opened without following a symbolic link, as downloads
+  inside DIR are: a link there is an error; an explicit --report PATH is opened as given.";
 
 pub(super) fn batch_after_help() -> String {
     format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")

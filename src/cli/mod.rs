@@ -106,7 +106,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     }
     match cli.mode {
         Some(Mode::Batch(batch)) => crate::batch::run(batch.into()),
-        Some(Mode::Report(report)) => crate::reconcile::run(report.into()),
+        Some(Mode::Report(report)) => crate::batch::reconcile::run(report.into()),
         None => match supervised(&cli.command) {
             Ok(command) => crate::supervisor::run(&cli.supervise.into(), command),
             Err(code) => code,

@@ -35,6 +35,9 @@ struct Line {
     attempts: u32,
     elapsed_ms: u64,
     error: Option<String>,
+    finished_at: Option<String>,
+    run: Option<String>,
+    extra: Option<serde_json::Value>,
 }
 
 impl World {
@@ -1835,5 +1838,210 @@ fn a_tls_handshake_that_never_finishes_is_a_tls_error() {
         "{report:?}"
     );
     drop(mute);
+    w.marker.assert_no_survivors();
+}
+
+// ---- where the report goes ---------------------------------------------------------------------
+
+#[test]
+fn report_lines_say_when_they_finished_and_which_run_wrote_them() {
+    let w = World::new("batch-finished-at");
+    let list = format!(
+        "{}\n{{\"url\":\"{}\",\"id\":12345678901234567890,\"caption\":\"a \\\"cat\\\"\",\"tags\":[1,2]}}\n",
+        w.url("/file/t/a"),
+        w.url("/file/t/b")
+    );
+    let run = w.batch(&list, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = w.batch(&list, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), 4);
+    let runs: BTreeSet<&str> = report.iter().filter_map(|l| l.run.as_deref()).collect();
+    assert_eq!(runs.len(), 2, "one id per invocation: {report:#?}");
+    assert_eq!(report[0].run, report[1].run);
+    for line in &report {
+        let at = line.finished_at.as_deref().unwrap_or("");
+        // 2026-12-02T02:33:12.123Z
+        assert_eq!(at.len(), 24, "{line:?}");
+        assert!(
+            at.ends_with('Z') && at.as_bytes()[10] == b'T' && at.as_bytes()[19] == b'.',
+            "{at}"
+        );
+    }
+    let mut times: Vec<&str> = report
+        .iter()
+        .filter_map(|l| l.finished_at.as_deref())
+        .collect();
+    let written = times.clone();
+    times.sort_unstable();
+    assert_eq!(times, written, "lines are written in the order they finish");
+    // The extra keys, unchanged (all 20 digits of the id), under `extra`.
+    let text = std::fs::read_to_string(w.out().join("report.jsonl")).expect("read the report");
+    assert!(
+        text.contains(
+            "\"extra\":{\"id\":12345678901234567890,\"caption\":\"a \\\"cat\\\"\",\"tags\":[1,2]}"
+        ),
+        "{text}"
+    );
+    assert!(report[0].extra.is_none());
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn report_dash_streams_each_line_to_stdout_as_the_item_finishes() {
+    use std::io::{BufRead, BufReader};
+    let w = World::new("batch-report-stdout");
+    let mut list = String::new();
+    for i in 0..5 {
+        list.push_str(&format!("{}\n", w.url(&format!("/file/q/{i}.jpg"))));
+    }
+    // Holds the batch open for seconds after the quick items are done.
+    list.push_str(&format!("{}\n", w.url("/silent")));
+    let list_path = w.write_list("list.txt", &list);
+    let mut child = w
+        .command(&[
+            s(&list_path),
+            "--out",
+            s(&w.out()),
+            "--report",
+            "-",
+            "-j",
+            "1",
+            "--stall",
+            "4",
+            "--retries",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watchdog batch");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read a report line");
+        seen.push(line);
+    }
+    // Five lines arrived while the sixth item still hangs: streamed, not written at the end.
+    assert!(child.try_wait().expect("try_wait").is_none());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).expect("read the rest");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1));
+    seen.extend(rest.lines().map(str::to_string));
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let parsed: Vec<Line> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(parsed[..5].iter().all(|l| l.status == "ok"));
+    assert_eq!(parsed[5].status, "stalled");
+    // Nothing but report lines on stdout, and no file named `-`.
+    assert!(!exists(&w.root.path().join("-")));
+    assert!(!exists(&w.out().join("report.jsonl")));
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+    }
+    assert!(stderr.contains("is a stream"), "{stderr}");
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_pipe_or_fifo_report_is_written_and_never_read_back() {
+    let w = World::new("batch-report-fifo");
+    let list = format!("{}\n{}\n", w.url("/file/f/a"), w.url("/file/f/b"));
+    // /dev/stdout on a pipe: the run used to block reading it back.
+    let list_path = w.write_list("list.txt", &list);
+    let run = w.run(&[
+        s(&list_path),
+        "--out",
+        s(&w.out()),
+        "--report",
+        "/dev/stdout",
+        "-q",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    // A FIFO, with a reader on the other end.
+    let fifo = w.path("report.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap_or_default())
+    };
+    let run = w.run(&[
+        s(&list_path),
+        "--out",
+        s(&w.path("out2")),
+        "--report",
+        s(&fifo),
+        "-q",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let got = reader.join().unwrap_or_default();
+    assert_eq!(got.lines().count(), 2, "{got}");
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_report_that_is_a_directory_or_cannot_be_opened_is_one_error_before_any_download() {
+    let w = World::new("batch-report-bad");
+    let list = format!("{}\n", w.url("/file/r/a"));
+    let dir = w.path("a-dir");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for report in [
+        s(&dir).to_string(),
+        s(&w.path("missing/r.jsonl")).to_string(),
+    ] {
+        let run = w.batch(&list, &["--report", &report]);
+        assert_eq!(run.code, Some(125), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .starts_with("watchdog: batch: cannot open the report"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(w.server.requests_for("/file/r/a"), 0);
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn the_default_report_is_not_written_through_a_symlink() {
+    let w = World::new("batch-report-symlink");
+    let target = w.path("elsewhere.jsonl");
+    std::fs::write(&target, "precious\n").expect("write the target");
+    std::fs::create_dir_all(w.out()).expect("mkdir out");
+    std::os::unix::fs::symlink(&target, w.out().join("report.jsonl")).expect("symlink");
+    let run = w.batch(&format!("{}\n", w.url("/file/l/a")), &[]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&target).ok().as_deref(),
+        Some("precious\n")
+    );
+    assert_eq!(w.server.requests_for("/file/l/a"), 0);
+    // Given explicitly, the same link is the user's choice, and is followed.
+    let run = w.batch(
+        &format!("{}\n", w.url("/file/l/a")),
+        &["--report", s(&w.out().join("report.jsonl"))],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let text = std::fs::read_to_string(&target).expect("read the target");
+    assert!(
+        text.starts_with("precious\n") && text.lines().count() == 2,
+        "{text}"
+    );
     w.marker.assert_no_survivors();
 }

@@ -62,6 +62,11 @@ impl Kitchen {
 
     /// `program args` in the kitchen, with watchdog first on PATH, under the marker.
     fn run(&self, program: &str, args: &[&str]) -> Run {
+        self.run_with_env(program, args, &[])
+    }
+
+    /// [`Kitchen::run`] with `env` set.
+    fn run_with_env(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let bin_dir = bin()
             .parent()
             .expect("the binary's directory")
@@ -74,6 +79,7 @@ impl Kitchen {
             .current_dir(self.dir.path())
             .env("PATH", std::env::join_paths(dirs).expect("PATH"))
             .env(crate::common::MARKER_ENV, self.marker.value());
+        cmd.envs(env.iter().copied());
         for var in [
             "http_proxy",
             "https_proxy",
@@ -236,4 +242,106 @@ fn the_rerun_recipe_retries_only_what_failed_and_ends_complete() {
     for name in ["a.jpg", "b.jpg", "c.jpg", "d.jpg"] {
         assert!(k.path(&format!("imgs/{name}")).exists(), "{name}");
     }
+}
+
+#[test]
+fn the_streaming_python_consumer_works_on_each_image_as_it_lands() {
+    let k = Kitchen::new("recipe-python-stream");
+    let script = k.write("consumer.py", &recipe("python-stream"));
+    k.write(
+        "urls.txt",
+        &k.urls(&["/file/a.jpg", "/file/b.jpg", "/status/404", "/file/c.jpg"]),
+    );
+    let run = k.run("python3", &[script.to_str().expect("path")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let detected: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("detect faces in imgs/"))
+        .collect();
+    // Each image was on disk, complete, when its line arrived (the consumer stats it then).
+    assert_eq!(detected.len(), 3, "{}", run.stdout);
+    for name in ["a.jpg", "b.jpg", "c.jpg"] {
+        let size = file_body(&format!("/file/{name}")).len();
+        assert!(
+            detected.contains(&format!("detect faces in imgs/{name} {size} bytes").as_str()),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("batch exit status 1"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("skip ") && run.stderr.contains("http_error"),
+        "{}",
+        run.stderr
+    );
+    // The report went to the consumer only.
+    assert!(!k.path("imgs/report.jsonl").exists());
+    assert!(!k.path("-").exists());
+}
+
+#[test]
+fn the_slurm_reconciliation_finds_the_shard_that_never_ran_and_fetches_its_items() {
+    let k = Kitchen::new("recipe-slurm-reconcile");
+    let paths: Vec<String> = (0..64).map(|i| format!("/file/slurm/{i}.jpg")).collect();
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    k.write("urls.txt", &k.urls(&refs));
+    let imgs = k.path("imgs");
+    let imgs = imgs.to_str().expect("path");
+    let array = k.write("fetch.sbatch", &recipe("slurm").replace("/data/imgs", imgs));
+    // Tasks 0 to 14 of the array of 16 ran; task 15 never did.
+    for task in 0..15 {
+        let task = task.to_string();
+        let run = k.run_with_env(
+            "bash",
+            &[array.to_str().expect("path")],
+            &[
+                ("SLURM_ARRAY_TASK_ID", task.as_str()),
+                ("SLURM_ARRAY_TASK_COUNT", "16"),
+            ],
+        );
+        assert_eq!(run.code, Some(0), "task {task}: {}", run.stderr);
+    }
+    let reported: usize = (0..15)
+        .map(|t| {
+            std::fs::read_to_string(k.path(&format!("imgs/report-{t}.jsonl")))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum();
+    let never_ran = 64 - reported;
+    assert!(never_ran > 0, "shard 16 of 16 has items");
+
+    let script = k.write(
+        "reconcile.sh",
+        &recipe("slurm-reconcile").replace("/data/imgs", imgs),
+    );
+    let run = k.run("bash", &[script.to_str().expect("path")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("64 items, {never_ran} never tried (missing)")),
+        "{}",
+        run.stdout
+    );
+    let retry = std::fs::read_to_string(k.path("imgs/retry.jsonl")).expect("the retry list");
+    assert_eq!(retry.lines().count(), never_ran, "{retry}");
+    for path in &paths {
+        let name = path.rsplit('/').next().unwrap_or("");
+        assert_eq!(read(&k.path(&format!("imgs/{name}"))), file_body(path));
+    }
+    let run = k.run(
+        "sh",
+        &[
+            "-c",
+            &format!("watchdog report --list urls.txt {imgs}/report-*.jsonl"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("64 items, 0 never tried"),
+        "{}",
+        run.stdout
+    );
 }

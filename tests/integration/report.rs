@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use std::process::Stdio;
+use std::time::Instant;
+
 use crate::common::{run_bounded, s, Run, World, SCHEDULER_ENV};
 use crate::server::file_body;
 
@@ -249,6 +252,220 @@ fn bad_files_are_one_error_line_and_exit_125() {
     std::fs::write(w.path("junk.jsonl"), "hello\n").expect("write");
     let run = w.run_watchdog(&["report", s(&w.path("junk.jsonl"))]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
+}
+
+/// Waits until the report at `path` has `n` lines, while `child` still runs.
+fn wait_for_lines(path: &Path, n: usize, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines(path).len() < n {
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the batch ended before the test could kill it"
+        );
+        assert!(Instant::now() < deadline, "{n} lines never came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_run_killed_after_10_of_100_items_has_90_missing_and_failed_completes_the_set() {
+    let w = World::new("report-list-killed");
+    // One worker; the eleventh item gets no answer the first time, so the run is killed with
+    // exactly ten items reported.
+    let mut list = String::new();
+    for i in 0..100 {
+        let route = if i == 10 { "silent-once" } else { "file" };
+        if i % 2 == 0 {
+            list.push_str(&format!(
+                "{}\n",
+                w.server.url(&format!("/{route}/k/{i}.jpg"))
+            ));
+        } else {
+            list.push_str(&format!(
+                "{{\"url\":\"{}\",\"path\":\"sub/{i}.jpg\",\"id\":{i}}}\n",
+                w.server.url(&format!("/{route}/k/{i}.jpg"))
+            ));
+        }
+    }
+    std::fs::write(w.path("list.txt"), list).expect("write the list");
+    let out = w.path("out");
+    let report = out.join("report.jsonl");
+    let mut cmd: Command = w.marker.watchdog();
+    cmd.args(["batch", "list.txt", "--out", s(&out), "-j", "1", "-q"])
+        .current_dir(w.root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for var in SCHEDULER_ENV {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().expect("start watchdog batch");
+    wait_for_lines(&report, 10, &mut child);
+    child.kill().expect("SIGKILL watchdog");
+    let _ = child.wait();
+    w.marker.assert_no_survivors();
+    assert_eq!(lines(&report).len(), 10);
+
+    // Without the list, the reports look complete, and the summary says what it cannot see.
+    let run = w.run_watchdog(&["report", s(&report)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "the reports mention 10 items; items never tried are not seen without --list LIST"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    let (json, run) = w.report_json(&["--list", "list.txt", s(&report)]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(json["items"], 100, "{json}");
+    assert_eq!(json["statuses"]["ok"], 10, "{json}");
+    assert_eq!(json["statuses"]["missing"], 90, "{json}");
+    assert_eq!(json["missing"], 90, "{json}");
+    assert_eq!(json["list"]["missing"], 90, "{json}");
+    let run = w.run_watchdog(&["report", "--list", "list.txt", s(&report)]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stdout
+            .contains("100 items in 1 report (10 lines): 10 ok, 90 missing"),
+        "{}",
+        run.stdout
+    );
+
+    // --failed lists the 90 as list lines, each with its path and its extra keys.
+    let run = w.run_watchdog(&["report", "--failed", "--list", "list.txt", s(&report)]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let retry: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(retry.len(), 90, "{}", run.stdout);
+    for line in &retry {
+        let url = line["url"].as_str().unwrap_or("");
+        let i: u64 = url
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".jpg"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(i >= 10, "{line}");
+        if i % 2 == 1 {
+            assert_eq!(line["path"], format!("sub/{i}.jpg"), "{line}");
+            assert_eq!(line["id"], i, "{line}");
+        } else {
+            assert_eq!(line["path"], format!("{i}.jpg"), "{line}");
+        }
+    }
+    std::fs::write(w.path("retry.jsonl"), &run.stdout).expect("write the retry list");
+    let run = w.run_watchdog(&["batch", "retry.jsonl", "--out", s(&out), "-q"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (json, run) = w.report_json(&["--list", "list.txt", s(&report)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json["items"], 100, "{json}");
+    assert_eq!(json["done"], 100, "{json}");
+    assert_eq!(json["statuses"]["missing"], 0, "{json}");
+    for i in 0..100 {
+        let rel = if i % 2 == 1 {
+            format!("sub/{i}.jpg")
+        } else {
+            format!("{i}.jpg")
+        };
+        assert!(out.join(&rel).is_file(), "{rel}");
+    }
+    // The extra keys travelled into the report lines, under `extra`.
+    let with_id: Vec<serde_json::Value> = lines(&report)
+        .into_iter()
+        .filter(|l| !l["extra"].is_null())
+        .collect();
+    assert_eq!(with_id.len(), 50);
+    assert!(with_id.iter().all(|l| l["extra"]["id"].is_u64()));
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn fifteen_of_sixteen_shards_and_the_list_name_the_sixteenth_shards_items() {
+    let w = World::new("report-list-shards");
+    let mut list = String::new();
+    for i in 0..160 {
+        list.push_str(&format!("{}\n", w.server.url(&format!("/file/s/{i}.bin"))));
+    }
+    list.push_str("ftp://not/an/item\n");
+    std::fs::write(w.path("list.txt"), list).expect("write the list");
+    let out = w.path("out");
+    let mut reports = Vec::new();
+    for k in 1..=15 {
+        let report = out.join(format!("report-{k}.jsonl"));
+        let run = w.run_watchdog(&[
+            "batch",
+            "list.txt",
+            "--out",
+            s(&out),
+            "--shard",
+            &format!("{k}/16"),
+            "--report",
+            s(&report),
+            "-q",
+        ]);
+        assert!(matches!(run.code, Some(0 | 1)), "{}", run.stderr);
+        reports.push(report);
+    }
+    // What shard 16 would take: batch's own plan, from a run into another directory.
+    let sixteenth = w.path("sixteenth");
+    let run = w.run_watchdog(&[
+        "batch",
+        "list.txt",
+        "--out",
+        s(&sixteenth),
+        "--shard",
+        "16/16",
+        "-q",
+    ]);
+    assert!(matches!(run.code, Some(0 | 1)), "{}", run.stderr);
+    let expected: BTreeSet<String> = lines(&sixteenth.join("report.jsonl"))
+        .iter()
+        .filter(|l| l["status"] == "ok")
+        .map(|l| l["url"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(!expected.is_empty());
+
+    let files: Vec<&str> = reports.iter().map(|r| s(r)).collect();
+    let run = w.run_watchdog(&[&["report", "--failed", "--list", "list.txt"], &files[..]].concat());
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let named: BTreeSet<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["url"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(named, expected);
+    assert!(
+        run.stderr
+            .contains(&format!("{} never tried (missing)", expected.len())),
+        "{}",
+        run.stderr
+    );
+    // The invalid line was reported by one of the fifteen (or is counted as invalid if by the 16th).
+    let (json, _) = w.report_json(&[&["--list", "list.txt"], &files[..]].concat());
+    assert_eq!(json["items"], 161, "{json}");
+    assert_eq!(json["statuses"]["invalid"], 1, "{json}");
+
+    // One shard's report against its share of the list: complete.
+    let (json, run) = w.report_json(&["--list", "list.txt", "--shard", "3/16", s(&reports[2])]);
+    let expected_code = if json["statuses"]["invalid"] == 1 {
+        1
+    } else {
+        0
+    };
+    assert_eq!(run.code, Some(expected_code), "{json}");
+    assert_eq!(json["statuses"]["missing"], 0, "{json}");
+    assert_eq!(json["list"]["shard"], "3/16", "{json}");
+    // --shard without --list is a usage error.
+    let run = w.run_watchdog(&["report", "--shard", "1/2", s(&reports[0])]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    w.marker.assert_no_survivors();
 }
 
 /// The README's Kubernetes Indexed Job is YAML with the fields a Job has (a hand-written schema of

@@ -29,6 +29,7 @@
 //! | `/flaky/ANYTHING`         | 500 the first time this exact target is asked for, then as `/file/` |
 //! | `/busy/S/ANYTHING`        | 429 with `Retry-After: S` the first time this exact target is asked for, then as `/file/` |
 //! | `/stall-once/ANYTHING`    | as `/stall` the first time this exact target is asked for, then 503 |
+//! | `/silent-once/ANYTHING`   | as `/silent` the first time this exact target is asked for, then as `/file/` |
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -489,6 +490,11 @@ fn respond<S: Read + Write>(
             idle_until_stopped(shared, since);
             Err(())
         }
+        ["silent-once", _, ..] if times_asked(shared, request) <= 1 => {
+            idle_until_stopped(shared, since);
+            Err(())
+        }
+        ["silent-once", _, ..] => io(send_file(stream, request)),
         ["busy", seconds, _, ..] if times_asked(shared, request) <= 1 => io(send(
             stream,
             429,

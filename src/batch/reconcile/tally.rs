@@ -1,0 +1,240 @@
+//! Tallying `watchdog report`'s outcomes: per status, per host, bytes, the first items not done, and
+//! the exit status they imply.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::batch::list::Extra;
+use crate::batch::report::ReportEntry;
+use crate::batch::status::Status;
+use crate::batch::summary::StatusCounts;
+use crate::exit::Exit;
+use crate::redact::redact_credentials;
+use crate::url_parts::UrlParts;
+
+/// Hosts counted one by one; items of any further host are summed up as other hosts.
+const MAX_HOSTS: usize = 10_000;
+/// Items not done kept to show in the text summary.
+pub const MISSING_SHOWN: usize = 10;
+
+/// The host of a URL as the summary shows it: lowercase, without credentials and port; `-` when there
+/// is none (an invalid line).
+fn host(url: &str) -> String {
+    UrlParts::split(url)
+        .host()
+        .map_or_else(|| "-".to_string(), str::to_ascii_lowercase)
+}
+
+/// Items, done and missing, of one host.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct HostCount {
+    pub items: u64,
+    pub done: u64,
+    pub missing: u64,
+}
+
+/// A missing item shown in the text summary.
+#[derive(Debug, Clone)]
+pub struct Missing {
+    /// A status word, or `missing` for an item of the list that no report mentions.
+    pub status: &'static str,
+    pub url: String,
+    pub path: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What the reports add up to.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub reports: usize,
+    pub lines: u64,
+    pub bad_lines: u64,
+    pub counts: StatusCounts,
+    /// Bytes of the items done.
+    pub bytes: u64,
+    pub hosts: HashMap<String, HostCount>,
+    pub other_hosts: HostCount,
+    pub first_missing: Vec<Missing>,
+    /// With `--failed`: missing items left out of the list.
+    pub unlisted_invalid: u64,
+    pub unlisted_credentials: u64,
+    /// With `--list`: what the list held.
+    pub list: Option<ListCounts>,
+}
+
+/// With `--list`: the list's items (of the shard), and those no report mentions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListCounts {
+    /// The list as given.
+    pub path: String,
+    /// `K/N` when one shard's share was checked.
+    pub shard: Option<String>,
+    /// Items of the list (of the shard), each counted once: duplicates are one item.
+    pub items: u64,
+    /// Valid items no report mentions: never tried (`missing`).
+    pub missing: u64,
+    /// Invalid list lines no report mentions (counted as `invalid`).
+    pub invalid_unreported: u64,
+}
+
+impl Outcome {
+    /// Items: every item a report mentions, and with `--list` every list item none mentions.
+    pub fn items(&self) -> u64 {
+        self.counts.total() + self.never_tried()
+    }
+
+    /// Items the reports mention.
+    pub fn reported(&self) -> u64 {
+        self.counts.total() - self.list.as_ref().map_or(0, |list| list.invalid_unreported)
+    }
+
+    /// Items of the list that no report mentions (0 without `--list`).
+    pub fn never_tried(&self) -> u64 {
+        self.list.as_ref().map_or(0, |list| list.missing)
+    }
+
+    pub fn count(&self, status: Status) -> u64 {
+        self.counts.count(status)
+    }
+
+    pub fn done(&self) -> u64 {
+        self.counts.done()
+    }
+
+    /// Items not done: failed, invalid, or never tried.
+    pub fn missing(&self) -> u64 {
+        self.counts.not_done() + self.never_tried()
+    }
+
+    /// [`Exit::SomeFailed`] when an item is not done, else [`Exit::UnreadableLines`] when a line
+    /// could not be read, else [`Exit::Success`].
+    pub fn exit(&self) -> Exit {
+        if self.missing() > 0 {
+            Exit::SomeFailed
+        } else if self.bad_lines > 0 {
+            Exit::UnreadableLines
+        } else {
+            Exit::Success
+        }
+    }
+
+    /// Counts `entry`, the latest outcome of its item.
+    pub fn record(&mut self, entry: &ReportEntry) {
+        self.counts.add(entry.status);
+        let done = entry.status.is_done();
+        if done {
+            self.bytes += entry.bytes.unwrap_or(0);
+        } else {
+            self.note_missing(
+                entry.status.as_str(),
+                &entry.url,
+                entry.path.as_deref(),
+                entry.error.as_deref(),
+            );
+        }
+        self.count_host(&entry.url, done);
+    }
+
+    /// Counts an item of the list that no report mentions: never tried, `missing`.
+    pub fn record_never_tried(&mut self, url: &str, path: &str) {
+        if let Some(list) = self.list.as_mut() {
+            list.missing += 1;
+        }
+        self.note_missing("missing", url, Some(path), Some("no report mentions it"));
+        self.count_host(url, false);
+    }
+
+    fn note_missing(
+        &mut self,
+        status: &'static str,
+        url: &str,
+        path: Option<&str>,
+        error: Option<&str>,
+    ) {
+        if self.first_missing.len() < MISSING_SHOWN {
+            self.first_missing.push(Missing {
+                status,
+                url: redact_credentials(url),
+                path: path.map(str::to_string),
+                error: error.map(redact_credentials),
+            });
+        }
+    }
+
+    fn count_host(&mut self, url: &str, done: bool) {
+        let host = host(url);
+        let count = if let Some(count) = self.hosts.get_mut(&host) {
+            count
+        } else if self.hosts.len() < MAX_HOSTS {
+            self.hosts.entry(host).or_default()
+        } else {
+            &mut self.other_hosts
+        };
+        count.items += 1;
+        if done {
+            count.done += 1;
+        } else {
+            count.missing += 1;
+        }
+    }
+
+    /// Hosts by number of items, most first, then by name.
+    pub fn hosts_sorted(&self) -> Vec<(&str, HostCount)> {
+        let mut hosts: Vec<(&str, HostCount)> =
+            self.hosts.iter().map(|(h, c)| (h.as_str(), *c)).collect();
+        hosts.sort_by(|a, b| b.1.items.cmp(&a.1.items).then(a.0.cmp(b.0)));
+        hosts
+    }
+}
+
+/// The line `watchdog batch` takes back for a missing item, or why there is none.
+pub fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
+    if entry.status == Status::Invalid {
+        return Err("invalid");
+    }
+    if redact_credentials(&entry.url) != entry.url || entry.url.contains("://***@") {
+        return Err("credentials");
+    }
+    list_line(&entry.url, entry.path.as_deref(), entry.extra.as_ref())
+}
+
+/// A JSON list line: `url`, `path`, and the keys of `extra` as they were on the item's own line.
+pub fn list_line(
+    url: &str,
+    path: Option<&str>,
+    extra: Option<&Extra>,
+) -> Result<String, &'static str> {
+    #[derive(Serialize)]
+    struct Retry<'a> {
+        url: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<&'a str>,
+    }
+    let mut line = serde_json::to_string(&Retry { url, path }).map_err(|_| "invalid")?;
+    // The extra keys go back to the top level, where the list had them.
+    let inner = extra
+        .map(|extra| extra.as_json().trim())
+        .and_then(|json| json.strip_prefix('{')?.strip_suffix('}'))
+        .filter(|inner| !inner.trim().is_empty());
+    if let Some(inner) = inner {
+        line.pop();
+        line.push(',');
+        line.push_str(inner);
+        line.push('}');
+    }
+    Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_named_without_credentials_or_port() {
+        assert_eq!(host("https://u:p@Example.org:8443/a"), "example.org");
+        assert_eq!(host("http://[::1]:80/x"), "::1");
+        assert_eq!(host("ftp"), "-");
+        assert_eq!(host("https:///x"), "-");
+    }
+}
