@@ -129,13 +129,9 @@ impl BodyCheck {
             hasher.update(chunk);
         }
         if let Some(image) = self.image.as_mut() {
-            // A body that is no image at all is refused by the magic bytes, with a better message.
-            if let Err(
-                malformed @ Malformed {
-                    format: Some(_), ..
-                },
-            ) = image.feed(chunk)
-            {
+            // Until the magic bytes are judged, a refusal waits for them: a body that is no image at
+            // all gets their better message, and `judge` reports the refusal otherwise.
+            if let (Err(malformed), true) = (image.feed(chunk), self.sniffed) {
                 return Err(malformed_image(malformed));
             }
         }
@@ -204,7 +200,11 @@ impl BodyCheck {
                     describe(&self.head)
                 ),
             )),
-            _ => Ok(()),
+            // A refusal of the structure that waited for this judgement.
+            _ => match self.image.as_ref().map(ImageCheck::finish) {
+                Some(Verdict::Malformed(malformed)) => Err(malformed_image(malformed)),
+                _ => Ok(()),
+            },
         }
     }
 
@@ -451,6 +451,15 @@ mod tests {
         let err = check.feed(&png).unwrap_err();
         assert_eq!(err.failure_kind(), FailureKind::Rejected);
         assert!(err.message().contains("CRC"), "{}", err.message());
+
+        // A RIFF that is not a WebP is refused by its magic bytes, as no image at all.
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        let err = check.feed(b"RIFF\x24\0\0\0WAVEfmt ").unwrap_err();
+        assert!(
+            err.message().contains("not a JPEG, PNG"),
+            "{}",
+            err.message()
+        );
 
         // Without --expect the structure is not looked at.
         let mut check = BodyCheck::new(None, None);
