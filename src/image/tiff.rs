@@ -9,6 +9,9 @@
 //! at is known to have arrived, and the check goes as far as the offsets allow. The strip (or tile)
 //! offset and byte count tables are held until both are known, to pair them.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use super::{Refusal, Want};
 
 /// More IFDs than this is a loop or an attack, not an image.
@@ -29,13 +32,13 @@ const SHORT: u16 = 3;
 const LONG: u16 = 4;
 const IFD: u16 = 13;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Table {
     Offsets,
     Counts,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum ReadKind {
     Ifd,
     Table {
@@ -46,7 +49,8 @@ enum ReadKind {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered by offset first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Read {
     at: u64,
     kind: ReadKind,
@@ -88,8 +92,8 @@ struct TableRead {
 pub struct Tiff {
     little: bool,
     state: State,
-    /// Reads to come, the nearest last.
-    pending: Vec<Read>,
+    /// Reads to come, the nearest first.
+    pending: BinaryHeap<Reverse<Read>>,
     /// The furthest offset a declared value, strip or tile requires.
     need: u64,
     strips: Vec<Strips>,
@@ -103,7 +107,7 @@ impl Tiff {
         Tiff {
             little,
             state: State::Header,
-            pending: Vec::new(),
+            pending: BinaryHeap::new(),
             need: 0,
             strips: Vec::new(),
             table: None,
@@ -315,14 +319,12 @@ impl Tiff {
         if at < pos {
             return;
         }
-        let read = Read { at, kind };
-        let index = self.pending.partition_point(|r| r.at > at);
-        self.pending.insert(index, read);
+        self.pending.push(Reverse(Read { at, kind }));
     }
 
     /// Goes to the nearest read still ahead, or past the last required byte when none is left.
     fn advance(&mut self, pos: u64) -> Want {
-        while let Some(read) = self.pending.pop() {
+        while let Some(Reverse(read)) = self.pending.pop() {
             if read.at >= pos {
                 self.state = State::Seek(read.kind);
                 return Want::Skip(read.at - pos);
