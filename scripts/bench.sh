@@ -14,6 +14,9 @@
 #   scripts/bench.sh report-memory  # only `watchdog report --list`'s memory
 #   scripts/bench.sh ab         # with BENCH_BASELINE: the clean batch, this build and the baseline in
 #                               # turn for 25 rounds, so load drift falls on both alike
+#   scripts/bench.sh image      # the cost of --expect image: the clean batch as images (JPEG, PNG),
+#                               # with and without the check (and the baseline's check, given
+#                               # BENCH_BASELINE) in turn, CPU user+sys and wall time
 #   scripts/bench.sh badnet     # a bad network built in a network namespace (root only; see
 #                               # bench_badnet): 600 items from slow, lossy, dead and misbehaving hosts
 #                               # and a silent resolver, watchdog vs curl, aria2c, wget2
@@ -592,6 +595,42 @@ bench_batch_ab() {
   printf "   --no-sha256:  this build %s ms, baseline %s ms, ratio %sx\n" "$newn" "$basen" "$(ratio "$newn" "$basen")"
 }
 
+# The cost of --expect image on the clean batch made of images (make_corpus.py images: JPEGs and PNGs
+# of 20-80 KB): this build without and with the check and, given BENCH_BASELINE, the baseline with its
+# own check, taking turns round by round as `ab` does. CPU is user+sys of watchdog and every worker it
+# reaped (GNU time), wall the batch's elapsed time; every checked run must end with every image ok.
+bench_image() {
+  need /usr/bin/time time
+  start_nginx
+  python3 "$BENCH/make_corpus.py" images "$SRV" "$BATCH_N" "$NGINX_BASE"
+  local rounds=${BENCH_IMAGE_ROUNDS:-11} round name bin extra names=(unchecked checked)
+  [ -n "$BASE" ] && names+=(baseline-checked)
+  echo "== --expect image: $BATCH_N images (JPEG, PNG) of 20-80 KB from nginx, 16 at a time, in turn for $rounds rounds"
+  : >"$OUT/image.runs"
+  for round in $(seq "$rounds"); do
+    for name in "${names[@]}"; do
+      case $name in baseline*) bin=$BASE ;; *) bin=$WATCHDOG ;; esac
+      case $name in unchecked) extra= ;; *) extra="--expect image" ;; esac
+      rm -rf "$DL/img"; mkdir "$DL/img"
+      # shellcheck disable=SC2086
+      /usr/bin/time -f "$name %e %U %S" -a -o "$OUT/image.runs" \
+        "$bin" batch "$SRV/images.urls" --out "$DL/img" -j 16 -t 10 -q $extra >/dev/null 2>"$OUT/image.err" \
+        || { echo "bench: $name: watchdog failed" >&2; cat "$OUT/image.err" >&2; exit 1; }
+      local counts; counts=$(python3 "$BENCH/count_files.py" "$SRV/images.sizes" "$DL/img")
+      [ "${counts%% *}" = "$BATCH_N" ] || { echo "bench: $name: $counts (complete truncated missing stray)" >&2; exit 1; }
+    done
+  done
+  rm -rf "$DL/img"
+  local cpu wall base_cpu=
+  for name in "${names[@]}"; do
+    cpu=$(awk -v n="$name" '$1 == n {print $3 + $4}' "$OUT/image.runs" | median)
+    wall=$(awk -v n="$name" '$1 == n {print $2}' "$OUT/image.runs" | median)
+    [ -n "$base_cpu" ] || base_cpu=$cpu
+    printf "   %-17s CPU user+sys median %6.2f s (%sx unchecked), wall median %5.2f s\n" \
+      "$name" "$cpu" "$(ratio "$cpu" "$base_cpu")" "$wall"
+  done
+}
+
 # The machine and the tools, for the top of BENCHMARKS.md.
 describe_machine() {
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -616,11 +655,12 @@ run_benchmarks() {
       report-memory) bench_report_memory ;;
       badnet) bench_badnet ;;
       ab) bench_batch_ab ;;
+      image) bench_image ;;
       all)
-        bench_supervise; bench_fetch; bench_batch
+        bench_supervise; bench_fetch; bench_batch; bench_image
         # The lab needs root (network namespaces); elsewhere the rest still runs.
         if [ "$(id -u)" = 0 ]; then bench_badnet; else echo "== badnet: left out (needs root)"; fi ;;
-      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, report-memory, badnet, ab, all)" >&2; exit 2 ;;
+      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, report-memory, badnet, ab, image, all)" >&2; exit 2 ;;
     esac
   done
 }

@@ -28,7 +28,8 @@ pub enum Exit {
     Tls,
     /// The server answered with a 4xx/5xx status, or redirected too many times.
     HttpStatus,
-    /// The body ended before its announced length, or the connection broke mid-body.
+    /// The body ended before its announced length, the connection broke mid-body, or (with
+    /// `--expect image`) the image ended before its structure does.
     Truncated,
     /// The body was refused: `--expect`, `--max-size` or `--sha256` did not match.
     Rejected,
@@ -103,7 +104,7 @@ Fetch exit status:
   12  connection refused, unreachable, or --connect-timeout passed
   13  TLS handshake or certificate verification failed
   14  HTTP error status (4xx/5xx) or too many redirects
-  15  truncated body (connection closed before Content-Length bytes)
+  15  truncated body (closed before Content-Length bytes, or an image cut short)
   16  content rejected by --expect, --max-size or --sha256
   17  local I/O error (disk full, permission denied, missing directory)
   18  the server's answer was not valid HTTP";

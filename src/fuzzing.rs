@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::batch::list::parse_line;
 use crate::duration::{parse_duration, parse_size};
+use crate::image::{ImageCheck, Verdict};
 use crate::names::output_name;
 use crate::protocol::{decode_line, is_json_object, LineReader, MAX_LINE};
 use crate::redact::{redact_credentials, redact_credentials_of_prefix};
@@ -47,6 +48,31 @@ pub fn list_line(data: &[u8]) {
             }
         }
     }
+}
+
+/// The `--expect image` check, on any body in chunks of any size (the first byte picks the size): it
+/// never panics, reaches the verdict it reaches on the body in one piece, and never takes a verdict
+/// back as bytes are added (whole stays whole, malformed stays malformed at the same byte).
+pub fn image_check(data: &[u8]) {
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
+    let mut at_once = ImageCheck::new();
+    let _ = at_once.feed(body);
+    let mut chunked = ImageCheck::new();
+    for piece in body.chunks(usize::from(first % 64) + 1) {
+        let before = chunked.finish();
+        let _ = chunked.feed(piece);
+        let after = chunked.finish();
+        if before != Verdict::Truncated {
+            assert_eq!(before, after, "a verdict was taken back");
+        }
+    }
+    assert_eq!(
+        chunked.finish(),
+        at_once.finish(),
+        "the chunking changed the verdict"
+    );
 }
 
 /// DURATION and size parsing: never a panic; a duration that parses is finite and not negative.
@@ -207,6 +233,16 @@ mod tests {
         #[test]
         fn durations_and_sizes_never_panic(text in "[0-9a-fA-FxXpP.+e-]{0,12}[smhdKMG]?") {
             duration_and_size(text.as_bytes());
+        }
+
+        #[test]
+        fn image_checks_never_panic_whatever_the_chunks(
+            head in prop_oneof![Just(&b"\xFF\xD8\xFF"[..]), Just(&b"\x89PNG\r\n\x1A\n"[..]), Just(&b"GIF89a"[..]),
+                Just(&b"RIFF\x40\0\0\0WEBP"[..]), Just(&b"BM"[..]), Just(&b"II*\0"[..]), Just(&b"MM\0*"[..])],
+            tail in proptest::collection::vec(any::<u8>(), 0..2048),
+            first in any::<u8>(),
+        ) {
+            image_check(&[&[first], head, &tail[..]].concat());
         }
 
         #[test]

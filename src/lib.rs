@@ -14,6 +14,7 @@ mod fetch;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod hex;
+mod image;
 mod names;
 mod process;
 mod progress;

@@ -54,7 +54,7 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l host-failure
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l per-host -d 'At most N items of one host (name and port) at a time; the others wait while items of other hosts go ahead. 0 (the default) leaves only --jobs as the limit, as curl --parallel does' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l connect-timeout -d 'Give up connecting after this long (the whole transfer is bounded by the supervisor\'s --timeout)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-size -d 'Refuse a body larger than this (suffixes K, M, G)' -r
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l expect -d 'Accept only a body of this kind' -r -f -a "image\t'JPEG, PNG, GIF, WebP, BMP or TIFF, judged by the body\'s magic bytes'"
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l expect -d 'Accept only a body of this kind' -r -f -a "image\t'A whole JPEG, PNG, GIF, WebP, BMP or TIFF: its structure is followed to its end as it arrives; an image cut short is truncated (and retried), a broken one rejected'"
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s H -l header -d 'Extra request header, \'Name: value\' (repeatable)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-redirects -d 'Follow at most this many redirects (http and https only)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l cacert -d 'Also trust the CA certificates in this PEM file (the system trust store is always used)' -r -F

@@ -10,6 +10,12 @@
         clean   every item from nginx
         faulty  the same, except every 10th item comes from the misbehaving server, its kind cycling
                 through stall, drip, close and never (10% of the items, 2.5% of each kind)
+  make_corpus.py images DIR N NGINX_BASE
+      The clean batch as images, for `--expect image` (scripts/bench.sh image): N files of 20-80 KB
+      in DIR/www/i/, every fourth a PNG, the others JPEGs, all whole by structure (the JPEGs'
+      entropy-coded data is random bytes with every 0xFF stuffed and a restart marker every 4 KB, as
+      an encoder writes them; the PNGs' IDAT is random, with right CRCs), and DIR/images.urls and
+      DIR/images.sizes.
   make_corpus.py badnet DIR N
       The bad-network lab's list (scripts/bench.sh badnet) of N items, N <= the batch corpus already in
       DIR/www/b/: every 12th item is bad (in equal shares: a host that swallows SYNs, a name the
@@ -33,7 +39,9 @@ import hashlib
 import json
 import os
 import random
+import struct
 import sys
+import zlib
 
 SEED = 20240611
 KINDS = ["stall", "drip", "close", "never"]
@@ -77,6 +85,61 @@ def batch(dir_, n, nginx, faulty):
             f.writelines(f'url = "{u}"\noutput = "{name}"\n' for u, name in zip(urls, names))
         with open(base + ".sizes", "w") as f:
             f.writelines(f"{name} {size}\n" for name, size in zip(names, sizes))
+
+
+def jpeg_bytes(rng, size):
+    """A JPEG of exactly `size` bytes by structure: SOI, APP0, DQT, SOF0, DHT, DRI, SOS, entropy-coded
+    data, EOI."""
+    head = bytearray(b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    head += b"\xFF\xDB\x00\x43\x00" + bytes(rng.randrange(1, 100) for _ in range(64))
+    head += b"\xFF\xC0\x00\x11\x08\x01\x00\x01\x00\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    head += b"\xFF\xC4\x00\x13\x00" + bytes(16)
+    head += b"\xFF\xDD\x00\x04\x00\x40"
+    head += b"\xFF\xDA\x00\x0C\x03\x01\x00\x02\x11\x03\x11\x00\x3F\x00"
+    body = bytearray()
+    want = size - len(head) - 2
+    restart = 0
+    while len(body) < want:
+        block = rng.randbytes(min(4096, want - len(body)))
+        body += block.replace(b"\xFF", b"\xFF\x00")
+        if len(body) + 2 < want:
+            body += bytes([0xFF, 0xD0 + restart % 8])
+            restart += 1
+    body = body[:want]
+    # A cut may leave an 0xFF whose second byte fell off: make it data.
+    while body.endswith(b"\xFF"):
+        body[-1] = 0x00
+    return bytes(head + body + b"\xFF\xD9")
+
+
+def png_bytes(rng, size):
+    """A PNG of exactly `size` bytes by structure: signature, IHDR, one IDAT, IEND."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0))
+    tail = chunk(b"IEND", b"")
+    return head + chunk(b"IDAT", rng.randbytes(size - len(head) - len(tail) - 12)) + tail
+
+
+def images(dir_, n, nginx):
+    rng = random.Random(SEED)
+    www = os.path.join(dir_, "www", "i")
+    os.makedirs(www, exist_ok=True)
+    urls, sizes = [], []
+    for i in range(n):
+        size = rng.randint(20_000, 80_000)
+        name = f"i{i:05d}." + ("png" if i % 4 == 3 else "jpg")
+        body = png_bytes(rng, size) if name.endswith("png") else jpeg_bytes(rng, size)
+        # images.sizes promises this size to count_files.py.
+        assert len(body) == size, (name, len(body), size)
+        with open(os.path.join(www, name), "wb") as f:
+            f.write(body)
+        urls.append(f"{nginx}/i/{name}")
+        sizes.append(f"{name} {size}\n")
+    with open(os.path.join(dir_, "images.urls"), "w") as f:
+        f.writelines(u + "\n" for u in urls)
+    with open(os.path.join(dir_, "images.sizes"), "w") as f:
+        f.writelines(sizes)
 
 
 BAD_KINDS = {
@@ -156,6 +219,8 @@ if __name__ == "__main__":
         big(sys.argv[2], int(sys.argv[3]))
     elif what == "batch":
         batch(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif what == "images":
+        images(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif what == "badnet":
         badnet(sys.argv[2], int(sys.argv[3]))
     elif what == "memlist":

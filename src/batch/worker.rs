@@ -25,6 +25,7 @@ pub struct Assignment {
     pub url: String,
     pub path: PathBuf,
     pub sha256: Option<String>,
+    /// A retry: continue the partial file an earlier attempt left. A first attempt removes any.
     pub resume: bool,
     /// An earlier run reported this item done: check the file first (which reads all of it, so it
     /// happens here, under the item's deadline, rather than in the supervisor) and fetch only if it
@@ -116,11 +117,17 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
                 continue;
             }
         }
+        // A first attempt starts afresh, but like every attempt keeps what a cut-off transfer
+        // brought (a truncated body, an image cut short) for its retry to continue with a Range
+        // request; the runner removes the partial file when it gives the item up.
+        if !assignment.resume {
+            let _ = std::fs::remove_file(crate::fetch::temp_path_for(&assignment.path));
+        }
         let request = FetchRequest {
             url: assignment.url,
             output: Output::File(assignment.path),
             sha256: assignment.sha256,
-            resume: assignment.resume,
+            resume: true,
             digest: options.digest,
         };
         // The fetcher reports the outcome (done or error) on the progress channel itself.

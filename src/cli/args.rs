@@ -147,7 +147,8 @@ pub enum ContainArg {
 /// `--expect` values: what kind of content a download must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExpectArg {
-    /// JPEG, PNG, GIF, WebP, BMP or TIFF, judged by the body's magic bytes.
+    /// A whole JPEG, PNG, GIF, WebP, BMP or TIFF: its structure is followed to its end as it
+    /// arrives; an image cut short is truncated (and retried), a broken one rejected.
     Image,
 }
 

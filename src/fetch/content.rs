@@ -1,6 +1,7 @@
-//! Content checks on a body as it streams by: `--expect image` by magic bytes, `--max-size`, and the
-//! SHA-256 of everything written. A body is refused as early as possible, so an HTML error page served
-//! with status 200 is stopped after its first bytes instead of being downloaded whole.
+//! Content checks on a body as it streams by: `--expect image` (magic bytes first, then the image's
+//! structure through its end, see [`crate::image`]), `--max-size`, and the SHA-256 of everything
+//! written. A body is refused as early as possible, so an HTML error page served with status 200 is
+//! stopped after its first bytes instead of being downloaded whole.
 
 use std::borrow::Cow;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -10,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{FailureKind, FetchError};
 use super::Expect;
+use crate::image::{ImageCheck, Malformed, Verdict};
 
 /// How many leading bytes the image check needs.
 pub const SNIFF_LEN: usize = 12;
@@ -71,6 +73,8 @@ pub struct BodyCheck {
     sniffed: bool,
     /// `None` when no digest is wanted.
     hasher: Option<BodyHasher>,
+    /// With `--expect image`: whether the image is whole.
+    image: Option<ImageCheck>,
     bytes: u64,
 }
 
@@ -83,6 +87,7 @@ impl BodyCheck {
             head_on_disk: 0,
             sniffed: expect.is_none(),
             hasher: Some(BodyHasher::new()),
+            image: (expect == Some(Expect::Image)).then(ImageCheck::new),
             bytes: 0,
         }
     }
@@ -123,6 +128,13 @@ impl BodyCheck {
         if let Some(hasher) = self.hasher.as_mut() {
             hasher.update(chunk);
         }
+        if let Some(image) = self.image.as_mut() {
+            // Until the magic bytes are judged, a refusal waits for them: a body that is no image at
+            // all gets their better message, and `judge` reports the refusal otherwise.
+            if let (Err(malformed), true) = (image.feed(chunk), self.sniffed) {
+                return Err(malformed_image(malformed));
+            }
+        }
         if self.sniffed {
             return Ok(Cow::Borrowed(chunk));
         }
@@ -153,11 +165,27 @@ impl BodyCheck {
         Ok(())
     }
 
-    /// The end of the body: judges a body too short to have been judged yet. Returns bytes still held
-    /// back, which may now be written.
+    /// The end of the body: judges a body too short to have been judged yet, and whether an image is
+    /// whole. Returns bytes still held back, which may now be written.
     pub fn finish(&mut self) -> Result<Vec<u8>, FetchError> {
         if !self.sniffed {
             self.judge()?;
+        }
+        if let Some(image) = &self.image {
+            match image.finish() {
+                Verdict::Whole => {}
+                Verdict::Malformed(malformed) => return Err(malformed_image(malformed)),
+                Verdict::Truncated => {
+                    return Err(FetchError::new(
+                        FailureKind::Truncated,
+                        format!(
+                            "--expect image: the {} ends after {} bytes, before the end its structure declares; try again, with --resume to continue where it stopped",
+                            image.format().unwrap_or("image"),
+                            image.bytes()
+                        ),
+                    ))
+                }
+            }
         }
         Ok(self.take_head())
     }
@@ -172,7 +200,11 @@ impl BodyCheck {
                     describe(&self.head)
                 ),
             )),
-            _ => Ok(()),
+            // A refusal of the structure that waited for this judgement.
+            _ => match self.image.as_ref().map(ImageCheck::finish) {
+                Some(Verdict::Malformed(malformed)) => Err(malformed_image(malformed)),
+                _ => Ok(()),
+            },
         }
     }
 
@@ -186,6 +218,14 @@ impl BodyCheck {
     pub fn sha256_hex(&mut self) -> Option<String> {
         Some(crate::hex::lower_hex(&self.hasher.as_mut()?.finish()))
     }
+}
+
+/// The refusal of a body that breaks its image format's rules.
+fn malformed_image(malformed: Malformed) -> FetchError {
+    FetchError::new(
+        FailureKind::Rejected,
+        format!("--expect image: {malformed}"),
+    )
 }
 
 /// Bodies up to this size are hashed inline; past it, on a helper thread.
@@ -362,12 +402,14 @@ mod tests {
 
     #[test]
     fn holds_back_the_head_until_judged() {
+        let png = crate::image::fixtures::png(100);
         let mut check = BodyCheck::new(Some(Expect::Image), None);
-        assert!(check.feed(b"\x89PN").unwrap().is_empty());
-        let out = check.feed(b"G\r\n\x1A\n\0\0\0\x0Drest").unwrap();
-        assert_eq!(&*out, b"\x89PNG\r\n\x1A\n\0\0\0\x0Drest");
+        assert!(check.feed(&png[..3]).unwrap().is_empty());
+        let out = check.feed(&png[3..]).unwrap();
+        assert_eq!(&*out, &png[..]);
         assert_eq!(&*check.feed(b"more").unwrap(), b"more");
-        assert_eq!(check.bytes(), 20);
+        assert!(check.finish().unwrap().is_empty());
+        assert_eq!(check.bytes(), png.len() as u64 + 4);
     }
 
     #[test]
@@ -379,9 +421,70 @@ mod tests {
 
         let mut check = BodyCheck::new(Some(Expect::Image), None);
         assert!(check.feed(b"BM").unwrap().is_empty());
-        assert_eq!(check.finish().unwrap(), b"BM");
+        assert_eq!(
+            check.finish().unwrap_err().failure_kind(),
+            FailureKind::Truncated
+        );
         let mut check = BodyCheck::new(Some(Expect::Image), None);
-        assert!(check.finish().is_err());
+        assert_eq!(
+            check.finish().unwrap_err().failure_kind(),
+            FailureKind::Rejected
+        );
+    }
+
+    #[test]
+    fn an_image_cut_short_is_truncated_and_a_broken_one_rejected_at_once() {
+        let jpeg = crate::image::fixtures::jpeg(2);
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        check.feed(&jpeg[..jpeg.len() - 1]).unwrap();
+        let err = check.finish().unwrap_err();
+        assert_eq!(err.failure_kind(), FailureKind::Truncated);
+        assert!(
+            err.message().contains("the JPEG ends after"),
+            "{}",
+            err.message()
+        );
+
+        let mut png = crate::image::fixtures::png(4000);
+        png[100] ^= 0x40;
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        let err = check.feed(&png).unwrap_err();
+        assert_eq!(err.failure_kind(), FailureKind::Rejected);
+        assert!(err.message().contains("CRC"), "{}", err.message());
+
+        // A RIFF that is not a WebP is refused by its magic bytes, as no image at all.
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        let err = check.feed(b"RIFF\x24\0\0\0WAVEfmt ").unwrap_err();
+        assert!(
+            err.message().contains("not a JPEG, PNG"),
+            "{}",
+            err.message()
+        );
+
+        // Without --expect the structure is not looked at.
+        let mut check = BodyCheck::new(None, None);
+        check.feed(&png[..50]).unwrap();
+        assert!(check.finish().is_ok());
+    }
+
+    #[test]
+    fn a_resumed_image_is_checked_from_its_first_byte_on_disk() {
+        let gif = crate::image::fixtures::gif();
+        for split in [1, 5, 12, 13, 300, gif.len() - 1] {
+            let mut check = BodyCheck::new(Some(Expect::Image), None);
+            check.feed_existing(&gif[..split]).unwrap();
+            let out = check.feed(&gif[split..]).unwrap();
+            assert_eq!(&*out, &gif[split..], "split at {split}");
+            assert!(check.finish().unwrap().is_empty(), "split at {split}");
+        }
+        // A partial file whose bytes on disk are damaged is refused, however whole the rest is.
+        let mut damaged = gif.clone();
+        damaged[25] = 0x99; // the first block's introducer
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        let refused = check
+            .feed_existing(&damaged[..400])
+            .and_then(|()| check.feed(&damaged[400..]).map(|_| ()));
+        assert_eq!(refused.unwrap_err().failure_kind(), FailureKind::Rejected);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::common::{
     Run, World, SCHEDULER_ENV,
 };
 use crate::nginx::Nginx;
-use crate::server::{data, file_body, jpeg, png, SynSink};
+use crate::server::{data, file_body, fixture, jpeg, png, SynSink};
 
 /// Bound for one batch run; far above what any run here needs.
 const LIMIT: Duration = Duration::from_secs(40);
@@ -55,6 +55,7 @@ impl World {
         match path {
             "/image.png" => png(),
             "/image.jpg" => jpeg(),
+            _ if path.starts_with("/img") => fixture(path.rsplit('/').next().unwrap_or_default()),
             _ if path.starts_with("/drip/") => {
                 let n = path.rsplit('/').next().and_then(|n| n.parse().ok());
                 data(n.unwrap_or_else(|| panic!("no length in {path}")))
@@ -204,6 +205,53 @@ fn assert_one_error_line(run: &Run, expected: &str) {
 }
 
 // ---- one run over a faulty list ----------------------------------------------------------------
+
+#[test]
+fn with_expect_image_a_cut_short_image_is_truncated_retried_with_range_and_never_ok() {
+    let w = World::new("batch-image-check");
+    // Each route, the status its item must end with, and its attempts.
+    let items = [
+        ("/img/baseline.jpg", "ok", 1),
+        ("/img-cut/400/progressive.jpg", "truncated", 2),
+        ("/img-cut/600/plain.png", "truncated", 2),
+        ("/img-cut/500/animated.gif", "truncated", 2),
+        ("/img-cut/200/lossy.webp", "truncated", 2),
+        ("/img-cut-once/400/plain.gif", "ok", 2),
+        ("/img-flip/2/baseline.jpg", "rejected", 1),
+    ];
+    let list: String = items.iter().map(|(p, ..)| w.url(p) + "\n").collect();
+    let run = w.batch(
+        &list,
+        &["-j", "4", "-t", "10", "--retries", "1", "--expect", "image"],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = w.report();
+    assert_eq!(report.len(), items.len(), "{report:#?}");
+    for (route, status, attempts) in items {
+        let line = line_for(&report, &w.url(route));
+        assert_eq!(
+            (line.status.as_str(), line.attempts),
+            (status, attempts),
+            "{route}: {line:?}"
+        );
+    }
+    // The second attempt at the image cut once asked for the rest only.
+    let ranges: Vec<Option<String>> = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/img-cut-once/"))
+        .map(|r| r.header("range").map(String::from))
+        .collect();
+    assert_eq!(ranges, [None, Some("bytes=400-".to_string())]);
+    w.assert_ok_files_are_intact(&w.out(), &report);
+    assert_eq!(
+        files(&w.out()),
+        BTreeSet::from(["report.jsonl", "baseline.jpg", "plain.gif"].map(String::from)),
+        "nothing cut short or broken is kept"
+    );
+    w.marker.assert_no_survivors();
+}
 
 #[test]
 fn a_faulty_list_gets_one_report_line_per_item_and_only_complete_files() {

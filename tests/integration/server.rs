@@ -8,6 +8,10 @@
 //! | path                      | answer |
 //! |---------------------------|--------|
 //! | `/image.png`, `/image.jpg`| a small image with Content-Length (keep-alive) |
+//! | `/img/NAME`               | [`fixture`] NAME (tests/fixtures/images), honouring `Range: bytes=K-` |
+//! | `/img-cut/K/NAME`         | its first K bytes with no Content-Length, then closes (HTTP cannot tell) |
+//! | `/img-cut-once/K/NAME`    | as `/img-cut/` the first time this exact target is asked for, then as `/img/` |
+//! | `/img-flip/AT/NAME`       | the fixture with byte AT changed (XOR 0x55), with Content-Length |
 //! | `/data/N`                 | N bytes of [`data`], honouring `Range: bytes=K-` (206, or 416 past the end) |
 //! | `/norange/N`              | N bytes of [`data`], ignoring Range (always 200) |
 //! | `/lying-range/N`          | N bytes; answers a Range with 206 from byte 0 |
@@ -44,17 +48,43 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(30);
 /// How often blocked connection threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The start of a PNG file: the signature and an IHDR chunk header.
-const PNG_HEAD: &[u8] = b"\x89PNG\r\n\x1A\n\0\0\0\x0DIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
-
-/// The body of `/data/N` and friends: N bytes that start like a PNG, then a repeating pattern.
+/// The body of `/data/N` and friends: N bytes that make a whole PNG by structure (signature, IHDR,
+/// one IDAT of a repeating pattern, IEND, every CRC right; the pixels are no zlib stream), so that
+/// `--expect image` accepts it whole and finds any prefix of it truncated. Under 57 bytes, the start
+/// of one.
 pub fn data(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| match PNG_HEAD.get(i) {
-            Some(b) => *b,
-            None => (i % 251) as u8,
+    const FRAME: usize = 8 + 25 + 12 + 12;
+    let pattern: Vec<u8> = (0..len.saturating_sub(FRAME))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let mut body = b"\x89PNG\r\n\x1A\n".to_vec();
+    png_chunk(&mut body, b"IHDR", b"\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0");
+    png_chunk(&mut body, b"IDAT", &pattern);
+    png_chunk(&mut body, b"IEND", b"");
+    body.truncate(len);
+    body
+}
+
+/// Appends a PNG chunk: length, type, data, CRC-32 of type and data.
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    let table: Vec<u32> = (0..256u32)
+        .map(|n| {
+            (0..8).fold(n, |c, _| {
+                if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                }
+            })
         })
-        .collect()
+        .collect();
+    let crc = !kind.iter().chain(data).fold(!0u32, |crc, &b| {
+        table[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8)
+    });
+    out.extend((data.len() as u32).to_be_bytes());
+    out.extend(kind);
+    out.extend(data);
+    out.extend(crc.to_be_bytes());
 }
 
 /// The body of `/image.png`.
@@ -62,11 +92,32 @@ pub fn png() -> Vec<u8> {
     data(2000)
 }
 
-/// The body of `/image.jpg`.
+/// The body of `/image.jpg`: a baseline JPEG by structure (segments, one scan with stuffed bytes and
+/// restart markers, EOI), about 3 KB.
 pub fn jpeg() -> Vec<u8> {
-    let mut body = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01".to_vec();
-    body.extend((0..3000).map(|i| (i % 199) as u8));
+    let mut body = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0".to_vec();
+    body.extend(b"\xFF\xDB\0\x43\0");
+    body.extend([1u8; 64]);
+    body.extend(b"\xFF\xC0\0\x0B\x08\0\x10\0\x10\x01\x01\x11\0");
+    body.extend(b"\xFF\xC4\0\x13\0");
+    body.extend([0u8; 16]);
+    body.extend(b"\xFF\xDA\0\x08\x01\x01\0\0\x3F\0");
+    for i in 0..3000 {
+        body.push((i % 199) as u8);
+        if i % 500 == 499 {
+            body.extend([0xFF, 0x00, 0xFF, 0xD0 + (i / 500 % 8) as u8]);
+        }
+    }
+    body.extend(b"\xFF\xD9");
     body
+}
+
+/// An image file of tests/fixtures/images (real encoder outputs; see make.py there).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/images")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 /// The body of `/file/...` and of `/flaky/...` once it recovers: a few hundred bytes that name the
@@ -320,6 +371,27 @@ fn respond<S: Read + Write>(
     match parts.as_slice() {
         ["image.png"] => io(send(stream, 200, "image/png", &[], &png())),
         ["image.jpg"] => io(send(stream, 200, "image/jpeg", &[], &jpeg())),
+        ["img", name] => io(send_ranged(stream, request, &fixture(name))),
+        ["img-cut-once", _, name] if times_asked(shared, request) > 1 => {
+            io(send_ranged(stream, request, &fixture(name)))
+        }
+        ["img-cut", k, name] | ["img-cut-once", k, name] => {
+            let body = fixture(name);
+            let cut = k.parse::<usize>().map_err(|_| ())?.min(body.len());
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: image/x\r\nConnection: close\r\n\r\n";
+            io(stream.write_all(head.as_bytes()))?;
+            io(stream.write_all(&body[..cut]))?;
+            let _ = stream.flush();
+            Err(())
+        }
+        ["img-flip", at, name] => {
+            let mut body = fixture(name);
+            let at = at.parse::<usize>().map_err(|_| ())?;
+            if let Some(byte) = body.get_mut(at) {
+                *byte ^= 0x55;
+            }
+            io(send(stream, 200, "image/x", &[], &body))
+        }
         ["data", _] | ["norange", _] | ["lying-range", _] => {
             let body = data(num(1).ok_or(())?);
             let range_start = request
@@ -507,6 +579,28 @@ fn respond<S: Read + Write>(
         }
         ["busy", _, _, ..] | ["flaky", _, ..] => io(send_file(stream, request)),
         _ => io(send(stream, 404, "text/plain", &[], b"not found\n")),
+    }
+}
+
+/// `body` whole (200), or from byte K on for `Range: bytes=K-` (206 with a Content-Range).
+fn send_ranged<S: Write>(stream: &mut S, request: &Request, body: &[u8]) -> io::Result<()> {
+    let start = request
+        .header("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|r| r.parse::<usize>().ok());
+    match start {
+        Some(start) if start < body.len() => {
+            let range = format!("bytes {start}-{}/{}", body.len() - 1, body.len());
+            send(
+                stream,
+                206,
+                "image/x",
+                &[("Content-Range", &range)],
+                &body[start..],
+            )
+        }
+        _ => send(stream, 200, "image/x", &[], body),
     }
 }
 
