@@ -42,7 +42,7 @@ Progress channel:
 
 Events file:
   --events FILE writes one JSON object per line, each with \"event\" and \"time_ms\" (since start):
-  {\"event\":\"start\",\"pid\":N,\"argv\":[...],\"contain\":\"pidns|group\"}
+  {\"event\":\"start\",\"pid\":N,\"argv\":[...],\"contain\":\"pidns|userns|sentinel|group\"}
   {\"event\":\"progress\",\"data\":{...}}            a line relayed from the progress channel
   {\"event\":\"signal\",\"signal\":\"TERM\",\"reason\":\"deadline|stall|forwarded|cleanup\",\"pids\":N}
   {\"event\":\"exit\",\"reason\":\"exited|deadline|stall|forwarded\",\"exit_code\":N,
@@ -400,12 +400,22 @@ pub struct SuperviseArgs {
 /// `--contain` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ContainArg {
-    /// The strongest the system allows: pidns where it can be had, else group, silently.
+    /// The strongest the system allows, silently: pidns (root), else userns, else sentinel (also for a
+    /// command that is setuid, setgid or has file capabilities), else group.
     Auto,
     /// The command runs under watchdog's init as PID 2 of a new PID namespace (needs CAP_SYS_ADMIN,
     /// Linux): nothing it starts can leave it, and nothing survives even a SIGKILLed watchdog, since
     /// the kernel kills the namespace with its init. An error (125) when it cannot be had.
     Pidns,
+    /// pidns for an ordinary user: the PID namespace is owned by a new user namespace that maps only
+    /// your own uid and gid, so `id`, file ownership and $HOME are unchanged, but setuid programs
+    /// (sudo) cannot gain privilege inside and other users' ids show as nobody. Needs unprivileged
+    /// user namespaces; an error (125) when they cannot be had.
+    Userns,
+    /// The command runs under a sentinel process (a subreaper, in its own process group) that kills
+    /// every descendant when watchdog dies, even by SIGKILL. Changes nothing the command sees; no
+    /// guarantee if the sentinel itself is SIGKILLed.
+    Sentinel,
     /// The command runs in its own process group and watchdog is its subreaper: every descendant is
     /// swept while watchdog lives, but if watchdog is SIGKILLed only the command itself dies with it.
     Group,
@@ -665,12 +675,6 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     {
         return crate::batch::worker::worker_main(&args[2..]);
     }
-    if args
-        .get(1)
-        .is_some_and(|a| a == crate::process::init::INIT_ARG)
-    {
-        return crate::process::init::init_main(&args[2..]);
-    }
     let (cli, args) = match parse(args) {
         Ok(parsed) => parsed,
         Err(code) => return code,
@@ -727,6 +731,8 @@ impl From<SuperviseArgs> for SuperviseOptions {
             contain: match args.contain {
                 ContainArg::Auto => crate::process::contain::Contain::Auto,
                 ContainArg::Pidns => crate::process::contain::Contain::PidNamespace,
+                ContainArg::Userns => crate::process::contain::Contain::UserNamespace,
+                ContainArg::Sentinel => crate::process::contain::Contain::Sentinel,
                 ContainArg::Group => crate::process::contain::Contain::Group,
             },
         }
