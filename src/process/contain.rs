@@ -140,12 +140,15 @@ pub fn spawn(
         Contain::Sentinel => explicit(spec, channel, Mechanism::Sentinel, "it needs Linux"),
         // Each fallback is silent: nothing ran, and the channel is unused.
         Contain::Auto => {
-            let mut order = vec![Mechanism::PidNamespace];
-            if !gains_privilege(&spec.program) {
-                order.push(Mechanism::UserNamespace);
-            }
-            order.push(Mechanism::Sentinel);
-            for mechanism in order {
+            for mechanism in [
+                Mechanism::PidNamespace,
+                Mechanism::UserNamespace,
+                Mechanism::Sentinel,
+            ] {
+                // Looked up only once pidns failed: root never pays for it.
+                if mechanism == Mechanism::UserNamespace && gains_privilege(&spec.program) {
+                    continue;
+                }
                 let Some(kind) = mechanism.kind() else {
                     continue;
                 };
