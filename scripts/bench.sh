@@ -141,9 +141,10 @@ start_faulty() {
 # startup_rounds LABEL RUNNER...: start-up of watchdog under each --contain mechanism that can be had,
 # GNU timeout and BENCH_BASELINE, in one hyperfine run per round (hyperfine itself run through RUNNER,
 # e.g. setpriv, so every command runs as that user with nothing in between); prints the median of the
-# rounds' medians and of the rounds' ratios to GNU, so that load drift falls on all of them alike.
+# rounds' medians and of the rounds' ratios to GNU, so that load drift falls on all of them alike, and
+# the CPU time (user + system, mean) each start costs, which a loaded machine disturbs less.
 startup_rounds() {
-  local label=$1 dir rounds=${STARTUP_ROUNDS:-5} m r
+  local label=$1 dir rounds=${STARTUP_ROUNDS:-10} m r
   shift
   dir=$(mktemp -d "$OUT/startup.XXXXXX")
   chmod 777 "$dir"
@@ -158,7 +159,7 @@ startup_rounds() {
   cmds+=("timeout 10 true"); names+=("GNU")
   if [ -n "$BASE" ]; then cmds+=("$BASE --timeout 10 -- true"); names+=("baseline"); fi
   for r in $(seq "$rounds"); do
-    "$@" hyperfine -N --warmup 20 --runs 100 --export-json "$dir/$r.json" --style none "${cmds[@]}" >/dev/null
+    "$@" hyperfine -N --warmup 10 --runs 40 --export-json "$dir/$r.json" --style none "${cmds[@]}" >/dev/null
   done
   python3 - "$dir" "$rounds" "${names[@]}" <<'PY'
 import json, statistics, sys
@@ -168,7 +169,10 @@ gnu = names.index("GNU")
 for i, name in enumerate(names):
     med = statistics.median(r[i]["median"] * 1e3 for r in runs)
     ratio = statistics.median(r[i]["median"] / r[gnu]["median"] for r in runs)
-    print(f"   {name:<9} median {med:6.3f} ms   {ratio:.2f}x GNU")
+    cpu = statistics.median((r[i]["user"] + r[i]["system"]) * 1e3 for r in runs)
+    cpu_ratio = statistics.median(
+        (r[i]["user"] + r[i]["system"]) / (r[gnu]["user"] + r[gnu]["system"]) for r in runs)
+    print(f"   {name:<9} median {med:6.3f} ms  {ratio:.2f}x GNU   CPU {cpu:5.2f} ms  {cpu_ratio:.2f}x GNU")
 PY
 }
 

@@ -102,7 +102,12 @@ Differences from GNU timeout:
   - The command is tied to watchdog with SIGKILL (PR_SET_PDEATHSIG), not with the --signal signal,
     so that it cannot outlive a killed watchdog by ignoring that signal.
   - A signal the caller ignored (a background job's INT and QUIT, nohup's HUP) is not caught; the
-    command inherits it ignored.";
+    command inherits it ignored.
+  - The command runs under watchdog's init (--contain), so that nothing survives even a SIGKILLed
+    watchdog: as PID 2 of a PID namespace for root; for other users in a user namespace that maps
+    only their own uid and gid, where a setuid program (sudo) runs without its privilege and other
+    users' ids show as nobody (auto uses a sentinel instead for a setuid COMMAND; a script that
+    calls sudo needs --contain sentinel). -vv and --events name the mechanism used.";
 
 fn after_help() -> String {
     format!(
