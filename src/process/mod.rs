@@ -14,6 +14,7 @@
 //! - containment, so that a SIGKILLed watchdog leaves nothing either ([`contain`], [`init`]).
 
 pub mod contain;
+#[cfg(target_os = "linux")]
 mod exec;
 mod init;
 mod signal_pipe;

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
@@ -54,12 +54,14 @@ impl ProgressChannel {
     }
 
     /// The write end, which the command inherits.
-    pub(crate) fn write_fd(&self) -> RawFd {
+    #[cfg(target_os = "linux")]
+    pub(crate) fn write_fd(&self) -> std::os::fd::RawFd {
         self.write.as_raw_fd()
     }
 
     /// watchdog's read end.
-    pub(crate) fn read_fd(&self) -> RawFd {
+    #[cfg(target_os = "linux")]
+    pub(crate) fn read_fd(&self) -> std::os::fd::RawFd {
         self.read.as_raw_fd()
     }
 

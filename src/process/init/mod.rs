@@ -55,6 +55,7 @@ pub enum Failure {
     /// started the command): nothing ran, and another mechanism may be tried.
     Unavailable(String),
     /// The command could not be run: exec's error.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Command(io::Error),
 }
 
