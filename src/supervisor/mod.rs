@@ -499,7 +499,7 @@ impl Supervisor {
             Some(init) => {
                 let reached = init.signal(&self.processes, signal);
                 if then_cont {
-                    init.signal(&self.processes, libc::SIGCONT);
+                    init.send(&self.processes, libc::SIGCONT);
                 }
                 reached
             }

@@ -69,6 +69,8 @@ pub struct Plan<'a> {
     pub parent: i32,
     /// watchdog's executable, to recognise a nested watchdog.
     pub exe: Option<(u64, u64)>,
+    /// Room to look at /proc in.
+    pub tree: raw_proc::Tree<'a>,
 }
 
 /// The signal a sentinel is sent when watchdog dies (caught: it sweeps the tree before exiting).
@@ -350,7 +352,7 @@ fn release_inherited(status: RawFd) {
 }
 
 /// Reaps, passes signals on and reports, until nothing is left.
-fn supervise(plan: &Plan<'_>, command: i32, own_proc: bool) -> ! {
+fn supervise(plan: &mut Plan<'_>, command: i32, own_proc: bool) -> ! {
     let mut ended: Option<Line> = None;
     let mut told_remaining = false;
     loop {
@@ -392,7 +394,7 @@ fn supervise(plan: &Plan<'_>, command: i32, own_proc: bool) -> ! {
         }
         let (signal, sender, sent) = wait_signal();
         if plan.role == Role::Sentinel && orphaned(plan) {
-            sweep_and_exit();
+            sweep_and_exit(plan);
         }
         if signal == libc::SIGCHLD || !sent || !from_outside(plan, sender) {
             continue;
@@ -424,34 +426,36 @@ fn from_outside(plan: &Plan<'_>, sender: i32) -> bool {
         Role::Sentinel => {
             // SAFETY: getpid (async-signal-safe).
             let me = unsafe { libc::getpid() };
-            sender == plan.parent || (sender != me && place(sender, me, None).is_none())
+            sender == plan.parent || (sender != me && !below(sender, me))
         }
     }
 }
 
-/// Where `pid` is relative to `root`: `None` outside its tree, `Some(true)` under a nested watchdog
-/// (whose own tree is its business), `Some(false)` otherwise.
-fn place(pid: i32, root: i32, exe: Option<(u64, u64)>) -> Option<bool> {
-    let mut nested = false;
-    let mut at = raw_proc::parent_of(pid)?;
+/// Whether `pid` is below `root` (walking its parents up; for the rare check of a signal's sender).
+fn below(pid: i32, root: i32) -> bool {
+    let Some(mut at) = raw_proc::parent_of(pid) else {
+        return false;
+    };
     // Bounded: a pid reused while walking cannot make it loop.
     for _ in 0..4096 {
         if at == root {
-            return Some(nested);
+            return true;
         }
         if at <= 1 {
-            return None;
+            return false;
         }
-        nested = nested || (exe.is_some() && raw_proc::executable(Some(at)) == exe);
-        at = raw_proc::parent_of(at)?;
+        match raw_proc::parent_of(at) {
+            Some(parent) => at = parent,
+            None => return false,
+        }
     }
-    None
+    false
 }
 
 /// Applies `signal` to every process of the tree but the init itself, except what a nested watchdog
 /// runs (left to the nested one, which gets the signal itself, so nested watchdogs behave like nested
 /// timeouts). SIGKILL reaches everything.
-fn signal_tree(plan: &Plan<'_>, signal: i32, own_proc: bool) {
+fn signal_tree(plan: &mut Plan<'_>, signal: i32, own_proc: bool) {
     // SAFETY: getpid (async-signal-safe).
     let me = unsafe { libc::getpid() };
     let exe = if signal == libc::SIGKILL {
@@ -467,19 +471,17 @@ fn signal_tree(plan: &Plan<'_>, signal: i32, own_proc: bool) {
         }
         return;
     }
-    raw_proc::for_each_pid(|pid| {
-        if pid != me && place(pid, me, exe) == Some(false) {
-            // SAFETY: kill (async-signal-safe).
-            unsafe {
-                libc::kill(pid, signal);
-            }
+    plan.tree.for_each_below(me, exe, |pid| {
+        // SAFETY: kill (async-signal-safe).
+        unsafe {
+            libc::kill(pid, signal);
         }
     });
 }
 
 /// watchdog died: the sentinel SIGKILLs its whole tree (every orphan in it was re-parented here) and
 /// reaps it, and exits once `wait` reports no children.
-fn sweep_and_exit() -> ! {
+fn sweep_and_exit(plan: &mut Plan<'_>) -> ! {
     // SAFETY: getpid (async-signal-safe).
     let me = unsafe { libc::getpid() };
     loop {
@@ -494,12 +496,10 @@ fn sweep_and_exit() -> ! {
             }
             break;
         }
-        raw_proc::for_each_pid(|pid| {
-            if pid != me && place(pid, me, None).is_some() {
-                // SAFETY: kill (async-signal-safe).
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+        plan.tree.for_each_below(me, None, |pid| {
+            // SAFETY: kill (async-signal-safe).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
             }
         });
         // SAFETY: sigemptyset, sigaddset and sigtimedwait on stack values: SIGCHLD (blocked) wakes it.

@@ -120,7 +120,7 @@ impl Init {
     /// command while it runs). Returns how many processes it reaches: the live ones below the init, or
     /// one when none is seen.
     pub fn signal(&self, processes: &Processes, signal: i32) -> usize {
-        if !processes.signal(self.pid, signal) {
+        if !self.send(processes, signal) {
             return 0;
         }
         let others = processes
@@ -129,6 +129,11 @@ impl Init {
             .filter(|d| d.pid != self.pid)
             .count();
         others.max(1)
+    }
+
+    /// [`Init::signal`] without counting (a scan of /proc): whether the init was there to get it.
+    pub fn send(&self, processes: &Processes, signal: i32) -> bool {
+        processes.signal(self.pid, signal)
     }
 
     /// The next complete line of what was read (`Some(None)` for one that is not a status line).
@@ -199,6 +204,9 @@ mod imp {
             let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
             (MapLine::identity(uid), MapLine::identity(gid))
         });
+        // The init's room to look at /proc: zeroed pages, which cost nothing until it uses them.
+        let mut links = vec![0u64; super::raw_proc::TREE_CAPACITY];
+        let mut marks = vec![0u8; super::raw_proc::TREE_CAPACITY];
         let mut plan = Plan {
             role: match kind {
                 Kind::Sentinel => Role::Sentinel,
@@ -226,6 +234,7 @@ mod imp {
             // SAFETY: getpid takes nothing and cannot fail.
             parent: unsafe { libc::getpid() },
             exe: crate::process::tree::executable(None),
+            tree: super::raw_proc::Tree::new(&mut links, &mut marks),
         };
         let flags = match kind {
             Kind::PidNamespace => libc::CLONE_NEWPID,

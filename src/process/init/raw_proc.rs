@@ -146,6 +146,97 @@ pub fn for_each_pid(mut each: impl FnMut(i32)) -> bool {
     true
 }
 
+/// The processes of /proc with their parents, in memory watchdog allocated before the fork (the init
+/// may not allocate), to find everything below a process without walking /proc once per process.
+pub struct Tree<'a> {
+    /// `pid << 32 | parent`, sorted by pid.
+    links: &'a mut [u64],
+    /// Per link: [`UNKNOWN`], [`BELOW`], [`NESTED_ROOT`] or [`NESTED`].
+    marks: &'a mut [u8],
+    len: usize,
+}
+
+const UNKNOWN: u8 = 0;
+/// Below the root: signalled.
+const BELOW: u8 = 1;
+/// A nested watchdog below the root: signalled, but what is below it is left to it.
+const NESTED_ROOT: u8 = 2;
+/// Below a nested watchdog: not signalled.
+const NESTED: u8 = 3;
+
+/// How many processes a [`Tree`] holds; more are seen by the next look.
+pub const TREE_CAPACITY: usize = 1 << 15;
+
+impl<'a> Tree<'a> {
+    /// Buffers of [`TREE_CAPACITY`] entries each (shorter ones hold fewer processes).
+    pub fn new(links: &'a mut [u64], marks: &'a mut [u8]) -> Tree<'a> {
+        Tree {
+            links,
+            marks,
+            len: 0,
+        }
+    }
+
+    /// Calls `each` with every process below `root` (a snapshot of /proc), except, when `exe` is
+    /// given, what runs below a process running `exe` (a nested watchdog), which is itself included.
+    pub fn for_each_below(
+        &mut self,
+        root: i32,
+        exe: Option<(u64, u64)>,
+        mut each: impl FnMut(i32),
+    ) {
+        let capacity = self.links.len().min(self.marks.len());
+        let mut len = 0;
+        let links = &mut *self.links;
+        for_each_pid(|pid| {
+            if len < capacity {
+                if let Some(parent) = parent_of(pid) {
+                    links[len] = (u64::from(pid as u32) << 32) | u64::from(parent as u32);
+                    len += 1;
+                }
+            }
+        });
+        self.len = len;
+        let (links, marks) = (&mut self.links[..len], &mut self.marks[..len]);
+        // In place, without allocating.
+        links.sort_unstable();
+        marks.fill(UNKNOWN);
+        let pid = |link: u64| (link >> 32) as i32;
+        // One pass per generation: a process is marked once its parent is.
+        loop {
+            let mut changed = false;
+            for i in 0..links.len() {
+                if marks[i] != UNKNOWN {
+                    continue;
+                }
+                let parent = links[i] as u32 as i32;
+                let parent_mark = if parent == root {
+                    BELOW
+                } else {
+                    match links.binary_search_by_key(&parent, |&l| pid(l)) {
+                        Ok(at) => marks[at],
+                        Err(_) => UNKNOWN,
+                    }
+                };
+                let mark = match parent_mark {
+                    UNKNOWN => continue,
+                    BELOW if exe.is_some() && executable(Some(pid(links[i]))) == exe => NESTED_ROOT,
+                    BELOW => BELOW,
+                    _ => NESTED,
+                };
+                marks[i] = mark;
+                changed = true;
+                if mark != NESTED {
+                    each(pid(links[i]));
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
 fn number(name: &[u8]) -> Option<i32> {
     if name.is_empty() {
         return None;
@@ -180,5 +271,48 @@ mod tests {
         let exe = std::fs::metadata("/proc/self/exe").expect("own executable");
         assert_eq!(executable(None), Some((exe.dev(), exe.ino())));
         assert_eq!(executable(Some(me)), Some((exe.dev(), exe.ino())));
+    }
+
+    #[test]
+    fn a_tree_finds_what_is_below_a_process_and_leaves_a_nested_one_alone() {
+        let _serial = crate::process::PROCESS_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .expect("start sh");
+        let (me, sh) = (std::process::id() as i32, child.id() as i32);
+        let (mut links, mut marks) = (vec![0u64; TREE_CAPACITY], vec![0u8; TREE_CAPACITY]);
+        let mut tree = Tree::new(&mut links, &mut marks);
+        let mut below_sh = Vec::new();
+        for _ in 0..500 {
+            below_sh.clear();
+            tree.for_each_below(sh, None, |pid| below_sh.push(pid));
+            if below_sh.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut all = Vec::new();
+        tree.for_each_below(me, None, |pid| all.push(pid));
+        // With sh's executable as the "nested watchdog": sh is found, what runs below it is not.
+        let mut pruned = Vec::new();
+        tree.for_each_below(me, executable(Some(sh)), |pid| pruned.push(pid));
+        for pid in &below_sh {
+            // SAFETY: kill(2) on processes this test started.
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(below_sh.len(), 2, "the two sleeps: {below_sh:?}");
+        assert!(
+            all.contains(&sh) && below_sh.iter().all(|p| all.contains(p)),
+            "{all:?}"
+        );
+        assert!(pruned.contains(&sh), "{pruned:?}");
+        assert!(below_sh.iter().all(|p| !pruned.contains(p)), "{pruned:?}");
     }
 }
