@@ -24,6 +24,7 @@
 # A full run (no argument, or `all`) also writes BENCHMARKS.md at the top of the repository: the
 # machine it ran on and every figure; BENCH_PUBLISH=1 does the same for a partial run.
 #
+# BENCH_WATCHDOG=/path/to/watchdog measures that binary instead of building this tree (release).
 # BENCH_BASELINE=/path/to/an/older/watchdog runs that binary beside this build in the same run (start-up,
 # deadline, one large file, the clean batch on tmpfs and on disk, the faulty batch), so a change is
 # measured against what it replaces, not against figures from another day.
@@ -62,8 +63,13 @@ want() { have "$1" || { apt_install "$2" && have "$1"; }; }
 need hyperfine hyperfine
 need jq jq
 
-cargo build --release --quiet
-WATCHDOG=$PWD/target/release/watchdog
+# BENCH_WATCHDOG: a binary already built (this tree's release build otherwise).
+if [ -n "${BENCH_WATCHDOG:-}" ]; then
+  WATCHDOG=$BENCH_WATCHDOG
+else
+  cargo build --release --quiet
+  WATCHDOG=$PWD/target/release/watchdog
+fi
 OUT=$(mktemp -d /tmp/watchdog-bench.XXXXXX)
 if [ -n "${BENCH_DL_DIR:-}" ]; then
   DL=$(mktemp -d "$BENCH_DL_DIR/watchdog-bench-dl.XXXXXX")
@@ -137,27 +143,57 @@ start_faulty() {
   FAULTY_BASE=http://127.0.0.1:$(cat "$OUT/faulty.port")
 }
 
-bench_supervise() {
-  echo "== start-up overhead: watchdog --timeout 10 -- true  vs  timeout 10 true"
-  hyperfine -N --warmup 50 --runs 500 --export-json "$OUT/startup.json" --style none \
-    "$WATCHDOG --timeout 10 -- true" "timeout 10 true" ${BASE:+"$BASE --timeout 10 -- true"} >/dev/null
-  local w g b
-  w=$(median_ms "$OUT/startup.json" 0); g=$(median_ms "$OUT/startup.json" 1)
-  printf "   median watchdog %.3f ms, GNU timeout %.3f ms, ratio %sx (target <= 1.5x)\n" "$w" "$g" "$(ratio "$w" "$g")"
-  if [ -n "$BASE" ]; then
-    b=$(median_ms "$OUT/startup.json" 2)
-    printf "   baseline        %.3f ms, ratio %sx to GNU timeout; this build / baseline %sx\n" "$b" "$(ratio "$b" "$g")" "$(ratio "$w" "$b")"
-  fi
-
-  echo "== start-up per --contain mechanism: watchdog --contain X --timeout 10 -- true  vs  timeout 10 true"
-  local m
-  for m in group pidns; do
-    if ! "$WATCHDOG" --contain "$m" -- true 2>/dev/null; then echo "   $m: not available here"; continue; fi
-    hyperfine -N --warmup 50 --runs 500 --export-json "$OUT/startup-$m.json" --style none \
-      "$WATCHDOG --contain $m --timeout 10 -- true" "timeout 10 true" >/dev/null
-    w=$(median_ms "$OUT/startup-$m.json" 0); g=$(median_ms "$OUT/startup-$m.json" 1)
-    printf "   %-5s median %.3f ms, GNU timeout %.3f ms, ratio %sx\n" "$m" "$w" "$g" "$(ratio "$w" "$g")"
+# startup_rounds LABEL RUNNER...: start-up of watchdog under each --contain mechanism that can be had,
+# GNU timeout and BENCH_BASELINE, in one hyperfine run per round (hyperfine itself run through RUNNER,
+# e.g. setpriv, so every command runs as that user with nothing in between); prints the median of the
+# rounds' medians and of the rounds' ratios to GNU, so that load drift falls on all of them alike, and
+# the CPU time (user + system, mean) each start costs, which a loaded machine disturbs less.
+startup_rounds() {
+  local label=$1 dir rounds=${STARTUP_ROUNDS:-10} m r
+  shift
+  dir=$(mktemp -d "$OUT/startup.XXXXXX")
+  chmod 777 "$dir"
+  local cmds=() names=()
+  for m in auto pidns userns sentinel group; do
+    if "$@" "$WATCHDOG" --contain "$m" -- true 2>/dev/null; then
+      cmds+=("$WATCHDOG --contain $m --timeout 10 -- true"); names+=("$m")
+    else
+      echo "   $m: not available here${label:+ $label}"
+    fi
   done
+  cmds+=("timeout 10 true"); names+=("GNU")
+  if [ -n "$BASE" ]; then cmds+=("$BASE --timeout 10 -- true"); names+=("baseline"); fi
+  for r in $(seq "$rounds"); do
+    "$@" hyperfine -N --warmup 10 --runs 40 --export-json "$dir/$r.json" --style none "${cmds[@]}" >/dev/null
+  done
+  python3 - "$dir" "$rounds" "${names[@]}" <<'PY'
+import json, statistics, sys
+d, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+runs = [json.load(open(f"{d}/{r}.json"))["results"] for r in range(1, rounds + 1)]
+gnu = names.index("GNU")
+for i, name in enumerate(names):
+    med = statistics.median(r[i]["median"] * 1e3 for r in runs)
+    ratio = statistics.median(r[i]["median"] / r[gnu]["median"] for r in runs)
+    cpu = statistics.median((r[i]["user"] + r[i]["system"]) * 1e3 for r in runs)
+    cpu_ratio = statistics.median(
+        (r[i]["user"] + r[i]["system"]) / (r[gnu]["user"] + r[gnu]["system"]) for r in runs)
+    print(f"   {name:<9} median {med:6.3f} ms  {ratio:.2f}x GNU   CPU {cpu:5.2f} ms  {cpu_ratio:.2f}x GNU")
+PY
+}
+
+bench_supervise() {
+  echo "== start-up: watchdog --contain X --timeout 10 -- true  vs  timeout 10 true (targets: default as root <= 1.5x, group <= 1.3x)"
+  startup_rounds ""
+  if [ "$(id -u)" = 0 ] && have setpriv; then
+    echo "== the same as nobody (setpriv runs hyperfine; the binary copied where nobody can run it)"
+    local copy
+    copy=$(mktemp -d "$OUT/nobody.XXXXXX")
+    chmod o+x "$OUT"; chmod 755 "$copy"
+    cp "$WATCHDOG" "$copy/watchdog"; chmod 755 "$copy/watchdog"
+    [ -n "$BASE" ] && { cp "$BASE" "$copy/baseline"; chmod 755 "$copy/baseline"; }
+    WATCHDOG=$copy/watchdog BASE=${BASE:+$copy/baseline} startup_rounds "for nobody" \
+      setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups
+  fi
 
   echo "== deadline precision: --timeout 0.2 -- sleep 5 (time past the 200 ms deadline)"
   hyperfine -N -i --warmup 3 --runs 40 --export-json "$OUT/deadline.json" --style none \

@@ -6,18 +6,34 @@
 # 2 s for the tree to die, and counts the processes still carrying the trial's tag in their
 # environment; those are then killed.
 #
-#   scripts/contain-soak.sh [TRIALS] [MECHANISM...]     # default: 40 trials of auto and group
+#   scripts/contain-soak.sh [TRIALS] [MECHANISM...]   # default: 40 trials of each available mechanism
+#   SOAK_USER=nobody scripts/contain-soak.sh ...       # watchdog runs as that user (setpriv; needs root)
+#   WATCHDOG=/path/to/watchdog scripts/contain-soak.sh  # that binary instead of a release build
 #
-# Prints one line per mechanism: trials, trials with survivors, survivors in all. Exits 1 when a
-# mechanism other than group left any survivor (group's survivors are its documented limit).
+# Prints one line per mechanism: trials, trials with survivors, survivors in all, and what `auto`
+# chose. A mechanism that cannot be had here is named and skipped. Exits 1 when a mechanism other
+# than group left any survivor (group's survivors are its documented limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRIALS=${1:-40}
 [ $# -gt 0 ] && shift
-if [ $# -gt 0 ]; then MECHANISMS=("$@"); else MECHANISMS=(auto group); fi
+if [ $# -gt 0 ]; then MECHANISMS=("$@"); else MECHANISMS=(auto pidns userns sentinel group); fi
 
-cargo build --release --quiet
-WATCHDOG=$PWD/target/release/watchdog
+if [ -z "${WATCHDOG:-}" ]; then
+  cargo build --release --quiet
+  WATCHDOG=$PWD/target/release/watchdog
+fi
+AS=()
+if [ -n "${SOAK_USER:-}" ]; then
+  # The binary must be readable and runnable by that user: a copy in a world-readable directory.
+  RUN_DIR=$(mktemp -d)
+  trap 'rm -rf "$RUN_DIR"' EXIT
+  chmod 755 "$RUN_DIR"
+  cp "$WATCHDOG" "$RUN_DIR/watchdog"
+  chmod 755 "$RUN_DIR/watchdog"
+  WATCHDOG=$RUN_DIR/watchdog
+  AS=(setpriv "--reuid=$SOAK_USER" "--regid=$(id -gn "$SOAK_USER")" --clear-groups)
+fi
 TAG=WATCHDOG_SOAK_TAG
 
 # tagged VALUE: pids of live processes whose environment has TAG=VALUE (a zombie has none).
@@ -36,10 +52,17 @@ tree() {
 
 status=0
 for mechanism in "${MECHANISMS[@]}"; do
+  chosen=$mechanism
+  if [ "$mechanism" = auto ]; then
+    chosen=$("${AS[@]}" "$WATCHDOG" -vv -- true 2>&1 | sed -n 's/.*(--contain \(.*\))$/\1/p')
+  elif ! "${AS[@]}" "$WATCHDOG" --contain "$mechanism" -- true 2>/dev/null; then
+    printf 'contain-soak: %-8s not available here%s\n' "$mechanism" "${SOAK_USER:+ for $SOAK_USER}"
+    continue
+  fi
   dirty=0 total=0
   for trial in $(seq "$TRIALS"); do
     value="soak-$$-$mechanism-$trial"
-    env "$TAG=$value" "$WATCHDOG" --contain "$mechanism" -t 600 -- sh -c "$(tree)" >/dev/null 2>&1 &
+    env "$TAG=$value" "${AS[@]}" "$WATCHDOG" --contain "$mechanism" -t 600 -- sh -c "$(tree)" >/dev/null 2>&1 &
     pid=$!
     # Half the trials within 30 ms (watchdog, its init and the command still starting), half up to
     # 0.7 s (the storm forked or forking).
@@ -63,7 +86,8 @@ for mechanism in "${MECHANISMS[@]}"; do
       kill -KILL $left 2>/dev/null || true
     fi
   done
-  printf 'contain-soak: %-6s %d trials, %d with survivors, %d survivors\n' "$mechanism" "$TRIALS" "$dirty" "$total"
+  printf 'contain-soak: %-8s %d trials, %d with survivors, %d survivors%s%s\n' "$mechanism" "$TRIALS" "$dirty" \
+    "$total" "${SOAK_USER:+ (as $SOAK_USER)}" "$([ "$mechanism" = auto ] && echo ", auto chose $chosen")"
   if [ "$mechanism" != group ] && [ "$total" -gt 0 ]; then status=1; fi
 done
 exit "$status"

@@ -13,11 +13,12 @@ use serde_json::value::RawValue;
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum Event<'a> {
-    /// The command started (under `pidns`, `pid` is its namespace's init, which passes signals on).
+    /// The command started (under `pidns`, `userns` and `sentinel`, `pid` is its init, which passes
+    /// signals on).
     Start {
         pid: i32,
         argv: &'a [String],
-        /// How its tree is contained: `pidns` or `group`.
+        /// How its tree is contained: `pidns`, `userns`, `sentinel` or `group`.
         contain: &'a str,
     },
     /// A line the command wrote on the progress channel, as it wrote it.

@@ -68,7 +68,7 @@ _watchdog() {
                     return 0
                     ;;
                 --contain)
-                    COMPREPLY=($(compgen -W "auto pidns group" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto pidns userns sentinel group" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -133,12 +133,22 @@ pub struct SuperviseArgs {
 /// `--contain` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ContainArg {
-    /// The strongest the system allows: pidns where it can be had, else group, silently.
+    /// The strongest the system allows, silently: pidns (root), else userns, else sentinel (also for a
+    /// command that is setuid, setgid or has file capabilities), else group.
     Auto,
     /// The command runs under watchdog's init as PID 2 of a new PID namespace (needs CAP_SYS_ADMIN,
     /// Linux): nothing it starts can leave it, and nothing survives even a SIGKILLed watchdog, since
     /// the kernel kills the namespace with its init. An error (125) when it cannot be had.
     Pidns,
+    /// pidns for an ordinary user: the PID namespace is owned by a new user namespace that maps only
+    /// your own uid and gid, so `id`, file ownership and $HOME are unchanged, but setuid programs
+    /// (sudo) cannot gain privilege inside and other users' ids show as nobody. Needs unprivileged
+    /// user namespaces; an error (125) when they cannot be had.
+    Userns,
+    /// The command runs under a sentinel process (a subreaper, in its own process group) that kills
+    /// every descendant when watchdog dies, even by SIGKILL. Changes nothing the command sees; no
+    /// guarantee if the sentinel itself is SIGKILLed.
+    Sentinel,
     /// The command runs in its own process group and watchdog is its subreaper: every descendant is
     /// swept while watchdog lives, but if watchdog is SIGKILLed only the command itself dies with it.
     Group,
@@ -420,6 +430,8 @@ impl From<SuperviseArgs> for SuperviseOptions {
             contain: match args.contain {
                 ContainArg::Auto => crate::process::contain::Contain::Auto,
                 ContainArg::Pidns => crate::process::contain::Contain::PidNamespace,
+                ContainArg::Userns => crate::process::contain::Contain::UserNamespace,
+                ContainArg::Sentinel => crate::process::contain::Contain::Sentinel,
                 ContainArg::Group => crate::process::contain::Contain::Group,
             },
         }

@@ -27,7 +27,7 @@ Progress channel:
 
 Events file:
   --events FILE writes one JSON object per line, each with \"event\" and \"time_ms\" (since start):
-  {\"event\":\"start\",\"pid\":N,\"argv\":[...],\"contain\":\"pidns|group\"}
+  {\"event\":\"start\",\"pid\":N,\"argv\":[...],\"contain\":\"pidns|userns|sentinel|group\"}
   {\"event\":\"progress\",\"data\":{...}}            a line relayed from the progress channel
   {\"event\":\"signal\",\"signal\":\"TERM\",\"reason\":\"deadline|stall|forwarded|cleanup\",\"pids\":N}
   {\"event\":\"exit\",\"reason\":\"exited|deadline|stall|forwarded\",\"exit_code\":N,
@@ -94,7 +94,12 @@ Differences from GNU timeout:
   - The command is tied to watchdog with SIGKILL (PR_SET_PDEATHSIG), not with the --signal signal,
     so that it cannot outlive a killed watchdog by ignoring that signal.
   - A signal the caller ignored (a background job's INT and QUIT, nohup's HUP) is not caught; the
-    command inherits it ignored.";
+    command inherits it ignored.
+  - The command runs under watchdog's init (--contain), so that nothing survives even a SIGKILLed
+    watchdog: as PID 2 of a PID namespace for root; for other users in a user namespace that maps
+    only their own uid and gid, where a setuid program (sudo) runs without its privilege and other
+    users' ids show as nobody (auto uses a sentinel instead for a setuid COMMAND; a script that
+    calls sudo needs --contain sentinel). -vv and --events name the mechanism used.";
 
 pub(super) fn after_help() -> String {
     format!(

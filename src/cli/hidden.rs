@@ -1,5 +1,5 @@
 //! The hidden modes: watchdog's own binary run as one of its helper processes (the fetch worker, the
-//! batch worker, a PID namespace's init). Each is recognised by its first argument, before any
+//! batch worker). Each is recognised by its first argument, before any
 //! option parsing, and takes the rest of the command line as its own.
 
 use std::ffi::OsString;
@@ -17,16 +17,13 @@ pub enum HiddenMode {
     FetchWorker,
     /// A batch worker, taking items on stdin.
     BatchWorker,
-    /// The init of a new PID namespace (`--contain pidns`).
-    ContainInit,
 }
 
 impl HiddenMode {
     /// Every hidden mode, with the first argument that selects it.
-    const ALL: [(HiddenMode, &'static str); 3] = [
+    const ALL: [(HiddenMode, &'static str); 2] = [
         (HiddenMode::FetchWorker, crate::fetch::WORKER_ARG),
         (HiddenMode::BatchWorker, crate::batch::worker::WORKER_ARG),
-        (HiddenMode::ContainInit, crate::process::init::INIT_ARG),
     ];
 
     /// The mode `args[1]` selects, if any.
@@ -43,7 +40,6 @@ impl HiddenMode {
         match self {
             HiddenMode::FetchWorker => fetch_worker_main(rest),
             HiddenMode::BatchWorker => crate::batch::worker::worker_main(rest),
-            HiddenMode::ContainInit => crate::process::init::init_main(rest),
         }
     }
 }

@@ -5,14 +5,18 @@
 //! - the signal self-pipe ([`signal_pipe`]);
 //! - one `poll` wait over the caller's channels, the signal pipe and the nearest timer
 //!   ([`Processes::wait`]);
-//! - reaping: [`Processes::reap`] is the only `waitpid` caller in the code base, because once watchdog
-//!   is a subreaper every orphaned descendant becomes its child, and a second caller could steal a
-//!   status another part is waiting for;
+//! - reaping: in the watchdog process, [`Processes::reap`] is the only `waitpid` caller, because once
+//!   watchdog is a subreaper every orphaned descendant becomes its child, and a second caller could
+//!   steal a status another part is waiting for. The only other caller is the init ([`init`]), a
+//!   process of its own that reaps its own tree;
 //! - signalling a group and the descendants that left it, each process once ([`Processes::signal_tree`]);
-//! - the final sweep, which returns only when no descendant is left ([`Processes::sweep`]).
+//! - the final sweep, which returns only when no descendant is left ([`Processes::sweep`]);
+//! - containment, so that a SIGKILLed watchdog leaves nothing either ([`contain`], [`init`]).
 
 pub mod contain;
-pub mod init;
+#[cfg(target_os = "linux")]
+mod exec;
+mod init;
 mod signal_pipe;
 mod spawn;
 mod tree;
@@ -23,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+pub use init::Init;
 #[cfg(target_os = "linux")]
 pub use signal_pipe::ignored_at_start;
 pub use signal_pipe::{forwarded_with, Arrived, INTERRUPTS};

@@ -52,33 +52,28 @@ impl ProgressChannel {
         }
         Ok(ProgressChannel { read, write })
     }
+
+    /// The write end, which the command inherits.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn write_fd(&self) -> std::os::fd::RawFd {
+        self.write.as_raw_fd()
+    }
+
+    /// watchdog's read end.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn read_fd(&self) -> std::os::fd::RawFd {
+        self.read.as_raw_fd()
+    }
+
+    /// watchdog's read end alone, once the command holds the write end.
+    pub(crate) fn into_read(self) -> OwnedFd {
+        self.read
+    }
 }
 
 /// Starts the command. The `io::Error` is the one exec failed with, so callers can tell "not found"
 /// (127) from "cannot run" (126).
 pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawned> {
-    spawn_with(spec, channel, None)
-}
-
-/// The pipe a namespace's init gets (see [`spawn_with`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lifeline {
-    /// The write end, kept open across exec.
-    pub write: std::os::fd::RawFd,
-    /// watchdog's read end, which the child closes at once: with its own copy open, it could not see
-    /// watchdog's go.
-    pub read: std::os::fd::RawFd,
-}
-
-/// [`spawn`], with `init` set for the init of a new PID namespace (see `contain`): a pipe only watchdog
-/// reads, whose write end is kept open across exec. In a new namespace getppid() is 0, so the parent
-/// check looks at that pipe instead; and every signal stays blocked across exec, so that none sent
-/// before the init waits for them is lost (PID 1 drops signals it has no handler for).
-pub(crate) fn spawn_with(
-    spec: &SpawnSpec<'_>,
-    channel: ProgressChannel,
-    init: Option<Lifeline>,
-) -> io::Result<Spawned> {
     let ProgressChannel {
         read: progress_read,
         write: progress_write,
@@ -106,7 +101,7 @@ pub(crate) fn spawn_with(
     // (watchdog's own SIG_IGN is the runtime's, not the caller's) gets it back ignored.
     let ignore_pipe = super::signal_pipe::ignored_at_start(libc::SIGPIPE);
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (fcntl, close, signal, prctl, getppid, sigprocmask, poll) on integers and stack
+    // functions (fcntl, signal, prctl, getppid) on integers and stack
     // values; it allocates nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
@@ -118,20 +113,7 @@ pub(crate) fn spawn_with(
             if ignore_pipe {
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
             }
-            match init {
-                None => tie_to_parent(parent),
-                Some(Lifeline { write, read }) => {
-                    libc::close(read);
-                    if libc::fcntl(write, libc::F_SETFD, 0) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    // std has just emptied the mask; the init needs every signal held for it.
-                    let mut all = std::mem::zeroed::<libc::sigset_t>();
-                    libc::sigfillset(&mut all);
-                    libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-                    tie_to_reader(write)
-                }
-            }
+            tie_to_parent(parent)
         });
     }
     let child = command.spawn()?;
@@ -155,35 +137,6 @@ fn tie_to_parent(parent: i32) -> io::Result<()> {
             libc::_exit(125);
         }
     }
-    Ok(())
-}
-
-/// [`tie_to_parent`] for a child that cannot see its parent (PID 1 of a new PID namespace): after
-/// PR_SET_PDEATHSIG, `lifeline` (a pipe's write end whose only reader left is watchdog) shows whether
-/// watchdog is still there. A dying process closes its files before its children are re-parented, so
-/// a watchdog that died before the request leaves a pipe without a reader, and one that dies after it
-/// sends the signal.
-#[cfg(target_os = "linux")]
-fn tie_to_reader(lifeline: i32) -> io::Result<()> {
-    // SAFETY: prctl and poll on integers and one stack pollfd.
-    unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut probe = libc::pollfd {
-            fd: lifeline,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        if libc::poll(&mut probe, 1, 0) == 1 && probe.revents & libc::POLLERR != 0 {
-            libc::_exit(125);
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn tie_to_reader(_lifeline: i32) -> io::Result<()> {
     Ok(())
 }
 

@@ -21,7 +21,8 @@ use nix::unistd::Pid;
 
 use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
-use crate::process::contain::{self, Init, SpawnError};
+use crate::process::contain::{self, SpawnError};
+use crate::process::Init;
 use crate::process::{forwarded_with, Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::progress::FetchProgress;
 use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
@@ -102,7 +103,8 @@ struct Supervisor {
     killed_command: bool,
     /// Children reaped since the last look (kept to spare an allocation per reap).
     ended: Vec<(Pid, Ended)>,
-    /// Under `--contain pidns`, the namespace's init (`child`), which reports the command's status.
+    /// Under an init (`--contain pidns`, `userns`, `sentinel`), the init (`child`), which reports the
+    /// command's status.
     init: Option<Init>,
 }
 
@@ -202,15 +204,13 @@ impl Supervisor {
             };
             (exit, format!("cannot run '{name}': {what}"))
         })?;
-        let (mut spawned, mechanism, init) =
-            (contained.spawned, contained.mechanism, contained.init);
-        let child = Pid::from_raw(spawned.child.id() as i32);
+        let (child, mechanism, init) = (contained.pid, contained.mechanism, contained.init);
         let activity = Activity::new(started);
         let (mut relays, done) = Relays::new();
-        if let Some(out) = spawned.child.stdout.take() {
+        if let Some(out) = contained.stdout {
             relays.start(out, std::io::stdout(), activity.clone(), done.clone());
         }
-        if let Some(err) = spawned.child.stderr.take() {
+        if let Some(err) = contained.stderr {
             relays.start(err, std::io::stderr(), activity.clone(), done);
         }
         let argv: Vec<String> = argv
@@ -224,7 +224,7 @@ impl Supervisor {
             group: (!args.foreground).then_some(child),
             name,
             processes,
-            progress: Some(spawned.progress),
+            progress: Some(contained.progress),
             lines: LineReader::new(),
             activity,
             relays,
@@ -493,14 +493,14 @@ impl Supervisor {
         self.announce(signal, why, reached);
     }
 
-    /// The whole tree: through the init under `pidns` (which applies it to its namespace), else the
+    /// The whole tree: through the init, when there is one (which applies it to its tree), else the
     /// group and every descendant that left it, both signals from one scan of /proc.
     fn signal_tree(&self, signal: i32, then_cont: bool) -> usize {
         match &self.init {
             Some(init) => {
                 let reached = init.signal(&self.processes, signal);
                 if then_cont {
-                    init.signal(&self.processes, libc::SIGCONT);
+                    init.send(&self.processes, libc::SIGCONT);
                 }
                 reached
             }

@@ -1,12 +1,15 @@
-//! `--contain`: a SIGKILLed watchdog leaves nothing under a PID namespace; the process group shows
-//! its documented limit; `auto` falls back silently for an unprivileged user; exit codes, signals,
-//! `--foreground`, `--stall` and the progress channel work the same under the namespace.
+//! `--contain`: a SIGKILLed watchdog leaves nothing under pidns, userns or sentinel, as root and as
+//! an ordinary user (`nobody`, through `setpriv`); the process group shows its documented limit; the
+//! command keeps its uid and its files' owner under userns; where user namespaces are unavailable
+//! `auto` falls back silently and `--contain userns` is an error; exit codes, signals, `--foreground`,
+//! `--stall` and the progress channel work the same under every init.
 //!
-//! The namespace tests need what watchdog needs for one (CAP_SYS_ADMIN); whether the system grants it
-//! is asked of util-linux's `unshare`, not of watchdog, so that a broken watchdog cannot skip them.
+//! Whether the system grants a namespace is asked of util-linux's `unshare`, not of watchdog, so that
+//! a broken watchdog cannot skip a test. CI runs as root with unprivileged user namespaces allowed:
+//! there a test that cannot run fails.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,23 +17,96 @@ use crate::common::*;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// Whether this system lets root create a PID namespace; if not, says so and the test is skipped.
-fn pidns_available(test: &str) -> bool {
-    let ok = Command::new("unshare")
-        .args(["--pid", "--fork", "true"])
+/// The mechanisms that run the command under an init.
+const INITS: [&str; 3] = ["pidns", "userns", "sentinel"];
+
+/// Whether `unshare ARGS true` succeeds (as `user`, through setpriv, when given).
+fn unshare_works(user: Option<&Nobody>, args: &[&str]) -> bool {
+    let mut cmd = match user {
+        Some(nobody) => nobody.setpriv(Path::new("unshare")),
+        None => Command::new("unshare"),
+    };
+    cmd.args(args)
+        .arg("true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether `mechanism` can be had here (as `user` when given); if not, says so and the test skips it.
+fn available(test: &str, mechanism: &str, user: Option<&Nobody>) -> bool {
+    let ok = match mechanism {
+        "pidns" => unshare_works(user, &["--pid", "--fork"]),
+        "userns" => unshare_works(user, &["--user", "--map-current-user", "--pid", "--fork"]),
+        _ => true,
+    };
     if !ok {
-        // CI runs as root, where a PID namespace can be had: there a test that cannot run fails.
         assert!(
             std::env::var_os("CI").is_none(),
-            "{test}: no PID namespace can be created here (needs CAP_SYS_ADMIN)"
+            "{test}: --contain {mechanism} cannot be had here"
         );
-        eprintln!("{test}: skipped, no PID namespace can be created here (needs CAP_SYS_ADMIN)");
+        eprintln!("{test}: --contain {mechanism} skipped, it cannot be had here");
     }
     ok
+}
+
+/// watchdog run as `nobody`: a copy of the binary in a directory anyone can read and write (for the
+/// events file and the files the command creates).
+struct Nobody {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+const NOBODY: u32 = 65534;
+
+impl Nobody {
+    /// `None` (the test is skipped, or fails under CI) without root or setpriv.
+    fn new(test: &str) -> Option<Nobody> {
+        // SAFETY: geteuid takes nothing and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let setpriv = Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !root || !setpriv {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: needs root and setpriv to become nobody"
+            );
+            eprintln!("{test}: skipped, needs root and setpriv to become nobody");
+            return None;
+        }
+        let dir = tempdir();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod the temp dir");
+        let copy = dir.path().join("watchdog");
+        std::fs::copy(bin(), &copy).expect("copy watchdog");
+        Some(Nobody { dir, bin: copy })
+    }
+
+    fn setpriv(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={NOBODY}"))
+            .arg(format!("--regid={NOBODY}"))
+            .arg("--clear-groups")
+            .arg(program);
+        cmd
+    }
+
+    /// watchdog as nobody, with the marker set.
+    fn watchdog(&self, m: &Marker) -> Command {
+        let mut cmd = self.setpriv(&self.bin);
+        cmd.env(MARKER_ENV, m.value());
+        cmd
+    }
+
+    fn run(&self, m: &Marker, args: &[&str]) -> Run {
+        run_bounded(self.watchdog(m).args(args), 30 * SECOND)
+    }
 }
 
 /// The tree of the issue: a `setsid` grandchild, a double-forked daemon that ignores TERM, and a
@@ -39,13 +115,16 @@ const TREE: &str = "setsid sleep 300 & (setsid sh -c 'trap \"\" TERM; sleep 300'
     i=0; while [ $i -lt 100 ]; do sleep 300 & i=$((i+1)); done; echo ready; wait";
 const TREE_PROCESSES: usize = 103;
 
-/// Starts watchdog with `contain` on [`TREE`], waits until the whole tree runs, SIGKILLs watchdog and
-/// reaps it. Returns the `contain` the start event recorded.
-fn sigkill_watchdog_over_the_tree(m: &Marker, contain: &str) -> String {
-    let dir = tempdir();
-    let events = dir.path().join("events.jsonl");
-    let mut child = m
-        .watchdog()
+/// Starts `watchdog` (with the marker) under `contain` on [`TREE`], waits until the whole tree runs,
+/// SIGKILLs watchdog and reaps it. Returns the `contain` the start event recorded.
+fn sigkill_watchdog_over_the_tree(
+    m: &Marker,
+    mut watchdog: Command,
+    events_dir: &Path,
+    contain: &str,
+) -> String {
+    let events = events_dir.join(format!("events-{contain}.jsonl"));
+    let mut child = watchdog
         .args(["--contain", contain, "--events", s(&events), "-t", "120"])
         .args(["--", "sh", "-c", TREE])
         .stdout(Stdio::piped())
@@ -80,14 +159,37 @@ fn start_event(events: &Path) -> serde_json::Value {
 
 #[test]
 fn contain_auto_a_sigkilled_watchdog_leaves_nothing() {
-    if !pidns_available("contain_auto_a_sigkilled_watchdog_leaves_nothing") {
+    if !available(
+        "contain_auto_a_sigkilled_watchdog_leaves_nothing",
+        "pidns",
+        None,
+    ) {
         return;
     }
     let m = Marker::new("contain-auto-kill");
-    let used = sigkill_watchdog_over_the_tree(&m, "auto");
-    assert_eq!(used, "pidns");
+    let dir = tempdir();
+    let used = sigkill_watchdog_over_the_tree(&m, m.watchdog(), dir.path(), "auto");
+    assert_eq!(used, "pidns", "root gets a PID namespace");
     // The kernel kills the namespace with its init, which PR_SET_PDEATHSIG kills with watchdog.
     m.assert_no_survivors();
+}
+
+#[test]
+fn contain_every_init_a_sigkilled_watchdog_leaves_nothing() {
+    for mechanism in INITS {
+        if !available(
+            "contain_every_init_a_sigkilled_watchdog_leaves_nothing",
+            mechanism,
+            None,
+        ) {
+            continue;
+        }
+        let m = Marker::new(&format!("contain-{mechanism}-kill"));
+        let dir = tempdir();
+        let used = sigkill_watchdog_over_the_tree(&m, m.watchdog(), dir.path(), mechanism);
+        assert_eq!(used, mechanism);
+        m.assert_no_survivors();
+    }
 }
 
 #[test]
@@ -95,7 +197,8 @@ fn contain_group_a_sigkilled_watchdog_leaves_the_grandchildren() {
     // The documented limit of a process group: only the direct child dies with watchdog. The
     // survivors are the marker's, which kills them when the test ends.
     let m = Marker::new("contain-group-kill");
-    let used = sigkill_watchdog_over_the_tree(&m, "group");
+    let dir = tempdir();
+    let used = sigkill_watchdog_over_the_tree(&m, m.watchdog(), dir.path(), "group");
     assert_eq!(used, "group");
     let left = m.survivors().len();
     assert!(
@@ -105,44 +208,60 @@ fn contain_group_a_sigkilled_watchdog_leaves_the_grandchildren() {
 }
 
 #[test]
-fn contain_auto_falls_back_to_group_silently_for_an_unprivileged_user() {
-    // SAFETY: geteuid takes nothing and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let setpriv = Command::new("setpriv")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !root || !setpriv {
-        eprintln!("contain_auto_falls_back: skipped, needs root and setpriv to become nobody");
+fn contain_as_nobody_a_sigkilled_watchdog_leaves_nothing() {
+    let test = "contain_as_nobody_a_sigkilled_watchdog_leaves_nothing";
+    let Some(nobody) = Nobody::new(test) else {
+        return;
+    };
+    for mechanism in ["auto", "userns", "sentinel"] {
+        if mechanism != "sentinel" && !available(test, "userns", Some(&nobody)) {
+            continue;
+        }
+        let m = Marker::new(&format!("contain-nobody-{mechanism}-kill"));
+        let used =
+            sigkill_watchdog_over_the_tree(&m, nobody.watchdog(&m), nobody.dir.path(), mechanism);
+        let expected = if mechanism == "auto" {
+            "userns"
+        } else {
+            mechanism
+        };
+        assert_eq!(used, expected);
+        m.assert_no_survivors();
+    }
+}
+
+#[test]
+fn contain_as_nobody_the_command_keeps_its_uid_and_files_and_the_mechanism_is_named() {
+    let test = "contain_as_nobody_the_command_keeps_its_uid_and_files_and_the_mechanism_is_named";
+    let Some(nobody) = Nobody::new(test) else {
+        return;
+    };
+    if !available(test, "userns", Some(&nobody)) {
         return;
     }
-    // A copy that nobody can run, in a directory nobody can write the events file in.
-    let dir = tempdir();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod the temp dir");
-    let bin_copy = dir.path().join("watchdog");
-    std::fs::copy(bin(), &bin_copy).expect("copy watchdog");
-    let events = dir.path().join("events.jsonl");
-    let m = Marker::new("contain-nobody");
-    let nobody = |args: &[&str]| {
-        let mut setpriv = Command::new("setpriv");
-        setpriv
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin_copy)
-            .args(args)
-            .env(MARKER_ENV, m.value());
-        run_bounded(&mut setpriv, 30 * SECOND)
-    };
+    let m = Marker::new("contain-nobody-view");
+    // GNU's form, as a user types it.
+    let run = nobody.run(&m, &["5", "id", "-u"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{NOBODY}\n"));
+    assert_eq!(run.stderr, "", "auto is silent");
 
-    let run = nobody(&["--events", s(&events), "--", "sh", "-c", "exit 3"]);
-    assert_eq!(run.code, Some(3), "{}", run.stderr);
-    assert_eq!(run.stderr, "", "the fallback must be silent");
-    assert_eq!(start_event(&events)["contain"], "group");
+    let made = nobody.dir.path().join("made-inside");
+    let events = nobody.dir.path().join("events.jsonl");
+    let run = nobody.run(&m, &["-vv", "--events", s(&events), "5", "touch", s(&made)]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&made).expect("the file"));
+    assert_eq!(owner, NOBODY, "the file belongs to the caller, nobody");
+    assert_eq!(start_event(&events)["contain"], "userns");
+    assert!(
+        run.stderr.contains("new user and PID namespace")
+            && run.stderr.contains("(--contain userns)"),
+        "{}",
+        run.stderr
+    );
 
-    let run = nobody(&["--contain", "pidns", "--", "true"]);
+    // pidns needs CAP_SYS_ADMIN: asked for, it is one line and 125.
+    let run = nobody.run(&m, &["--contain", "pidns", "--", "true"]);
     assert_eq!(run.code, Some(125));
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(
@@ -154,91 +273,215 @@ fn contain_auto_falls_back_to_group_silently_for_an_unprivileged_user() {
 }
 
 #[test]
-fn contain_pidns_a_process_sees_its_own_pid_in_proc() {
-    if !pidns_available("contain_pidns_a_process_sees_its_own_pid_in_proc") {
+fn contain_userns_a_setuid_program_gains_nothing_and_auto_runs_it_under_a_sentinel() {
+    let test = "contain_userns_a_setuid_program_gains_nothing_and_auto_runs_it_under_a_sentinel";
+    let Some(nobody) = Nobody::new(test) else {
+        return;
+    };
+    if !available(test, "userns", Some(&nobody)) {
         return;
     }
-    let m = Marker::new("contain-proc");
-    // The shell opens /proc/self/stat itself: its first field is the shell's own pid.
-    let run = watchdog(
-        &m,
-        &[
-            "--contain",
-            "pidns",
-            "--",
-            "sh",
-            "-c",
-            "read pid rest < /proc/self/stat; echo $$ $pid",
-        ],
-    );
+    // A setuid-root `id`, which reports its effective uid.
+    let id = nobody.dir.path().join("id-setuid");
+    std::fs::copy("/usr/bin/id", &id).expect("copy id");
+    std::fs::set_permissions(&id, std::os::unix::fs::PermissionsExt::from_mode(0o4755))
+        .expect("chmod u+s");
+    let m = Marker::new("contain-setuid");
+    let run = nobody.run(&m, &["--contain", "userns", "--", s(&id), "-u"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.stdout, "2 2\n", "the command is PID 2, after its init");
+    assert_eq!(
+        run.stdout,
+        format!("{NOBODY}\n"),
+        "no privilege in a user namespace"
+    );
+
+    let events = nobody.dir.path().join("events-setuid.jsonl");
+    let run = nobody.run(&m, &["--events", s(&events), "--", s(&id), "-u"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "0\n", "auto keeps the program's privilege");
+    assert_eq!(start_event(&events)["contain"], "sentinel");
+    m.assert_no_survivors();
 }
 
 #[test]
-fn contain_pidns_keeps_exit_codes_signals_and_errors() {
-    if !pidns_available("contain_pidns_keeps_exit_codes_signals_and_errors") {
+fn contain_without_user_namespaces_auto_falls_back_and_userns_is_an_error() {
+    let test = "contain_without_user_namespaces_auto_falls_back_and_userns_is_an_error";
+    if Nobody::new(test).is_none() || !available(test, "userns", None) {
         return;
     }
-    let m = Marker::new("contain-codes");
-    let pidns = |args: &[&str]| {
-        let mut all = vec!["--contain", "pidns"];
-        all.extend_from_slice(args);
-        watchdog(&m, &all)
-    };
-    assert_eq!(pidns(&["--", "sh", "-c", "exit 3"]).code, Some(3));
-    assert_eq!(pidns(&["--", "sh", "-c", "kill -KILL $$"]).code, Some(137));
-    assert_eq!(pidns(&["--", "sh", "-c", "kill -40 $$"]).code, Some(168));
-    assert_eq!(pidns(&["-t", "0.2", "--", "sleep", "100"]).code, Some(124));
-    let run = pidns(&["-t", "0.2", "--preserve-status", "--", "sleep", "100"]);
-    assert_eq!(
-        run.code,
-        Some(143),
-        "TERM reached the command: {}",
+    // Inside a user namespace of its own whose user.max_user_namespaces is 0 (which disturbs no
+    // other test), with every capability dropped so that no PID namespace can be had either.
+    let m = Marker::new("contain-no-userns");
+    let dir = tempdir();
+    let events = dir.path().join("events.jsonl");
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces || exit 99; \
+         set -- setpriv --bounding-set=-all --inh-caps=-all {bin}; \
+         \"$@\" --events {events} -- sh -c 'exit 3'; echo auto=$?; \
+         \"$@\" --contain userns -- true; echo userns=$?",
+        bin = s(&bin()),
+        events = s(&events),
+    );
+    let run = run_bounded(
+        Command::new("unshare")
+            .args(["--user", "--map-root-user", "sh", "-c", &script])
+            .env(MARKER_ENV, m.value()),
+        30 * SECOND,
+    );
+    assert_eq!(run.stdout, "auto=3\nuserns=125\n", "{}", run.stderr);
+    assert_eq!(start_event(&events)["contain"], "sentinel");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("watchdog: --contain userns: cannot create a user namespace: "),
+        "{}",
         run.stderr
     );
-    let run = pidns(&["--", "/nonexistent/command"]);
-    assert_eq!(run.code, Some(127));
-    assert!(run.stderr.contains("command not found"), "{}", run.stderr);
-    let run = pidns(&["--", "/dev/null"]);
-    assert_eq!(run.code, Some(126), "{}", run.stderr);
     m.assert_no_survivors();
 }
 
 #[test]
-fn contain_pidns_a_forwarded_signal_tears_down_the_namespace() {
-    if !pidns_available("contain_pidns_a_forwarded_signal_tears_down_the_namespace") {
-        return;
+fn contain_pidns_and_userns_a_process_sees_its_own_pid_in_proc() {
+    for mechanism in ["pidns", "userns"] {
+        if !available(
+            "contain_pidns_and_userns_a_process_sees_its_own_pid_in_proc",
+            mechanism,
+            None,
+        ) {
+            continue;
+        }
+        let m = Marker::new("contain-proc");
+        // The shell opens /proc/self/stat itself: its first field is the shell's own pid.
+        let run = watchdog(
+            &m,
+            &[
+                "--contain",
+                mechanism,
+                "--",
+                "sh",
+                "-c",
+                "read pid rest < /proc/self/stat; echo $$ $pid",
+            ],
+        );
+        assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+        assert_eq!(
+            run.stdout, "2 2\n",
+            "{mechanism}: the command is PID 2, after its init"
+        );
     }
-    let m = Marker::new("contain-forward");
-    let mut child = m
-        .watchdog()
-        .args(["--contain", "pidns", "-t", "60", "--", "sh", "-c"])
-        .arg("sleep 100 & setsid sleep 100 & (setsid sleep 100 &); echo ready; wait")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start watchdog");
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut ready)
-        .expect("read ready");
-    assert_eq!(ready, "ready\n");
-    let status = signal_and_wait(&mut child, libc::SIGTERM, 30 * SECOND);
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
-    m.assert_no_survivors();
+}
+
+/// Runs `check` with a `watchdog ARGS` runner for every init mechanism that can be had, as root, and
+/// as nobody for the ones an ordinary user can have.
+fn under_every_init(test: &str, check: impl Fn(&str, &dyn Fn(&[&str]) -> Run)) {
+    let m = Marker::new(test);
+    for mechanism in INITS {
+        if !available(test, mechanism, None) {
+            continue;
+        }
+        let run = |args: &[&str]| {
+            let mut all = vec!["--contain", mechanism];
+            all.extend_from_slice(args);
+            watchdog(&m, &all)
+        };
+        check(mechanism, &run);
+        m.assert_no_survivors();
+    }
+    let Some(nobody) = Nobody::new(test) else {
+        return;
+    };
+    for mechanism in ["userns", "sentinel"] {
+        if !available(test, mechanism, Some(&nobody)) {
+            continue;
+        }
+        let run = |args: &[&str]| {
+            let mut all = vec!["--contain", mechanism];
+            all.extend_from_slice(args);
+            nobody.run(&m, &all)
+        };
+        check(&format!("{mechanism} as nobody"), &run);
+        m.assert_no_survivors();
+    }
 }
 
 #[test]
-fn contain_pidns_foreground_and_a_daemon_left_behind() {
-    if !pidns_available("contain_pidns_foreground_and_a_daemon_left_behind") {
-        return;
+fn contain_every_init_keeps_exit_codes_signals_and_errors() {
+    under_every_init("contain-codes", |mechanism, run| {
+        assert_eq!(
+            run(&["--", "sh", "-c", "exit 3"]).code,
+            Some(3),
+            "{mechanism}"
+        );
+        assert_eq!(
+            run(&["--", "sh", "-c", "kill -KILL $$"]).code,
+            Some(137),
+            "{mechanism}"
+        );
+        assert_eq!(
+            run(&["--", "sh", "-c", "kill -40 $$"]).code,
+            Some(168),
+            "{mechanism}"
+        );
+        assert_eq!(
+            run(&["-t", "0.2", "--", "sleep", "100"]).code,
+            Some(124),
+            "{mechanism}"
+        );
+        let out = run(&["-t", "0.2", "--preserve-status", "--", "sleep", "100"]);
+        assert_eq!(
+            out.code,
+            Some(143),
+            "{mechanism}: TERM reached the command: {}",
+            out.stderr
+        );
+        let out = run(&["--", "/nonexistent/command"]);
+        assert_eq!(out.code, Some(127), "{mechanism}");
+        assert!(
+            out.stderr.contains("command not found"),
+            "{mechanism}: {}",
+            out.stderr
+        );
+        let out = run(&["--", "/dev/null"]);
+        assert_eq!(out.code, Some(126), "{mechanism}: {}", out.stderr);
+        // Found along PATH, arguments and argv[0] as given, no shell in between.
+        let out = run(&["--", "sh", "-c", "echo \"$0|$1\"", "zero", "a b"]);
+        assert_eq!(out.stdout, "zero|a b\n", "{mechanism}: {}", out.stderr);
+    });
+}
+
+#[test]
+fn contain_every_init_a_forwarded_signal_tears_down_the_tree() {
+    for mechanism in INITS {
+        if !available(
+            "contain_every_init_a_forwarded_signal_tears_down_the_tree",
+            mechanism,
+            None,
+        ) {
+            continue;
+        }
+        let m = Marker::new("contain-forward");
+        let mut child = m
+            .watchdog()
+            .args(["--contain", mechanism, "-t", "60", "--", "sh", "-c"])
+            .arg("sleep 100 & setsid sleep 100 & (setsid sleep 100 &); echo ready; wait")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start watchdog");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut ready)
+            .expect("read ready");
+        assert_eq!(ready, "ready\n");
+        let status = signal_and_wait(&mut child, libc::SIGTERM, 30 * SECOND);
+        assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{mechanism}");
+        m.assert_no_survivors();
     }
-    let m = Marker::new("contain-fg");
-    let run = watchdog(
-        &m,
-        &[
-            "--contain",
-            "pidns",
+}
+
+#[test]
+fn contain_every_init_foreground_and_a_daemon_left_behind() {
+    under_every_init("contain-fg", |mechanism, run| {
+        let out = run(&[
             "--foreground",
             "-t",
             "0.3",
@@ -248,92 +491,97 @@ fn contain_pidns_foreground_and_a_daemon_left_behind() {
             "sh",
             "-c",
             "sleep 100 & setsid sleep 100 & sleep 100",
-        ],
-    );
-    assert_eq!(run.code, Some(124), "{}", run.stderr);
-    m.assert_no_survivors();
-    // The command exits at once, leaving a daemon that ignores TERM: it is swept, the status kept.
-    let run = watchdog(
-        &m,
-        &[
-            "--contain",
-            "pidns",
+        ]);
+        assert_eq!(out.code, Some(124), "{mechanism}: {}", out.stderr);
+        // The command exits at once, leaving a daemon that ignores TERM: it is swept, the status
+        // kept.
+        let out = run(&[
             "-k",
             "0.3",
             "--",
             "sh",
             "-c",
             "(setsid sh -c 'trap \"\" TERM; sleep 100' &) ; exit 4",
-        ],
-    );
-    assert_eq!(run.code, Some(4), "{}", run.stderr);
-    m.assert_no_survivors();
+        ]);
+        assert_eq!(out.code, Some(4), "{mechanism}: {}", out.stderr);
+    });
 }
 
 #[test]
-fn contain_pidns_stall_relays_output_and_reads_the_progress_channel() {
-    if !pidns_available("contain_pidns_stall_relays_output_and_reads_the_progress_channel") {
-        return;
-    }
-    let m = Marker::new("contain-stall");
-    // Output is relayed unchanged and counts as life; so do progress lines.
-    let run = watchdog(
-        &m,
-        &[
-            "--contain",
-            "pidns",
+fn contain_every_init_stall_relays_output_and_reads_the_progress_channel() {
+    under_every_init("contain-stall", |mechanism, run| {
+        // Output is relayed unchanged and counts as life; so do progress lines.
+        let out = run(&[
             "--stall",
             "5",
             "--",
             "sh",
             "-c",
             "echo out; echo err >&2; echo '{\"event\":\"progress\"}' >&$WATCHDOG_PROGRESS_FD",
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.stdout, "out\n");
-    assert_eq!(run.stderr, "err\n");
-    // Silence is a stall.
-    let run = watchdog(
-        &m,
-        &["--contain", "pidns", "--stall", "0.3", "--", "sleep", "100"],
-    );
-    assert_eq!(run.code, Some(124), "{}", run.stderr);
-    m.assert_no_survivors();
+        ]);
+        assert_eq!(out.code, Some(0), "{mechanism}: {}", out.stderr);
+        assert_eq!(out.stdout, "out\n", "{mechanism}");
+        assert_eq!(out.stderr, "err\n", "{mechanism}");
+        // Silence is a stall.
+        let out = run(&["--stall", "0.3", "--", "sleep", "100"]);
+        assert_eq!(out.code, Some(124), "{mechanism}: {}", out.stderr);
+    });
 }
 
 #[test]
-fn contain_pidns_events_record_the_mechanism_and_verbose_names_it() {
-    if !pidns_available("contain_pidns_events_record_the_mechanism_and_verbose_names_it") {
-        return;
-    }
+fn contain_events_record_the_mechanism_and_verbose_names_it() {
     let m = Marker::new("contain-events");
     let dir = tempdir();
-    let events = dir.path().join("events.jsonl");
-    let run = watchdog(
-        &m,
-        &["-vv", "--events", s(&events), "--", "sh", "-c", "exit 0"],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(start_event(&events)["contain"], "pidns");
-    assert!(
-        run.stderr.contains("new PID namespace (--contain pidns)"),
-        "{}",
-        run.stderr
-    );
+    for mechanism in ["pidns", "userns", "sentinel", "group"] {
+        if !available(
+            "contain_events_record_the_mechanism_and_verbose_names_it",
+            mechanism,
+            None,
+        ) {
+            continue;
+        }
+        let events = dir.path().join(format!("{mechanism}.jsonl"));
+        let run = watchdog(
+            &m,
+            &[
+                "-vv",
+                "--contain",
+                mechanism,
+                "--events",
+                s(&events),
+                "--",
+                "true",
+            ],
+        );
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert_eq!(start_event(&events)["contain"], mechanism);
+        assert!(
+            run.stderr.contains(&format!("(--contain {mechanism})")),
+            "{}",
+            run.stderr
+        );
+    }
+    // Root's default.
+    if available(
+        "contain_events_record_the_mechanism_and_verbose_names_it",
+        "pidns",
+        None,
+    ) {
+        let run = watchdog(&m, &["-vv", "--", "true"]);
+        assert!(
+            run.stderr.contains("new PID namespace (--contain pidns)"),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
-#[test]
-fn contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing() {
-    if !pidns_available("contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing") {
-        return;
-    }
-    // SIGKILL lands anywhere in the start-up: before the init's PR_SET_PDEATHSIG, between it and
-    // exec, while the command starts. The delays only spread the kills; nothing waits on them.
-    let m = Marker::new("contain-early-kill");
+/// SIGKILLs `watchdog` forty times anywhere in its start-up: before the init's PR_SET_PDEATHSIG,
+/// between it and the command's exec, while the command starts. The delays only spread the kills;
+/// nothing waits on them.
+fn sigkill_while_starting(m: &Marker, watchdog: impl Fn() -> Command) {
     for trial in 0..40u64 {
-        let mut child = m
-            .watchdog()
+        let mut child = watchdog()
             .args(["-t", "60", "--", "sh", "-c"])
             .arg("setsid sleep 300 & (setsid sleep 300 &); sleep 300 & wait")
             .stdout(Stdio::null())
@@ -344,5 +592,25 @@ fn contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing() {
         child.kill().expect("SIGKILL watchdog");
         child.wait().expect("reap watchdog");
         m.assert_no_survivors();
+    }
+}
+
+#[test]
+fn contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing() {
+    let test = "contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing";
+    if available(test, "pidns", None) {
+        let m = Marker::new("contain-early-kill");
+        sigkill_while_starting(&m, || m.watchdog());
+    }
+    let Some(nobody) = Nobody::new(test) else {
+        return;
+    };
+    for mechanism in ["auto", "sentinel"] {
+        let m = Marker::new(&format!("contain-early-kill-{mechanism}"));
+        sigkill_while_starting(&m, || {
+            let mut cmd = nobody.watchdog(&m);
+            cmd.args(["--contain", mechanism]);
+            cmd
+        });
     }
 }
