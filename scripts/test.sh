@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v setsid >/dev/null 2>&1 || missing+=(util-linux)
+# setsid for the process-tree tests; setpriv and unshare for the containment tests (as nobody, and
+# without user namespaces).
+for tool in setsid setpriv unshare; do
+  command -v "$tool" >/dev/null 2>&1 || { missing+=(util-linux); break; }
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${missing[*]}" >&2

@@ -4,12 +4,13 @@
 //! This child never execs itself (that second exec was most of the start-up cost), so from the fork
 //! to its end it calls only async-signal-safe functions: the ones POSIX lists (`close`, `dup2`,
 //! `open`, `read`, `write`, `fcntl`, `getpid`, `getppid`, `kill`, `setpgid`, `sigaction`,
-//! `sigprocmask`, `sigemptyset`, `sigfillset`, `waitpid`, `poll`, `stat`, `execve`, `_exit`) and
-//! Linux system calls that touch no user-space state (`prctl`, `unshare`, `mount`, `clone` used as a
-//! bare fork, `sigwaitinfo`, `sigtimedwait`, `close_range`, `getdents64`). It allocates nothing,
-//! takes no lock, and never returns into watchdog's code: every path ends in `_exit`. Nothing here
-//! would deadlock even if watchdog had other threads at the fork; it has none then (see
-//! [`super::start`]).
+//! `sigprocmask`, `sigemptyset`, `sigfillset`, `sigaddset`, `waitpid`, `poll`, `stat`, `execve`,
+//! `_exit`) and Linux system calls that touch no user-space state (`prctl`, `unshare`, `mount`,
+//! `clone` used as a bare fork, `pipe2`, `sigwaitinfo`, `sigtimedwait`, `close_range`,
+//! `getdents64`), plus plain computation on memory it owns (formatting a status line, sorting the
+//! /proc snapshot in place). It allocates nothing, takes no lock, and never returns into watchdog's
+//! code: every path ends in `_exit`. Nothing here would deadlock even if watchdog had other threads
+//! at the fork; it has none then (checked in debug builds, see [`super::start`]).
 
 use std::os::fd::RawFd;
 
