@@ -231,6 +231,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_retry_line_puts_the_extra_keys_back_where_the_list_had_them() {
+        let line = r#"{"url":"https://h/a","path":"a","status":"timeout","http_status":null,"bytes":null,"sha256":null,"attempts":1,"elapsed_ms":5,"error":null,"extra":{"id":12345678901234567890,"caption":"x"}}"#;
+        let entry: ReportEntry = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            retry_line(&entry).as_deref(),
+            Ok(r#"{"url":"https://h/a","path":"a","id":12345678901234567890,"caption":"x"}"#)
+        );
+        // An old line without extra, and one whose extra is not an object: url and path only.
+        let old = r#"{"url":"https://h/b","path":"b","status":"timeout","http_status":null,"bytes":null,"sha256":null,"attempts":1,"elapsed_ms":5,"error":null}"#;
+        let entry: ReportEntry = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            retry_line(&entry).as_deref(),
+            Ok(r#"{"url":"https://h/b","path":"b"}"#)
+        );
+        let odd = old.replace("\"error\":null", "\"error\":null,\"extra\":[1]");
+        let entry: ReportEntry = serde_json::from_str(&odd).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            retry_line(&entry).as_deref(),
+            Ok(r#"{"url":"https://h/b","path":"b"}"#)
+        );
+    }
+
+    #[test]
     fn hosts_are_named_without_credentials_or_port() {
         assert_eq!(host("https://u:p@Example.org:8443/a"), "example.org");
         assert_eq!(host("http://[::1]:80/x"), "::1");
