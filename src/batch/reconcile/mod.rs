@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::batch::list::ListReader;
+use crate::batch::list::{json_line, ListReader};
 use crate::batch::plan::{Plan, Planner};
 use crate::batch::report::item_key;
 use crate::batch::resume::DoneIndex;
@@ -36,7 +36,7 @@ use crate::batch::timestamp::parse_utc_millis;
 use crate::exit::Exit;
 
 use self::read::{for_each_line, Line, Source};
-use self::tally::{list_line, retry_line, ListCounts, Outcome};
+use self::tally::{retry_line, ListCounts, Outcome};
 
 mod read;
 mod render;
@@ -395,9 +395,9 @@ pub fn reconcile(
                     }
                     outcome.record_never_tried(&item.url, &path);
                     // The list's own URL: a retry list is a list, as secret as the one it came from.
-                    match list_line(&item.url, Some(&path), item.extra.as_ref()) {
-                        Ok(line) => write_failed(&line)?,
-                        Err(_) => outcome.unlisted_invalid += 1,
+                    match json_line(&item.url, Some(&path), item.extra.as_ref()) {
+                        Some(line) => write_failed(&line)?,
+                        None => outcome.unlisted_invalid += 1,
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::batch::list::Extra;
+use crate::batch::list::json_line;
 use crate::batch::report::ReportEntry;
 use crate::batch::status::Status;
 use crate::batch::summary::StatusCounts;
@@ -196,34 +196,7 @@ pub fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
     if redact_credentials(&entry.url) != entry.url || entry.url.contains("://***@") {
         return Err("credentials");
     }
-    list_line(&entry.url, entry.path.as_deref(), entry.extra.as_ref())
-}
-
-/// A JSON list line: `url`, `path`, and the keys of `extra` as they were on the item's own line.
-pub fn list_line(
-    url: &str,
-    path: Option<&str>,
-    extra: Option<&Extra>,
-) -> Result<String, &'static str> {
-    #[derive(Serialize)]
-    struct Retry<'a> {
-        url: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        path: Option<&'a str>,
-    }
-    let mut line = serde_json::to_string(&Retry { url, path }).map_err(|_| "invalid")?;
-    // The extra keys go back to the top level, where the list had them.
-    let inner = extra
-        .map(|extra| extra.as_json().trim())
-        .and_then(|json| json.strip_prefix('{')?.strip_suffix('}'))
-        .filter(|inner| !inner.trim().is_empty());
-    if let Some(inner) = inner {
-        line.pop();
-        line.push(',');
-        line.push_str(inner);
-        line.push('}');
-    }
-    Ok(line)
+    json_line(&entry.url, entry.path.as_deref(), entry.extra.as_ref()).ok_or("invalid")
 }
 
 #[cfg(test)]
