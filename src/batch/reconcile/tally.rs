@@ -76,6 +76,9 @@ pub struct ListCounts {
     pub missing: u64,
     /// Invalid list lines no report mentions (counted as `invalid`).
     pub invalid_unreported: u64,
+    /// Items the reports mention that are not on the list (or not in the shard): reports of another
+    /// list, or of batches whose --out was not the reports' directory (names can differ then).
+    pub not_on_list: u64,
 }
 
 impl Outcome {
