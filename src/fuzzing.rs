@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::batch::list::parse_line;
+use crate::batch::list::{json_line, parse_line};
 use crate::duration::{parse_duration, parse_size};
 use crate::image::{ImageCheck, Verdict};
 use crate::names::output_name;
@@ -31,7 +31,8 @@ pub fn progress_channel(data: &[u8]) {
 }
 
 /// A LIST line, in any of its three forms. An accepted item has an http(s) URL; an item or a refusal
-/// never shows a password the line carried.
+/// never shows a password the line carried; the item written back as a JSON list line (as a retry
+/// list has it) reads back as the same URL, path and extra keys.
 pub fn list_line(data: &[u8]) {
     match parse_line(data) {
         None => {}
@@ -41,6 +42,15 @@ pub fn list_line(data: &[u8]) {
                 "accepted a non-http URL: {:?}",
                 item.url
             );
+            let written = json_line(&item.url, item.path.as_deref(), item.extra.as_ref());
+            let written = written.unwrap_or_else(|| panic!("cannot write {item:?} back"));
+            match parse_line(written.as_bytes()) {
+                Some(Ok(again)) => assert!(
+                    (&again.url, &again.path, &again.extra) == (&item.url, &item.path, &item.extra),
+                    "{written:?} reads back as {again:?}, not {item:?}"
+                ),
+                other => panic!("{written:?} written back from {item:?} reads as {other:?}"),
+            }
         }
         Some(Err(reason)) => {
             if let Ok(text) = std::str::from_utf8(data) {
@@ -200,6 +210,9 @@ mod tests {
             Just("{\"url\":\"".to_string()),
             Just("\",\"path\":\"".to_string()),
             Just("\"}".to_string()),
+            // Extra keys of a JSON line, between two string values.
+            Just("\",\"id\":12345678901234567890123,\"c\":\"".to_string()),
+            Just("\",\"tags\":[1, {\"x\":null}],\"\\u0041\":\"q \\\"".to_string()),
             "[a-zA-Z0-9._~-]{0,8}",
             "\\PC{0,4}",
         ];
@@ -260,5 +273,13 @@ mod tests {
             result.is_err(),
             "the property check itself must be able to fail"
         );
+    }
+
+    #[test]
+    fn a_list_line_with_extra_keys_reads_back_the_same() {
+        list_line(
+            br#"{"id":12345678901234567890123,"url":"https://h/a","tags":[1, {"x":null}],"path":"p/a.jpg","\u0041":"q \""}"#,
+        );
+        list_line(b"https://h/b\tq/b.jpg");
     }
 }

@@ -79,6 +79,31 @@ impl<'de> Deserialize<'de> for Extra {
     }
 }
 
+/// The JSON list line of an item: `url`, `path` when given, and the keys of `extra` at the top
+/// level, where its own list line had them (so a retry list carries them on). `None` only when the
+/// text cannot be written as JSON, which plain strings always can.
+pub fn json_line(url: &str, path: Option<&str>, extra: Option<&Extra>) -> Option<String> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        url: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<&'a str>,
+    }
+    let mut line = serde_json::to_string(&Line { url, path }).ok()?;
+    // Only an object's keys can go back; a report line written by hand may hold anything here.
+    let inner = extra
+        .map(|extra| extra.as_json().trim())
+        .and_then(|json| json.strip_prefix('{')?.strip_suffix('}'))
+        .filter(|inner| !inner.trim().is_empty());
+    if let Some(inner) = inner {
+        line.pop();
+        line.push(',');
+        line.push_str(inner);
+        line.push('}');
+    }
+    Some(line)
+}
+
 /// A JSON object's keys and raw values, in the order written.
 struct RawObject<'a>(Vec<(String, &'a RawValue)>);
 

@@ -1932,7 +1932,9 @@ fn report_lines_say_when_they_finished_and_which_run_wrote_them() {
         ),
         "{text}"
     );
-    assert!(report[0].extra.is_none());
+    // The first run's lines, one per item, in the order they finished.
+    assert!(line_for(&report[..2], &w.url("/file/t/a")).extra.is_none());
+    assert!(line_for(&report[..2], &w.url("/file/t/b")).extra.is_some());
     w.marker.assert_no_survivors();
 }
 

@@ -324,6 +324,7 @@ fn a_run_killed_after_10_of_100_items_has_90_missing_and_failed_completes_the_se
     assert_eq!(json["statuses"]["missing"], 90, "{json}");
     assert_eq!(json["missing"], 90, "{json}");
     assert_eq!(json["list"]["missing"], 90, "{json}");
+    assert_eq!(json["list"]["not_on_list"], 0, "{json}");
     let run = w.run_watchdog(&["report", "--list", "list.txt", s(&report)]);
     assert_eq!(run.code, Some(1));
     assert!(
@@ -449,6 +450,7 @@ fn fifteen_of_sixteen_shards_and_the_list_name_the_sixteenth_shards_items() {
     // The invalid line was reported by one of the fifteen (or is counted as invalid if by the 16th).
     let (json, _) = w.report_json(&[&["--list", "list.txt"], &files[..]].concat());
     assert_eq!(json["items"], 161, "{json}");
+    assert_eq!(json["list"]["not_on_list"], 0, "{json}");
     assert_eq!(json["statuses"]["invalid"], 1, "{json}");
 
     // One shard's report against its share of the list: complete.
@@ -461,6 +463,11 @@ fn fifteen_of_sixteen_shards_and_the_list_name_the_sixteenth_shards_items() {
     assert_eq!(run.code, Some(expected_code), "{json}");
     assert_eq!(json["statuses"]["missing"], 0, "{json}");
     assert_eq!(json["list"]["shard"], "3/16", "{json}");
+    assert_eq!(json["list"]["not_on_list"], 0, "{json}");
+    // Another shard's report against shard 3's share: none of its items are in that share.
+    let (json, _) = w.report_json(&["--list", "list.txt", "--shard", "3/16", s(&reports[3])]);
+    assert!(json["list"]["not_on_list"].as_u64() > Some(0), "{json}");
+    assert_eq!(json["list"]["not_on_list"], json["reported"], "{json}");
     // --shard without --list is a usage error.
     let run = w.run_watchdog(&["report", "--shard", "1/2", s(&reports[0])]);
     assert_eq!(run.code, Some(125), "{}", run.stderr);

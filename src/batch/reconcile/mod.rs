@@ -15,8 +15,10 @@
 //! mode's own indexes); the second pass takes each item's outcome from
 //! exactly that line. Each file is read up to the length it had when the first pass opened it, so a
 //! report that a running batch is still appending to is read as one consistent snapshot. With
-//! `--list`, a third pass plans the list as batch would (the same [`Planner`]: names, shard,
-//! duplicates) and looks every item's key up: what no report mentions was never tried, `missing`.
+//! `--list`, a pass between the two plans the list as batch would (the same [`Planner`]: names,
+//! shard, duplicates) and looks every item's key up: what no report mentions was never tried,
+//! `missing`; the list's keys are kept in another [`SpillMap`], so that the last pass can count the
+//! reports' items that are not on the list.
 //!
 //! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them.
 
@@ -24,7 +26,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::batch::list::ListReader;
+use crate::batch::list::{json_line, ListReader};
 use crate::batch::plan::{Plan, Planner};
 use crate::batch::report::item_key;
 use crate::batch::resume::DoneIndex;
@@ -36,7 +38,7 @@ use crate::batch::timestamp::parse_utc_millis;
 use crate::exit::Exit;
 
 use self::read::{for_each_line, Line, Source};
-use self::tally::{list_line, retry_line, ListCounts, Outcome};
+use self::tally::{retry_line, ListCounts, Outcome};
 
 mod read;
 mod render;
@@ -102,7 +104,9 @@ The list:
   list is read as batch reads it (the same names, duplicates and shards: --shard and --shard-count
   as batch takes them), and every item of it (of the shard) that no report mentions is missing
   (never tried); an invalid list line no report mentions counts as invalid. Items are named as a
-  batch whose --out is the first FILE's directory names them.
+  batch whose --out is the first FILE's directory names them. Items of the reports that are not on
+  the list (or not in the shard) are counted and named in the summary: reports of another list, or
+  of a batch whose --out was elsewhere.
 
 Output:
   A summary on stdout (on stderr with --failed): the counts of the latest outcomes per status (and
@@ -309,37 +313,11 @@ pub fn reconcile(
         }
         Ok(())
     };
-    // Pass 2: each item's outcome, from its latest line.
-    let mut ordinal = 0u64;
-    for source in &sources {
-        let file = read::open(&source.path)?;
-        for_each_line(file, source, &mut |_, line, _| {
-            ordinal += 1;
-            let Line::Entry(entry) = line else {
-                return Ok(());
-            };
-            if latest
-                .get(entry.key())
-                .map_err(index_error)?
-                .map(|(_, at)| at)
-                != Some(ordinal)
-            {
-                return Ok(());
-            }
-            outcome.record(&entry);
-            if entry.status.is_done() {
-                return Ok(());
-            }
-            match retry_line(&entry) {
-                Ok(line) => write_failed(&line)?,
-                Err("credentials") => outcome.unlisted_credentials += 1,
-                Err(_) => outcome.unlisted_invalid += 1,
-            }
-            Ok(())
-        })?;
-    }
-    // Pass 3: the list, keyed as batch keys it; what no report mentions is missing.
+    // Pass 2, with --list: the list, keyed as batch keys it; what no report mentions is missing. The
+    // list's keys are kept, to find the reports' items that are not on it.
+    let mut listed: Option<SpillMap<u64>> = None;
     if let Some(scope) = scope {
+        let listed = listed.insert(SpillMap::new(index_dir));
         outcome.list = Some(ListCounts {
             path: scope.path.display().to_string(),
             shard: (scope.shard != Shard::ALL).then(|| scope.shard.to_string()),
@@ -374,6 +352,7 @@ pub fn reconcile(
                     if let Some(list) = outcome.list.as_mut() {
                         list.items += 1;
                     }
+                    listed.insert(entry.key(), 1).map_err(index_error)?;
                     if latest.get(entry.key()).map_err(index_error)?.is_none() {
                         if let Some(list) = outcome.list.as_mut() {
                             list.invalid_unreported += 1;
@@ -386,22 +365,56 @@ pub fn reconcile(
                     if let Some(list) = outcome.list.as_mut() {
                         list.items += 1;
                     }
-                    if latest
-                        .get(item_key(&path, &item.url))
-                        .map_err(index_error)?
-                        .is_some()
-                    {
+                    let key = item_key(&path, &item.url);
+                    listed.insert(key, 1).map_err(index_error)?;
+                    if latest.get(key).map_err(index_error)?.is_some() {
                         continue;
                     }
                     outcome.record_never_tried(&item.url, &path);
                     // The list's own URL: a retry list is a list, as secret as the one it came from.
-                    match list_line(&item.url, Some(&path), item.extra.as_ref()) {
-                        Ok(line) => write_failed(&line)?,
-                        Err(_) => outcome.unlisted_invalid += 1,
+                    match json_line(&item.url, Some(&path), item.extra.as_ref()) {
+                        Some(line) => write_failed(&line)?,
+                        None => outcome.unlisted_invalid += 1,
                     }
                 }
             }
         }
+    }
+    // Pass 3: each item's outcome, from its latest line.
+    let mut ordinal = 0u64;
+    for source in &sources {
+        let file = read::open(&source.path)?;
+        for_each_line(file, source, &mut |_, line, _| {
+            ordinal += 1;
+            let Line::Entry(entry) = line else {
+                return Ok(());
+            };
+            if latest
+                .get(entry.key())
+                .map_err(index_error)?
+                .map(|(_, at)| at)
+                != Some(ordinal)
+            {
+                return Ok(());
+            }
+            outcome.record(&entry);
+            if let Some(listed) = &listed {
+                if listed.get(entry.key()).map_err(index_error)?.is_none() {
+                    if let Some(list) = outcome.list.as_mut() {
+                        list.not_on_list += 1;
+                    }
+                }
+            }
+            if entry.status.is_done() {
+                return Ok(());
+            }
+            match retry_line(&entry) {
+                Ok(line) => write_failed(&line)?,
+                Err("credentials") => outcome.unlisted_credentials += 1,
+                Err(_) => outcome.unlisted_invalid += 1,
+            }
+            Ok(())
+        })?;
     }
     Ok(outcome)
 }
@@ -650,7 +663,10 @@ mod tests {
         let report = write(
             dir.path(),
             "report.jsonl",
-            &[entry("https://h/a.jpg", "a.jpg", Status::Ok)],
+            &[
+                entry("https://h/a.jpg", "a.jpg", Status::Ok),
+                entry("https://h/elsewhere.jpg", "elsewhere.jpg", Status::Ok),
+            ],
         );
         let scope = ListScope {
             path: list,
@@ -667,7 +683,11 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let failed = String::from_utf8(failed).unwrap_or_default();
-        assert_eq!(outcome.items(), 5, "a, b, c, d and the invalid line");
+        assert_eq!(
+            outcome.items(),
+            6,
+            "a, b, c, d, the invalid line and elsewhere"
+        );
         assert_eq!(outcome.never_tried(), 3);
         assert_eq!(outcome.count(Status::Invalid), 1);
         assert_eq!(outcome.missing(), 4);
@@ -679,7 +699,11 @@ mod tests {
              {\"url\":\"https://u:pw@h/d.jpg\",\"path\":\"d.jpg\"}\n"
         );
         let text = outcome.render_text();
-        assert!(text.contains("1 ok, 1 invalid, 3 missing"), "{text}");
+        assert!(text.contains("2 ok, 1 invalid, 3 missing"), "{text}");
+        assert!(
+            text.contains("\n1 item of the reports is not on the list (another list"),
+            "{text}"
+        );
         assert!(
             text.contains(": 5 items, 3 never tried (missing), 1 invalid line"),
             "{text}"
@@ -689,7 +713,8 @@ mod tests {
             serde_json::from_str(&outcome.render_json()).unwrap_or_default();
         assert_eq!(json["statuses"]["missing"], 3);
         assert_eq!(json["list"]["missing"], 3);
-        assert_eq!(json["reported"], 1);
+        assert_eq!(json["reported"], 2);
+        assert_eq!(json["list"]["not_on_list"], 1);
         Ok(())
     }
 

@@ -53,6 +53,16 @@ impl Outcome {
                         String::new()
                     }
                 ));
+                if list.not_on_list > 0 {
+                    text.push_str(&format!(
+                        "{} item{} of the reports {} not on the list{} (another list, or a batch \
+                         whose --out is not the reports' directory?)\n",
+                        list.not_on_list,
+                        plural(list.not_on_list),
+                        if list.not_on_list == 1 { "is" } else { "are" },
+                        if list.shard.is_some() { " or not in the shard" } else { "" },
+                    ));
+                }
             }
             None => text.push_str(&format!(
                 "the reports mention {} item{}; items never tried are not seen without --list LIST\n",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::batch::list::Extra;
+use crate::batch::list::json_line;
 use crate::batch::report::ReportEntry;
 use crate::batch::status::Status;
 use crate::batch::summary::StatusCounts;
@@ -76,6 +76,9 @@ pub struct ListCounts {
     pub missing: u64,
     /// Invalid list lines no report mentions (counted as `invalid`).
     pub invalid_unreported: u64,
+    /// Items the reports mention that are not on the list (or not in the shard): reports of another
+    /// list, or of batches whose --out was not the reports' directory (names can differ then).
+    pub not_on_list: u64,
 }
 
 impl Outcome {
@@ -196,39 +199,35 @@ pub fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
     if redact_credentials(&entry.url) != entry.url || entry.url.contains("://***@") {
         return Err("credentials");
     }
-    list_line(&entry.url, entry.path.as_deref(), entry.extra.as_ref())
-}
-
-/// A JSON list line: `url`, `path`, and the keys of `extra` as they were on the item's own line.
-pub fn list_line(
-    url: &str,
-    path: Option<&str>,
-    extra: Option<&Extra>,
-) -> Result<String, &'static str> {
-    #[derive(Serialize)]
-    struct Retry<'a> {
-        url: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        path: Option<&'a str>,
-    }
-    let mut line = serde_json::to_string(&Retry { url, path }).map_err(|_| "invalid")?;
-    // The extra keys go back to the top level, where the list had them.
-    let inner = extra
-        .map(|extra| extra.as_json().trim())
-        .and_then(|json| json.strip_prefix('{')?.strip_suffix('}'))
-        .filter(|inner| !inner.trim().is_empty());
-    if let Some(inner) = inner {
-        line.pop();
-        line.push(',');
-        line.push_str(inner);
-        line.push('}');
-    }
-    Ok(line)
+    json_line(&entry.url, entry.path.as_deref(), entry.extra.as_ref()).ok_or("invalid")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_line_puts_the_extra_keys_back_where_the_list_had_them() {
+        let line = r#"{"url":"https://h/a","path":"a","status":"timeout","http_status":null,"bytes":null,"sha256":null,"attempts":1,"elapsed_ms":5,"error":null,"extra":{"id":12345678901234567890,"caption":"x"}}"#;
+        let entry: ReportEntry = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            retry_line(&entry).as_deref(),
+            Ok(r#"{"url":"https://h/a","path":"a","id":12345678901234567890,"caption":"x"}"#)
+        );
+        // An old line without extra, and one whose extra is not an object: url and path only.
+        let old = r#"{"url":"https://h/b","path":"b","status":"timeout","http_status":null,"bytes":null,"sha256":null,"attempts":1,"elapsed_ms":5,"error":null}"#;
+        let entry: ReportEntry = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            retry_line(&entry).as_deref(),
+            Ok(r#"{"url":"https://h/b","path":"b"}"#)
+        );
+        let odd = old.replace("\"error\":null", "\"error\":null,\"extra\":[1]");
+        let entry: ReportEntry = serde_json::from_str(&odd).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            retry_line(&entry).as_deref(),
+            Ok(r#"{"url":"https://h/b","path":"b"}"#)
+        );
+    }
 
     #[test]
     fn hosts_are_named_without_credentials_or_port() {
