@@ -61,7 +61,7 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s H -l header 
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-redirects -d 'Follow at most this many redirects (http and https only)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l cacert -d 'Also trust the CA certificates in this PEM file (the system trust store is always used)' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l no-sha256 -d 'Do not compute the SHA-256 of each download (the report\'s sha256 is then null, and a rerun checks finished files by size alone); items whose list line gives a sha256 are still checked. Hashing takes about a sixth of the CPU time of a batch of small files from a fast server'
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s q -l quiet -d 'Show no progress'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s q -l quiet -d 'Show no progress, and no summary when every item is done; a run with failures, or one that was interrupted, still prints its summary'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l insecure -d 'Do not verify TLS certificates or host names'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l fsync -d 'fsync the file and its directory before reporting success (durability across power loss)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'

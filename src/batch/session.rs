@@ -13,7 +13,7 @@ use super::resume::{DoneIndex, LoadError};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use super::status::Status;
-use super::summary::Summary;
+use super::summary::{Closing, Ending, Summary};
 use super::BatchOptions;
 use crate::exit::Exit;
 use crate::progress::BatchProgress;
@@ -229,6 +229,7 @@ pub fn run(args: BatchOptions) -> ExitCode {
         Ok(opened) => opened,
         Err(message) => return failure(message),
     };
+    let report_is_stream = opened.earlier.is_none();
     let done = match opened.earlier {
         Some(earlier) => match DoneIndex::from_report(earlier, &args.out) {
             Ok(done) => done,
@@ -305,14 +306,37 @@ pub fn run(args: BatchOptions) -> ExitCode {
     if let Some(progress) = items.progress.as_mut() {
         progress.finish();
     }
-    if let Some(fatal) = &items.fatal {
-        return failure(fatal);
+    let ending = match (&items.fatal, end) {
+        (Some(fatal), _) => {
+            crate::report_error(format!("batch: {fatal}"));
+            Ending::Stopped
+        }
+        (None, RunEnd::Interrupted(signal)) => Ending::Interrupted(signal),
+        (None, RunEnd::Complete) => Ending::Finished,
+    };
+    // -q hides progress, not failures: a quiet run that succeeded says nothing, one that did not
+    // says what happened (what cron mails and CI logs show).
+    if !args.quiet || ending != Ending::Finished || items.summary.failed() > 0 {
+        let listed = match ending {
+            Ending::Finished => None,
+            _ => args
+                .shard
+                .is_none()
+                .then(|| count_items(&args.list))
+                .flatten(),
+        };
+        crate::say(items.summary.render_closing(&Closing {
+            ending,
+            elapsed: started.elapsed(),
+            listed,
+            report: (!report_is_stream).then_some(report_path.as_path()),
+            report_given: args.report.is_some(),
+            out: &args.out,
+        }));
     }
-    if !args.quiet {
-        crate::say(items.summary.render(started.elapsed()));
-    }
-    match end {
-        RunEnd::Interrupted(signal) => Exit::Signal(signal).into(),
-        RunEnd::Complete => items.summary.exit().into(),
+    match ending {
+        Ending::Stopped => Exit::Failure.into(),
+        Ending::Interrupted(signal) => Exit::Signal(signal).into(),
+        Ending::Finished => items.summary.exit().into(),
     }
 }

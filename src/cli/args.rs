@@ -301,7 +301,8 @@ pub struct BatchArgs {
     #[arg(long, help_heading = "Output")]
     pub no_sha256: bool,
 
-    /// Show no progress.
+    /// Show no progress, and no summary when every item is done; a run with failures, or one that
+    /// was interrupted, still prints its summary.
     #[arg(short = 'q', long, help_heading = "Output")]
     pub quiet: bool,
 

@@ -2093,3 +2093,93 @@ fn the_default_report_is_not_written_through_a_symlink() {
     );
     w.marker.assert_no_survivors();
 }
+
+// ---- the closing summary -----------------------------------------------------------------------
+
+#[test]
+fn a_failing_batch_names_its_failures_the_report_and_the_retry_command_even_with_q() {
+    let w = World::new("batch-summary-failures");
+    let list = format!(
+        "{}\n{}\n{}\nftp://host/x\n",
+        w.url("/file/ok.bin"),
+        w.url("/nothing/here/1"),
+        w.url("/nothing/here/2"),
+    );
+    let run = w.batch(&list, &["-q"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let out = s(&w.out()).to_string();
+    for expected in [
+        "4 items in",
+        "2 http_error:",
+        &format!("  {}: the server answered 404", w.url("/nothing/here/1")),
+        "1 invalid:",
+        &format!("report: {out}/report.jsonl"),
+        &format!(
+            "to retry what failed: watchdog report --failed {out}/report.jsonl > retry.txt && \
+             watchdog batch retry.txt --out {out}"
+        ),
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in:\n{}",
+            run.stderr
+        );
+    }
+    // The command does what it says: the retry list holds the two 404s, not the ok or invalid item.
+    let retry = run_bounded(
+        w.marker
+            .watchdog()
+            .args(["report", "--failed", &format!("{out}/report.jsonl")]),
+        LIMIT,
+    );
+    assert_eq!(retry.stdout.lines().count(), 2, "{}", retry.stdout);
+    assert!(retry.stdout.contains("/nothing/here/2"), "{}", retry.stdout);
+    // A quiet run that succeeds says nothing.
+    let quiet = w.batch(&format!("{}\n", w.url("/file/ok.bin")), &["-q"]);
+    assert_eq!(quiet.code, Some(0), "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "");
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn an_interrupted_batch_says_so_counts_what_was_not_done_and_says_how_to_resume() {
+    let w = World::new("batch-summary-interrupted");
+    let mut list = format!("{}\n", w.url("/file/quick.bin"));
+    for i in 0..6 {
+        list.push_str(&format!(
+            "{}\tslow/{i}.bin\n",
+            w.url(&format!("/drip/20/60?s={i}"))
+        ));
+    }
+    let list_path = w.write_list("list.txt", &list);
+    let out = w.out();
+    let report_path = out.join("report.jsonl");
+    let mut child = w
+        .command(&[s(&list_path), "--out", s(&out), "-j", "1", "-t", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watchdog batch");
+    wait_for_an_ok_line(&report_path, &mut child);
+    let status = signal_and_wait(&mut child, libc::SIGTERM, LIMIT);
+    assert_eq!(status.code(), Some(143));
+    let mut stderr = String::new();
+    use std::io::Read;
+    let _ = child
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    assert!(
+        stderr.contains("batch interrupted by SIGTERM after")
+            && stderr.contains("1 item ended (1 ok), 6 of 7 not done"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing to do"), "{stderr}");
+    assert!(
+        stderr.contains("to resume, run the same command again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("to retry what failed"), "{stderr}");
+    w.marker.assert_no_survivors();
+}
