@@ -2183,3 +2183,69 @@ fn an_interrupted_batch_says_so_counts_what_was_not_done_and_says_how_to_resume(
     assert!(!stderr.contains("to retry what failed"), "{stderr}");
     w.marker.assert_no_survivors();
 }
+
+/// Every `--option` a hint names exists in the subcommand that printed it: the option names in a
+/// batch's messages and report errors (a truncated body, a 404, a stall, a bad line) are checked
+/// against `watchdog batch --help`, and those of `fetch`'s against `watchdog -- fetch --help`.
+#[test]
+fn hints_name_only_options_of_the_subcommand_that_prints_them() {
+    fn options(text: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for (at, _) in text.match_indices("--") {
+            let name: String = text[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if name.len() > 1 && name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                found.insert(format!("--{name}"));
+            }
+        }
+        found
+    }
+    let w = World::new("batch-hints");
+    let list = format!(
+        "{}\n{}\n{}\nftp://host/x\n",
+        w.url("/short"),
+        w.url("/status/404"),
+        w.url("/stall")
+    );
+    let run = w.batch(&list, &["--stall", "1", "--retries", "0", "-t", "20"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let report = std::fs::read_to_string(w.out().join("report.jsonl")).unwrap_or_default();
+    assert!(report.contains("\"truncated\""), "{report}");
+    let help = w.run(&["--help"]).stdout;
+    // The retry command names report's option, after `watchdog report`.
+    let report_help = run_bounded(w.marker.watchdog().args(["report", "--help"]), LIMIT).stdout;
+    assert!(
+        run.stderr.contains("watchdog report --failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(report_help.contains("--failed"));
+    let stderr = run.stderr.replace("watchdog report --failed", "");
+    let named = options(&format!("{stderr}\n{report}"));
+    assert!(named.contains("--out"), "{named:?}");
+    for option in &named {
+        assert!(
+            help.contains(option.as_str()),
+            "batch names {option}, which it has not:\n{}\n{report}",
+            run.stderr
+        );
+    }
+    // The worker's own hint names fetch's --resume, which fetch has.
+    let fetched = run_bounded(
+        w.marker
+            .watchdog()
+            .args(["--", "fetch", &w.url("/short"), "-o", s(&w.path("a"))]),
+        LIMIT,
+    );
+    let fetch_help = run_bounded(w.marker.watchdog().args(["--", "fetch", "--help"]), LIMIT).stdout;
+    for option in options(&fetched.stderr) {
+        assert!(
+            fetch_help.contains(option.as_str()),
+            "fetch names {option}: {}",
+            fetched.stderr
+        );
+    }
+    w.marker.assert_no_survivors();
+}
