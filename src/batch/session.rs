@@ -214,6 +214,12 @@ pub fn run(args: BatchOptions) -> ExitCode {
             Err(e) => return failure(format!("--shard: {e}")),
         },
     };
+    if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
+        return failure(format!(
+            "--out '{}': not a directory (give the directory the files go into)",
+            args.out.display()
+        ));
+    }
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return failure(format!(
             "cannot create the output directory '{}': {e}",

@@ -2249,3 +2249,31 @@ fn hints_name_only_options_of_the_subcommand_that_prints_them() {
     }
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn a_negative_count_and_a_file_given_as_out_get_messages_that_name_the_problem() {
+    let w = World::new("batch-bad-counts");
+    let list = w.write_list("list.txt", &format!("{}\n", w.url("/file/a.bin")));
+    for option in ["--retries", "--jobs", "--per-host", "--host-failures"] {
+        let run = w.run(&[s(&list), "--out", s(&w.out()), option, "-1"]);
+        assert_eq!(run.code, Some(125), "{}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "watchdog: invalid value '-1' for '{option} <N>': a count cannot be negative: \
+                 expected a whole number, 0 or more (see --help)\n"
+            )
+        );
+    }
+    let run = w.run(&[s(&list), "--out", s(&list)]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "watchdog: batch: --out '{}': not a directory (give the directory the files go into)\n",
+            s(&list)
+        )
+    );
+    assert!(!exists(&w.out()), "nothing was fetched");
+    w.marker.assert_no_survivors();
+}
