@@ -200,11 +200,24 @@ fn count_items(list: &std::path::Path) -> Option<u64> {
     }
 }
 
+/// The most workers a batch starts: each is a process with its own connection, and past this many a
+/// machine runs out of processes, file descriptors or the server's patience before it gains speed.
+const MAX_JOBS: usize = 1024;
+
 /// Runs `watchdog batch`.
-pub fn run(args: BatchOptions) -> ExitCode {
+pub fn run(mut args: BatchOptions) -> ExitCode {
     let started = Instant::now();
     if args.jobs == 0 {
         return failure("--jobs must be at least 1");
+    }
+    if args.jobs > MAX_JOBS {
+        // Workers start only as items need them, so a --jobs beyond the list's length costs nothing;
+        // beyond this cap it would, on a long list.
+        crate::report_error(format!(
+            "batch: --jobs {} is more than a batch runs at once: using {MAX_JOBS}",
+            args.jobs
+        ));
+        args.jobs = MAX_JOBS;
     }
     let shard = match &args.shard {
         None => Shard::ALL,

@@ -268,7 +268,7 @@ pub struct BatchArgs {
     )]
     pub out: PathBuf,
 
-    /// Concurrent downloads.
+    /// Concurrent downloads (at most 1024).
     #[arg(
         short = 'j',
         long,

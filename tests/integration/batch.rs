@@ -2277,3 +2277,21 @@ fn a_negative_count_and_a_file_given_as_out_get_messages_that_name_the_problem()
     assert!(!exists(&w.out()), "nothing was fetched");
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn jobs_beyond_the_cap_are_clamped_with_a_note() {
+    let w = World::new("batch-jobs-cap");
+    let run = w.batch(
+        &format!("{}\n", w.url("/file/a.bin")),
+        &["--jobs", "100000"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "watchdog: batch: --jobs 100000 is more than a batch runs at once: using 1024\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    w.marker.assert_no_survivors();
+}
