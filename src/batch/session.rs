@@ -335,7 +335,11 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
     };
     // -q hides progress, not failures: a quiet run that succeeded says nothing, one that did not
     // says what happened (what cron mails and CI logs show).
-    if !args.quiet || ending != Ending::Finished || items.summary.failed() > 0 {
+    // A run stopped before any item ended was stopped by bad input (a list that cannot be read): its
+    // one error line says everything.
+    let stopped_at_once = ending == Ending::Stopped && items.summary.total() == 0;
+    let quiet_success = args.quiet && ending == Ending::Finished && items.summary.failed() == 0;
+    if !stopped_at_once && !quiet_success {
         let listed = match ending {
             Ending::Finished => None,
             _ => args

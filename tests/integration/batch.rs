@@ -1125,7 +1125,7 @@ fn bad_input_is_one_error_line_and_exit_125() {
 
     // A file where DIR should be.
     let run = w.run(&[s(&list), "--out", s(&list)]);
-    assert_one_error_line(&run, "cannot create the output directory");
+    assert_one_error_line(&run, "not a directory");
 
     assert!(w.server.requests().is_empty(), "nothing was downloaded");
     w.marker.assert_no_survivors();
