@@ -43,7 +43,7 @@ complete -c watchdog -n "__fish_watchdog_needs_command" -s V -l version -d 'Prin
 complete -c watchdog -n "__fish_watchdog_needs_command" -a "batch" -d 'Download a list of URLs, each in a supervised worker process, and report on every item'
 complete -c watchdog -n "__fish_watchdog_needs_command" -a "report" -d 'Sum up batch reports (shards, reruns): the latest outcome of every item, what is still missing'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s o -l out -d 'Directory the files are written to' -r -F
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s j -l jobs -d 'Concurrent downloads' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s j -l jobs -d 'Concurrent downloads (at most 1024)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s t -l timeout -d 'Deadline of each attempt of each item; 0 disables it. The default bounds a batch that nobody tuned: no item can hold a worker for more than ten minutes per attempt' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l stall -d 'Stop an attempt when no data arrives for this long; 0 disables it' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l retries -d 'Retries per item after a failure that may be transient, with exponential backoff and jitter, and at least the server\'s Retry-After (up to 60 s; an item asked to wait longer is not retried)' -r
@@ -61,7 +61,7 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s H -l header 
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-redirects -d 'Follow at most this many redirects (http and https only)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l cacert -d 'Also trust the CA certificates in this PEM file (the system trust store is always used)' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l no-sha256 -d 'Do not compute the SHA-256 of each download (the report\'s sha256 is then null, and a rerun checks finished files by size alone); items whose list line gives a sha256 are still checked. Hashing takes about a sixth of the CPU time of a batch of small files from a fast server'
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s q -l quiet -d 'Show no progress'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s q -l quiet -d 'Show no progress, and no summary when every item is done; a run with failures, or one that was interrupted, still prints its summary'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l insecure -d 'Do not verify TLS certificates or host names'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l fsync -d 'fsync the file and its directory before reporting success (durability across power loss)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -610,7 +610,12 @@ impl<'a> Runner<'a> {
         // an earlier one left a partial file there for resuming; the name follows from the final path.
         let temp = temp_path.unwrap_or_else(|| crate::fetch::temp_path_for(&item.path));
         let _ = std::fs::remove_file(temp);
-        self.finish_failed(item, Status::from(kind), http_status, message);
+        self.finish_failed(
+            item,
+            Status::from(kind),
+            http_status,
+            in_batch_terms(message),
+        );
     }
 
     fn finish_failed(
@@ -848,6 +853,22 @@ pub fn open_list(path: &Path) -> io::Result<Box<dyn BufRead>> {
 }
 
 /// The batch exit code for a failure of watchdog itself.
+/// The worker's hint for a broken-off body names `fetch`'s `--resume`, which `batch` has not: a batch
+/// resumes a partial file by itself, on its next attempt (`--retries`).
+const FETCH_RESUME_HINT: &str = "try again, with --resume to continue where it stopped";
+
+/// A worker's failure message as a batch user acts on it: its hints name batch's options.
+fn in_batch_terms(message: String) -> String {
+    if message.contains(FETCH_RESUME_HINT) {
+        message.replace(
+            FETCH_RESUME_HINT,
+            "with --retries N, a batch tries again and continues where it stopped",
+        )
+    } else {
+        message
+    }
+}
+
 pub fn failure(message: impl std::fmt::Display) -> ExitCode {
     crate::report_error(format!("batch: {message}"));
     Exit::Failure.into()

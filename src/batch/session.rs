@@ -13,7 +13,7 @@ use super::resume::{DoneIndex, LoadError};
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use super::status::Status;
-use super::summary::Summary;
+use super::summary::{Closing, Ending, Summary};
 use super::BatchOptions;
 use crate::exit::Exit;
 use crate::progress::BatchProgress;
@@ -200,11 +200,24 @@ fn count_items(list: &std::path::Path) -> Option<u64> {
     }
 }
 
+/// The most workers a batch starts: each is a process with its own connection, and past this many a
+/// machine runs out of processes, file descriptors or the server's patience before it gains speed.
+const MAX_JOBS: usize = 1024;
+
 /// Runs `watchdog batch`.
-pub fn run(args: BatchOptions) -> ExitCode {
+pub fn run(mut args: BatchOptions) -> ExitCode {
     let started = Instant::now();
     if args.jobs == 0 {
         return failure("--jobs must be at least 1");
+    }
+    if args.jobs > MAX_JOBS {
+        // Workers start only as items need them, so a --jobs beyond the list's length costs nothing;
+        // beyond this cap it would, on a long list.
+        crate::report_error(format!(
+            "batch: --jobs {} is more than a batch runs at once: using {MAX_JOBS}",
+            args.jobs
+        ));
+        args.jobs = MAX_JOBS;
     }
     let shard = match &args.shard {
         None => Shard::ALL,
@@ -214,6 +227,12 @@ pub fn run(args: BatchOptions) -> ExitCode {
             Err(e) => return failure(format!("--shard: {e}")),
         },
     };
+    if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
+        return failure(format!(
+            "--out '{}': not a directory (give the directory the files go into)",
+            args.out.display()
+        ));
+    }
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return failure(format!(
             "cannot create the output directory '{}': {e}",
@@ -229,6 +248,7 @@ pub fn run(args: BatchOptions) -> ExitCode {
         Ok(opened) => opened,
         Err(message) => return failure(message),
     };
+    let report_is_stream = opened.earlier.is_none();
     let done = match opened.earlier {
         Some(earlier) => match DoneIndex::from_report(earlier, &args.out) {
             Ok(done) => done,
@@ -305,14 +325,41 @@ pub fn run(args: BatchOptions) -> ExitCode {
     if let Some(progress) = items.progress.as_mut() {
         progress.finish();
     }
-    if let Some(fatal) = &items.fatal {
-        return failure(fatal);
+    let ending = match (&items.fatal, end) {
+        (Some(fatal), _) => {
+            crate::report_error(format!("batch: {fatal}"));
+            Ending::Stopped
+        }
+        (None, RunEnd::Interrupted(signal)) => Ending::Interrupted(signal),
+        (None, RunEnd::Complete) => Ending::Finished,
+    };
+    // -q hides progress, not failures: a quiet run that succeeded says nothing, one that did not
+    // says what happened (what cron mails and CI logs show).
+    // A run stopped before any item ended was stopped by bad input (a list that cannot be read): its
+    // one error line says everything.
+    let stopped_at_once = ending == Ending::Stopped && items.summary.total() == 0;
+    let quiet_success = args.quiet && ending == Ending::Finished && items.summary.failed() == 0;
+    if !stopped_at_once && !quiet_success {
+        let listed = match ending {
+            Ending::Finished => None,
+            _ => args
+                .shard
+                .is_none()
+                .then(|| count_items(&args.list))
+                .flatten(),
+        };
+        crate::say(items.summary.render_closing(&Closing {
+            ending,
+            elapsed: started.elapsed(),
+            listed,
+            report: (!report_is_stream).then_some(report_path.as_path()),
+            report_given: args.report.is_some(),
+            out: &args.out,
+        }));
     }
-    if !args.quiet {
-        crate::say(items.summary.render(started.elapsed()));
-    }
-    match end {
-        RunEnd::Interrupted(signal) => Exit::Signal(signal).into(),
-        RunEnd::Complete => items.summary.exit().into(),
+    match ending {
+        Ending::Stopped => Exit::Failure.into(),
+        Ending::Interrupted(signal) => Exit::Signal(signal).into(),
+        Ending::Finished => items.summary.exit().into(),
     }
 }

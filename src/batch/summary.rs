@@ -3,6 +3,8 @@
 //! Kept apart from the report because it is about the run, not an item: it is built as items finish,
 //! printed once for a person, and decides whether the batch exits 0 or 1.
 
+use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
 use super::report::ReportEntry;
@@ -63,6 +65,40 @@ pub struct Summary {
     /// Items reported without an attempt because their host was down (the circuit breaker); they are
     /// counted under their status too.
     pub held_back: u64,
+    /// The first few failed items of each status (in [`Status::ALL`]'s order), as `URL: why`.
+    named: [Vec<String>; Status::ALL.len()],
+}
+
+/// How many failed items of each status the closing summary names.
+const NAMED_PER_STATUS: usize = 3;
+
+/// The longest `URL: why` the closing summary prints, in characters.
+const NAMED_WIDTH: usize = 160;
+
+/// How a batch run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every item of the list was taken and ended.
+    Finished,
+    /// A signal stopped the run; items in flight and the rest of the list were not done.
+    Interrupted(i32),
+    /// An error (printed before the summary) stopped the run.
+    Stopped,
+}
+
+/// What the closing summary says beside the counts: how the run ended, and where to look next.
+#[derive(Debug, Clone, Copy)]
+pub struct Closing<'a> {
+    pub ending: Ending,
+    pub elapsed: Duration,
+    /// The items of the list, when known (a list file, no shard): the ones not reached are not done.
+    pub listed: Option<u64>,
+    /// The report file; `None` when it is a stream, which cannot be read back for a retry.
+    pub report: Option<&'a Path>,
+    /// Whether `--report` was given (a retry must then name it too).
+    pub report_given: bool,
+    /// `--out` as given: a retry must use the same directory.
+    pub out: &'a Path,
 }
 
 impl Summary {
@@ -74,6 +110,24 @@ impl Summary {
         self.counts.add(entry.status);
         if entry.status == Status::Ok {
             self.bytes += entry.bytes.unwrap_or(0);
+        }
+        let named = &mut self.named[entry.status.index()];
+        if !entry.status.is_done() && named.len() < NAMED_PER_STATUS {
+            let mut line = crate::redact::redact_credentials(&entry.url);
+            if let Some(error) = &entry.error {
+                // Most errors name the URL already: once on the line is enough.
+                let error = error
+                    .strip_prefix(entry.url.as_str())
+                    .or_else(|| error.strip_prefix(line.as_str()))
+                    .and_then(|rest| rest.strip_prefix(": "))
+                    .unwrap_or(error);
+                line.push_str(": ");
+                line.push_str(error);
+            }
+            if line.chars().count() > NAMED_WIDTH {
+                line = line.chars().take(NAMED_WIDTH - 1).collect::<String>() + "…";
+            }
+            named.push(line);
         }
     }
 
@@ -123,6 +177,97 @@ impl Summary {
             self.bytes as f64 / 1e6 / seconds,
             render_bytes(self.bytes),
         )
+    }
+}
+
+impl Summary {
+    /// The end-of-run summary, true on every ending: the counts (see [`Summary::render`]), how the
+    /// run ended and what was not done, the first few failed items of each status, the report, and
+    /// the command that retries what a retry can fix, or that resumes an interrupted run.
+    pub fn render_closing(&self, closing: &Closing) -> String {
+        let items = self.total();
+        let mut text = match closing.ending {
+            Ending::Finished => self.render(closing.elapsed),
+            Ending::Interrupted(_) | Ending::Stopped => {
+                let how = match closing.ending {
+                    Ending::Interrupted(signal) => {
+                        format!("interrupted by SIG{}", crate::signals::signal_name(signal))
+                    }
+                    _ => "stopped by the error above".to_string(),
+                };
+                let not_done = match closing.listed {
+                    Some(listed) => format!(
+                        "{} of {listed} not done",
+                        self.failed() + listed.saturating_sub(items)
+                    ),
+                    None => format!("{} failed, the rest of the list not done", self.failed()),
+                };
+                let counts = self
+                    .counts
+                    .render()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                let rate = self.render(closing.elapsed);
+                let rate = rate.lines().nth(1).unwrap_or_default();
+                format!(
+                    "batch {how} after {}: {items} item{} ended{counts}, {not_done}\n{rate}",
+                    render_duration(closing.elapsed),
+                    if items == 1 { "" } else { "s" },
+                )
+            }
+        };
+        for status in Status::ALL.iter().filter(|s| !s.is_done()) {
+            let count = self.count(*status);
+            if count == 0 {
+                continue;
+            }
+            let _ = write!(text, "\n{count} {status}:");
+            let named = &self.named[status.index()];
+            for line in named {
+                let _ = write!(text, "\n  {line}");
+            }
+            if count > named.len() as u64 {
+                let _ = write!(text, "\n  and {} more", count - named.len() as u64);
+            }
+        }
+        if let Some(report) = closing.report {
+            let _ = write!(text, "\nreport: {}", report.display());
+        }
+        let retryable = self.failed() - self.count(Status::Invalid);
+        if closing.ending != Ending::Finished {
+            text.push_str("\nto resume, run the same command again: items done are skipped");
+        } else if let (Some(report), true) = (closing.report, retryable > 0) {
+            let report = shell_word(&report.to_string_lossy());
+            let _ = write!(
+                text,
+                "\nto retry what failed: watchdog report --failed {report} > retry.txt && watchdog \
+                 batch retry.txt --out {}{}",
+                shell_word(&closing.out.to_string_lossy()),
+                if closing.report_given {
+                    format!(" --report {report}")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if self.count(Status::Invalid) > 0 {
+            text.push_str("\ninvalid items are not retried: correct their list lines");
+        }
+        text
+    }
+}
+
+/// `word` as one word of a POSIX shell command line: as it is when it holds nothing the shell
+/// reads, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -185,5 +330,68 @@ mod tests {
         let mut invalid_only = Summary::new();
         invalid_only.record(&ReportEntry::new("x", Status::Invalid));
         assert_eq!(invalid_only.exit(), Exit::SomeFailed);
+    }
+
+    #[test]
+    fn the_closing_summary_says_how_the_run_ended_and_what_to_do_next() {
+        let mut summary = Summary::new();
+        summary.record(&ReportEntry::new("https://h/a", Status::Ok));
+        for i in 0..5 {
+            let mut failed = ReportEntry::new(&format!("https://u:pw@h/{i}"), Status::Timeout);
+            failed.error = Some(format!("https://u:pw@h/{i}: no data for 2 s"));
+            summary.record(&failed);
+        }
+        let closing = Closing {
+            ending: Ending::Finished,
+            elapsed: Duration::from_secs(1),
+            listed: None,
+            report: Some(Path::new("my dir/report.jsonl")),
+            report_given: true,
+            out: Path::new("my dir"),
+        };
+        let text = summary.render_closing(&closing);
+        assert!(
+            text.contains("\n5 timeout:\n  https://***@h/0: no data for 2 s\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  and 2 more\nreport: my dir/report.jsonl\n"),
+            "{text}"
+        );
+        assert!(!text.contains("pw"), "{text}");
+        assert!(
+            text.ends_with(
+                "to retry what failed: watchdog report --failed 'my dir/report.jsonl' > retry.txt \
+                 && watchdog batch retry.txt --out 'my dir' --report 'my dir/report.jsonl'"
+            ),
+            "{text}"
+        );
+        let stopped = summary.render_closing(&Closing {
+            ending: Ending::Stopped,
+            listed: Some(10),
+            ..closing
+        });
+        assert!(
+            stopped.starts_with(
+                "batch stopped by the error above after 1.0s: 6 items ended (1 ok, 5 timeout), \
+                 9 of 10 not done"
+            ),
+            "{stopped}"
+        );
+        assert!(stopped.ends_with("to resume, run the same command again: items done are skipped"));
+        let interrupted = Summary::new().render_closing(&Closing {
+            ending: Ending::Interrupted(2),
+            listed: None,
+            report: None,
+            ..closing
+        });
+        assert!(
+            interrupted.starts_with(
+                "batch interrupted by SIGINT after 1.0s: 0 items ended, 0 failed, the rest of the \
+                 list not done"
+            ),
+            "{interrupted}"
+        );
+        assert!(!interrupted.contains("nothing to do"));
     }
 }

@@ -27,6 +27,16 @@ fn size(text: &str) -> Result<u64, String> {
     parse_size(text).map_err(|e| format!("expected {}", e.expected))
 }
 
+/// A count (`--retries`, `--jobs`): a whole number, 0 or more. Negative numbers reach it (rather than
+/// being taken for an unknown option) so that the message names the problem.
+fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    if text.trim_start().starts_with('-') {
+        return Err("a count cannot be negative: expected a whole number, 0 or more".to_string());
+    }
+    text.parse()
+        .map_err(|_| "expected a whole number, 0 or more".to_string())
+}
+
 /// Run COMMAND under a hard deadline and a stall watch; kill its whole process tree when it overruns.
 #[derive(Debug, Parser)]
 #[command(
@@ -258,12 +268,14 @@ pub struct BatchArgs {
     )]
     pub out: PathBuf,
 
-    /// Concurrent downloads.
+    /// Concurrent downloads (at most 1024).
     #[arg(
         short = 'j',
         long,
         value_name = "N",
         default_value_t = 16,
+        value_parser = count::<usize>,
+        allow_negative_numbers = true,
         help_heading = "Limits"
     )]
     pub jobs: usize,
@@ -279,7 +291,7 @@ pub struct BatchArgs {
 
     /// Retries per item after a failure that may be transient, with exponential backoff and jitter,
     /// and at least the server's Retry-After (up to 60 s; an item asked to wait longer is not retried).
-    #[arg(long, value_name = "N", default_value_t = 2, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = count::<u32>, allow_negative_numbers = true, help_heading = "Limits")]
     pub retries: u32,
 
     /// JSON Lines report, one line per item (default: DIR/report.jsonl); `-` is stdout, and a pipe,
@@ -301,7 +313,8 @@ pub struct BatchArgs {
     #[arg(long, help_heading = "Output")]
     pub no_sha256: bool,
 
-    /// Show no progress.
+    /// Show no progress, and no summary when every item is done; a run with failures, or one that
+    /// was interrupted, still prints its summary.
     #[arg(short = 'q', long, help_heading = "Output")]
     pub quiet: bool,
 
@@ -331,12 +344,12 @@ pub struct BadNetworkArgs {
     /// its remaining items get no worker and are reported at once with that status and an error
     /// naming the host, but for one probe every 10 s that lets a host that came back in again. A
     /// rerun tries them as usual. 0 disables it.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = count::<u32>, allow_negative_numbers = true)]
     pub host_failures: u32,
 
     /// At most N items of one host (name and port) at a time; the others wait while items of other
     /// hosts go ahead. 0 (the default) leaves only --jobs as the limit, as curl --parallel does.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = count::<usize>, allow_negative_numbers = true)]
     pub per_host: usize,
 }
 

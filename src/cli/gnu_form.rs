@@ -123,6 +123,9 @@ pub(super) fn gnu_form(
                 "invalid duration '{text}': expected {}{hint}",
                 e.expected
             ));
+            if let Some(line) = super::slip::did_you_mean(command, &text) {
+                crate::say(format!("watchdog: {line}"));
+            }
             Err(Exit::Failure.into())
         }
     }

@@ -8,12 +8,14 @@
 //! - [`gnu_form`]: GNU timeout's `DURATION COMMAND` form, rewritten before clap sees it;
 //! - [`help`]: the long help texts;
 //! - [`hidden`]: the helper processes' modes;
+//! - [`slip`]: "did you mean" for the likely slips of a first command line;
 //! - here: usage errors and the dispatcher.
 
 mod args;
 mod gnu_form;
 mod help;
 mod hidden;
+mod slip;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

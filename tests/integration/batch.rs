@@ -1125,7 +1125,7 @@ fn bad_input_is_one_error_line_and_exit_125() {
 
     // A file where DIR should be.
     let run = w.run(&[s(&list), "--out", s(&list)]);
-    assert_one_error_line(&run, "cannot create the output directory");
+    assert_one_error_line(&run, "not a directory");
 
     assert!(w.server.requests().is_empty(), "nothing was downloaded");
     w.marker.assert_no_survivors();
@@ -2092,6 +2092,208 @@ fn the_default_report_is_not_written_through_a_symlink() {
     assert!(
         text.starts_with("precious\n") && text.lines().count() == 2,
         "{text}"
+    );
+    w.marker.assert_no_survivors();
+}
+
+// ---- the closing summary -----------------------------------------------------------------------
+
+#[test]
+fn a_failing_batch_names_its_failures_the_report_and_the_retry_command_even_with_q() {
+    let w = World::new("batch-summary-failures");
+    let list = format!(
+        "{}\n{}\n{}\nftp://host/x\n",
+        w.url("/file/ok.bin"),
+        w.url("/nothing/here/1"),
+        w.url("/nothing/here/2"),
+    );
+    let run = w.batch(&list, &["-q"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let out = s(&w.out()).to_string();
+    for expected in [
+        "4 items in",
+        "2 http_error:",
+        &format!("  {}: the server answered 404", w.url("/nothing/here/1")),
+        "1 invalid:",
+        &format!("report: {out}/report.jsonl"),
+        &format!(
+            "to retry what failed: watchdog report --failed {out}/report.jsonl > retry.txt && \
+             watchdog batch retry.txt --out {out}"
+        ),
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in:\n{}",
+            run.stderr
+        );
+    }
+    // The command does what it says: the retry list holds the two 404s, not the ok or invalid item.
+    let retry = run_bounded(
+        w.marker
+            .watchdog()
+            .args(["report", "--failed", &format!("{out}/report.jsonl")]),
+        LIMIT,
+    );
+    assert_eq!(retry.stdout.lines().count(), 2, "{}", retry.stdout);
+    assert!(retry.stdout.contains("/nothing/here/2"), "{}", retry.stdout);
+    // A quiet run that succeeds says nothing.
+    let quiet = w.batch(&format!("{}\n", w.url("/file/ok.bin")), &["-q"]);
+    assert_eq!(quiet.code, Some(0), "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "");
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn an_interrupted_batch_says_so_counts_what_was_not_done_and_says_how_to_resume() {
+    let w = World::new("batch-summary-interrupted");
+    let mut list = format!("{}\n", w.url("/file/quick.bin"));
+    for i in 0..6 {
+        list.push_str(&format!(
+            "{}\tslow/{i}.bin\n",
+            w.url(&format!("/drip/20/60?s={i}"))
+        ));
+    }
+    let list_path = w.write_list("list.txt", &list);
+    let out = w.out();
+    let report_path = out.join("report.jsonl");
+    let mut child = w
+        .command(&[s(&list_path), "--out", s(&out), "-j", "1", "-t", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watchdog batch");
+    wait_for_an_ok_line(&report_path, &mut child);
+    let status = signal_and_wait(&mut child, libc::SIGTERM, LIMIT);
+    assert_eq!(status.code(), Some(143));
+    let mut stderr = String::new();
+    use std::io::Read;
+    let _ = child
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    assert!(
+        stderr.contains("batch interrupted by SIGTERM after")
+            && stderr.contains("1 item ended (1 ok), 6 of 7 not done"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing to do"), "{stderr}");
+    assert!(
+        stderr.contains("to resume, run the same command again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("to retry what failed"), "{stderr}");
+    w.marker.assert_no_survivors();
+}
+
+/// Every `--option` a hint names exists in the subcommand that printed it: the option names in a
+/// batch's messages and report errors (a truncated body, a 404, a stall, a bad line) are checked
+/// against `watchdog batch --help`, and those of `fetch`'s against `watchdog -- fetch --help`.
+#[test]
+fn hints_name_only_options_of_the_subcommand_that_prints_them() {
+    fn options(text: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for (at, _) in text.match_indices("--") {
+            let name: String = text[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if name.len() > 1 && name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                found.insert(format!("--{name}"));
+            }
+        }
+        found
+    }
+    let w = World::new("batch-hints");
+    let list = format!(
+        "{}\n{}\n{}\nftp://host/x\n",
+        w.url("/short"),
+        w.url("/status/404"),
+        w.url("/stall")
+    );
+    let run = w.batch(&list, &["--stall", "1", "--retries", "0", "-t", "20"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let report = std::fs::read_to_string(w.out().join("report.jsonl")).unwrap_or_default();
+    assert!(report.contains("\"truncated\""), "{report}");
+    let help = w.run(&["--help"]).stdout;
+    // The retry command names report's option, after `watchdog report`.
+    let report_help = run_bounded(w.marker.watchdog().args(["report", "--help"]), LIMIT).stdout;
+    assert!(
+        run.stderr.contains("watchdog report --failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(report_help.contains("--failed"));
+    let stderr = run.stderr.replace("watchdog report --failed", "");
+    let named = options(&format!("{stderr}\n{report}"));
+    assert!(named.contains("--out"), "{named:?}");
+    for option in &named {
+        assert!(
+            help.contains(option.as_str()),
+            "batch names {option}, which it has not:\n{}\n{report}",
+            run.stderr
+        );
+    }
+    // The worker's own hint names fetch's --resume, which fetch has.
+    let fetched = run_bounded(
+        w.marker
+            .watchdog()
+            .args(["--", "fetch", &w.url("/short"), "-o", s(&w.path("a"))]),
+        LIMIT,
+    );
+    let fetch_help = run_bounded(w.marker.watchdog().args(["--", "fetch", "--help"]), LIMIT).stdout;
+    for option in options(&fetched.stderr) {
+        assert!(
+            fetch_help.contains(option.as_str()),
+            "fetch names {option}: {}",
+            fetched.stderr
+        );
+    }
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_negative_count_and_a_file_given_as_out_get_messages_that_name_the_problem() {
+    let w = World::new("batch-bad-counts");
+    let list = w.write_list("list.txt", &format!("{}\n", w.url("/file/a.bin")));
+    for option in ["--retries", "--jobs", "--per-host", "--host-failures"] {
+        let run = w.run(&[s(&list), "--out", s(&w.out()), option, "-1"]);
+        assert_eq!(run.code, Some(125), "{}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "watchdog: invalid value '-1' for '{option} <N>': a count cannot be negative: \
+                 expected a whole number, 0 or more (see --help)\n"
+            )
+        );
+    }
+    let run = w.run(&[s(&list), "--out", s(&list)]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "watchdog: batch: --out '{}': not a directory (give the directory the files go into)\n",
+            s(&list)
+        )
+    );
+    assert!(!exists(&w.out()), "nothing was fetched");
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn jobs_beyond_the_cap_are_clamped_with_a_note() {
+    let w = World::new("batch-jobs-cap");
+    let run = w.batch(
+        &format!("{}\n", w.url("/file/a.bin")),
+        &["--jobs", "100000"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "watchdog: batch: --jobs 100000 is more than a batch runs at once: using 1024\n"
+        ),
+        "{}",
+        run.stderr
     );
     w.marker.assert_no_survivors();
 }

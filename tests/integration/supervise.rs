@@ -724,3 +724,38 @@ fn a_tiny_positive_duration_is_a_deadline_not_no_limit() {
     }
     m.assert_no_survivors();
 }
+
+#[test]
+fn the_worker_without_dashes_and_watchdog_help_get_a_did_you_mean_line() {
+    let m = Marker::new("did-you-mean");
+    let run = watchdog(&m, &["fetch", "http://127.0.0.1:9/a.jpg", "-o", "a.jpg"]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid duration 'fetch'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("watchdog: did you mean `watchdog [OPTIONS] -- fetch URL -o FILE`?"),
+        "{}",
+        run.stderr
+    );
+    let run = watchdog(&m, &["help"]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `watchdog --help`"),
+        "{}",
+        run.stderr
+    );
+    let run = watchdog(&m, &["bacth", "urls.txt"]);
+    assert!(
+        run.stderr.contains("did you mean `watchdog batch`?"),
+        "{}",
+        run.stderr
+    );
+    // A command that is merely not a DURATION gets no guess.
+    let run = watchdog(&m, &["sleep", "1"]);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    m.assert_no_survivors();
+}
