@@ -134,23 +134,20 @@ impl Jpeg {
     }
 
     /// Scans `data` from `at`, where no 0xFF is pending.
-    fn scan_from(&mut self, data: &[u8], mut at: usize) -> Result<(usize, Option<Want>), Refusal> {
+    fn scan_from(&mut self, data: &[u8], at: usize) -> Result<(usize, Option<Want>), Refusal> {
         self.pending_ff = false;
-        loop {
-            let Some(found) = memchr::memchr(0xFF, &data[at..]) else {
-                return Ok((data.len(), None));
-            };
-            let ff = at + found;
-            let Some(&code) = data.get(ff + 1) else {
-                self.pending_ff = true;
-                return Ok((data.len(), None));
-            };
-            match code {
-                0x00 | 0xD0..=0xD7 => at = ff + 2,
-                // A fill byte: the second 0xFF may start the marker.
-                0xFF => at = ff + 1,
-                _ => return Ok((ff + 2, Some(self.marker(code)?))),
+        for ff in memchr::memchr_iter(0xFF, &data[at..]) {
+            let ff = at + ff;
+            match data.get(ff + 1) {
+                None => {
+                    self.pending_ff = true;
+                    return Ok((data.len(), None));
+                }
+                // Stuffing, a restart marker, or a fill byte (the iterator comes to the next 0xFF).
+                Some(0x00 | 0xD0..=0xD7 | 0xFF) => {}
+                Some(&code) => return Ok((ff + 2, Some(self.marker(code)?))),
             }
         }
+        Ok((data.len(), None))
     }
 }

@@ -14,7 +14,6 @@
 //! with byte counts. Bytes after an image's end (trailers some cameras append) are ignored.
 
 mod bmp;
-mod crc32;
 mod gif;
 mod jpeg;
 mod png;
