@@ -112,13 +112,13 @@ impl Jpeg {
     }
 
     /// Scans entropy-coded data for the marker that ends it. Returns how many bytes of `data` were
-    /// used and, when a marker ended the scan, what comes next.
-    pub fn scan(&mut self, data: &[u8]) -> Result<(usize, Option<Want>), Refusal> {
+    /// used (through the marker, refused or not) and, when a marker ended the scan, what comes next.
+    pub fn scan(&mut self, data: &[u8]) -> (usize, Result<Option<Want>, Refusal>) {
         let mut at = 0;
         if self.pending_ff {
             // The previous chunk ended on 0xFF: this chunk's first byte says what it was.
             let Some(&code) = data.first() else {
-                return Ok((0, None));
+                return (0, Ok(None));
             };
             match code {
                 0x00 | 0xD0..=0xD7 => at = 1,
@@ -126,7 +126,7 @@ impl Jpeg {
                 0xFF => {}
                 _ => {
                     self.pending_ff = false;
-                    return Ok((1, Some(self.marker(code)?)));
+                    return (1, self.marker(code).map(Some));
                 }
             }
         }
@@ -134,23 +134,20 @@ impl Jpeg {
     }
 
     /// Scans `data` from `at`, where no 0xFF is pending.
-    fn scan_from(&mut self, data: &[u8], mut at: usize) -> Result<(usize, Option<Want>), Refusal> {
+    fn scan_from(&mut self, data: &[u8], at: usize) -> (usize, Result<Option<Want>, Refusal>) {
         self.pending_ff = false;
-        loop {
-            let Some(found) = memchr::memchr(0xFF, &data[at..]) else {
-                return Ok((data.len(), None));
-            };
-            let ff = at + found;
-            let Some(&code) = data.get(ff + 1) else {
-                self.pending_ff = true;
-                return Ok((data.len(), None));
-            };
-            match code {
-                0x00 | 0xD0..=0xD7 => at = ff + 2,
-                // A fill byte: the second 0xFF may start the marker.
-                0xFF => at = ff + 1,
-                _ => return Ok((ff + 2, Some(self.marker(code)?))),
+        for ff in memchr::memchr_iter(0xFF, &data[at..]) {
+            let ff = at + ff;
+            match data.get(ff + 1) {
+                None => {
+                    self.pending_ff = true;
+                    return (data.len(), Ok(None));
+                }
+                // Stuffing, a restart marker, or a fill byte (the iterator comes to the next 0xFF).
+                Some(0x00 | 0xD0..=0xD7 | 0xFF) => {}
+                Some(&code) => return (ff + 2, self.marker(code).map(Some)),
             }
         }
+        (data.len(), Ok(None))
     }
 }

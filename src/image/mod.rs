@@ -14,7 +14,6 @@
 //! with byte counts. Bytes after an image's end (trailers some cameras append) are ignored.
 
 mod bmp;
-mod crc32;
 mod gif;
 mod jpeg;
 mod png;
@@ -169,21 +168,19 @@ impl ImageCheck {
                     }
                 }
                 Want::Scan => {
-                    let scanned = match &mut self.walker {
+                    let (used, scanned) = match &mut self.walker {
                         Walker::Jpeg(jpeg) => jpeg.scan(input),
-                        _ => Err("an internal state without a scan"),
+                        _ => (0, Err("an internal state without a scan")),
                     };
-                    match scanned {
-                        Ok((used, next)) => {
-                            self.pos += used as u64;
-                            input = &input[used..];
-                            if let Some(next) = next {
-                                self.want = next;
-                            }
-                            Ok(())
+                    // Past the marker even when it is refused, so the offset does not depend on
+                    // where a chunk began.
+                    self.pos += used as u64;
+                    input = &input[used..];
+                    scanned.map(|next| {
+                        if let Some(next) = next {
+                            self.want = next;
                         }
-                        Err(reason) => Err(reason),
-                    }
+                    })
                 }
             };
             if let Err(reason) = step {

@@ -1,8 +1,8 @@
 //! PNG: the signature, then chunks (length, type, data, CRC of type and data) from IHDR through IEND,
 //! every CRC checked, at least one IDAT on the way.
 
-use super::crc32::Crc32;
 use super::{be32, Refusal, Want};
+use crc32fast::Hasher as Crc32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -78,7 +78,7 @@ impl Png {
                 Ok(Want::Bytes(4))
             }
             State::Crc => {
-                if be32(got) != self.crc.value() {
+                if be32(got) != std::mem::take(&mut self.crc).finalize() {
                     return Err("a chunk's CRC does not match its data");
                 }
                 self.state = State::Head;

@@ -157,6 +157,25 @@ fn refuses_what_breaks_each_format() {
     );
 }
 
+/// Found by the image_check fuzz target: a second SOI right after entropy-coded data was refused at
+/// the start of the chunk that held it, not at the marker, so the offset depended on the chunking.
+#[test]
+fn a_marker_refused_in_a_scan_is_placed_at_the_marker_in_any_chunking() {
+    let mut body = fixtures::jpeg(1);
+    body.truncate(body.len() - 2);
+    body.extend([0xFF, 0xD8]);
+    let at_once = malformed(&body);
+    assert_eq!(at_once.offset, body.len() as u64);
+    assert_eq!(at_once.reason, "a second SOI");
+    for size in 1..40 {
+        assert_eq!(
+            verdict_in_chunks(&body, &[size]),
+            Verdict::Malformed(at_once),
+            "chunks of {size}"
+        );
+    }
+}
+
 #[test]
 fn a_refusal_names_where_it_happened_and_stays() {
     let mut png = fixtures::png(100);

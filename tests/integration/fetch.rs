@@ -283,11 +283,11 @@ fn an_image_cut_short_without_content_length_is_truncated_and_not_kept() {
 fn a_malformed_image_is_rejected_and_not_kept() {
     let w = World::new("fetch-image-malformed");
     // A byte of PNG pixel data (its chunk's CRC no longer matches), GIF's first block introducer,
-    // and the marker after a JPEG's SOI.
+    // and the marker that should follow a JPEG's APP0 segment.
     for (name, at, why) in [
         ("plain.png", 200, "CRC"),
         ("plain.gif", 13 + 768, "block"),
-        ("baseline.jpg", 2, "marker"),
+        ("baseline.jpg", 20, "marker"),
     ] {
         let out = w.path(name);
         let url = w.url(&format!("/img-flip/{at}/{name}"));
