@@ -8,6 +8,10 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v setsid >/dev/null 2>&1 || missing+=(util-linux)
+# script(1) drives an interactive bash in a pseudo-terminal (Ctrl-C on a loop of watchdog calls);
+# python3 checks what subprocess sees of a death by a signal.
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${missing[*]}" >&2

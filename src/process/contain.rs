@@ -143,6 +143,8 @@ pub(crate) mod line {
     pub const ERROR: &str = "error";
     pub const EXIT: &str = "exit";
     pub const SIGNAL: &str = "signal";
+    /// Killed by a signal, with a core dump.
+    pub const CORE: &str = "core";
     pub const REMAINING: &str = "remaining";
 }
 
@@ -221,6 +223,7 @@ fn parse_end(line: &[u8]) -> Option<Ended> {
     match word {
         line::EXIT => Some(Ended::Code(number)),
         line::SIGNAL => Some(Ended::Signal(number)),
+        line::CORE => Some(Ended::CoreDump(number)),
         _ => None,
     }
 }
@@ -371,6 +374,7 @@ mod tests {
     fn the_init_reports_how_the_command_ended() {
         assert_eq!(parse_end(b"exit 3\n"), Some(Ended::Code(3)));
         assert_eq!(parse_end(b"signal 40\n"), Some(Ended::Signal(40)));
+        assert_eq!(parse_end(b"core 11\n"), Some(Ended::CoreDump(11)));
         assert_eq!(parse_end(b"remaining\n"), None);
         assert_eq!(parse_end(b"exit x\n"), None);
         assert_eq!(parse_end(b"started\n"), None);

@@ -294,6 +294,9 @@ mod imp {
     fn report(status: &mut std::fs::File, how: std::process::ExitStatus) {
         let _ = match (how.code(), how.signal()) {
             (Some(code), _) => writeln!(status, "{} {code}", line::EXIT),
+            (None, Some(signal)) if how.core_dumped() => {
+                writeln!(status, "{} {signal}", line::CORE)
+            }
             (None, Some(signal)) => writeln!(status, "{} {signal}", line::SIGNAL),
             (None, None) => Ok(()),
         };

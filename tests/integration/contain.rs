@@ -187,8 +187,9 @@ fn contain_pidns_keeps_exit_codes_signals_and_errors() {
         watchdog(&m, &all)
     };
     assert_eq!(pidns(&["--", "sh", "-c", "exit 3"]).code, Some(3));
-    assert_eq!(pidns(&["--", "sh", "-c", "kill -KILL $$"]).code, Some(137));
-    assert_eq!(pidns(&["--", "sh", "-c", "kill -40 $$"]).code, Some(168));
+    // A death by a signal watchdog did not send is passed on as one, as GNU timeout does.
+    assert_eq!(pidns(&["--", "sh", "-c", "kill -KILL $$"]).signal, Some(9));
+    assert_eq!(pidns(&["--", "sh", "-c", "kill -40 $$"]).signal, Some(40));
     assert_eq!(pidns(&["-t", "0.2", "--", "sleep", "100"]).code, Some(124));
     let run = pidns(&["-t", "0.2", "--preserve-status", "--", "sleep", "100"]);
     assert_eq!(
@@ -199,7 +200,11 @@ fn contain_pidns_keeps_exit_codes_signals_and_errors() {
     );
     let run = pidns(&["--", "/nonexistent/command"]);
     assert_eq!(run.code, Some(127));
-    assert!(run.stderr.contains("command not found"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No such file or directory"),
+        "{}",
+        run.stderr
+    );
     let run = pidns(&["--", "/dev/null"]);
     assert_eq!(run.code, Some(126), "{}", run.stderr);
     m.assert_no_survivors();
@@ -224,7 +229,10 @@ fn contain_pidns_a_forwarded_signal_tears_down_the_namespace() {
         .expect("read ready");
     assert_eq!(ready, "ready\n");
     let status = signal_and_wait(&mut child, libc::SIGTERM, 30 * SECOND);
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM)
+    );
     m.assert_no_survivors();
 }
 

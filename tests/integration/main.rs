@@ -4,6 +4,7 @@ mod batch;
 mod common;
 mod contain;
 mod fetch;
+mod gnu_signals;
 mod gnu_timeout;
 mod man;
 mod nginx;
