@@ -8,6 +8,7 @@ mod gnu_signals;
 mod gnu_timeout;
 mod man;
 mod nginx;
+mod peer_timeout_suites;
 mod recipes;
 mod report;
 mod server;
