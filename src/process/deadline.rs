@@ -7,6 +7,7 @@
 //! date is set), polled with everything else in [`super::Processes::wait`]. Elsewhere it is an
 //! `Instant`, and suspended time does not count.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -25,31 +26,17 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// A deadline `after` from now.
-    pub fn after(after: Duration) -> io::Result<Deadline> {
+    /// A deadline `after` from now. Where no timer can be had (out of descriptors), it falls back to
+    /// the monotonic clock rather than to no deadline.
+    pub fn after(after: Duration) -> Deadline {
         let at = (after < FOREVER).then(|| Instant::now() + after);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            let timer = match at {
-                None => None,
-                Some(_) => {
-                    let timer = TimerFd::new(
-                        ClockId::CLOCK_BOOTTIME,
-                        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-                    )?;
-                    // A zero it_value would disarm the timer: the smallest step instead.
-                    let after = after.max(Duration::from_nanos(1));
-                    timer.set(
-                        Expiration::OneShot(after.into()),
-                        TimerSetTimeFlags::empty(),
-                    )?;
-                    Some(timer)
-                }
-            };
-            Ok(Deadline { timer, at })
+            let timer = at.and_then(|_| boot_timer(after).ok());
+            Deadline { timer, at }
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        Ok(Deadline { at })
+        Deadline { at }
     }
 
     /// The descriptor to poll: readable once the deadline passed (Linux).
@@ -84,13 +71,29 @@ impl Deadline {
     }
 }
 
+/// A one-shot timerfd on CLOCK_BOOTTIME that fires `after` from now.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn boot_timer(after: Duration) -> io::Result<TimerFd> {
+    let timer = TimerFd::new(
+        ClockId::CLOCK_BOOTTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    // A zero it_value would disarm the timer: the smallest step instead.
+    let after = after.max(Duration::from_nanos(1));
+    timer.set(
+        Expiration::OneShot(after.into()),
+        TimerSetTimeFlags::empty(),
+    )?;
+    Ok(timer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn it_passes_after_its_duration_and_its_descriptor_says_so() {
-        let deadline = Deadline::after(Duration::from_millis(50)).unwrap();
+        let deadline = Deadline::after(Duration::from_millis(50));
         assert!(!deadline.passed());
         if let Some(fd) = deadline.fd() {
             let mut poll = libc::pollfd {
@@ -109,7 +112,7 @@ mod tests {
 
     #[test]
     fn forever_never_passes() {
-        let deadline = Deadline::after(Duration::from_secs(u64::MAX)).unwrap();
+        let deadline = Deadline::after(Duration::from_secs(u64::MAX));
         assert!(!deadline.passed());
         assert_eq!((deadline.fd(), deadline.wake_at()), (None, None));
     }

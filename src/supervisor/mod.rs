@@ -291,14 +291,13 @@ impl Supervisor {
     }
 
     fn run(mut self) -> Outcome {
-        // Armed once the command runs; on Linux it counts suspended time as GNU's does.
-        self.deadline = match self.args.timeout.map(Deadline::after).transpose() {
-            Ok(deadline) => deadline,
-            Err(e) => {
-                crate::report_error(format!("cannot create the deadline's timer: {e}"));
-                return Outcome::Code(self.stop_at_once());
-            }
-        };
+        // Counted from watchdog's start, as before the command was spawned; on Linux it counts
+        // suspended time as GNU's does.
+        let since_start = self.started.elapsed();
+        self.deadline = self
+            .args
+            .timeout
+            .map(|d| Deadline::after(d.saturating_sub(since_start)));
         // Signals (SIGCHLD included) arrive through the self-pipe: only when it was readable is there
         // anything to take or reap.
         let mut signalled = true;
@@ -351,13 +350,6 @@ impl Supervisor {
             signalled = self.wait_for_events(wake_at) || self.stopping || self.status.is_some();
         }
         self.finish()
-    }
-
-    /// Without a deadline timer the promise cannot be kept: the command is stopped at once.
-    fn stop_at_once(&mut self) -> u8 {
-        self.send(libc::SIGKILL, "cleanup");
-        self.killed = true;
-        Exit::Failure.code()
     }
 
     /// Whether anything but zombies is left of the tree after the command exited.
