@@ -239,15 +239,16 @@ fn uutils_the_command_sees_the_signals() {
         "",
     );
     for form in FORMS {
-        // TERM and INT sent to timeout reach the command; its own status stands.
+        // TERM and INT sent to timeout reach the command; its own status stands. (`wait`, so that
+        // the signal cannot fall between `touch` and the start of `sleep`.)
         for (trap, signal, said) in [
             (
-                "trap 'echo child received TERM' TERM; touch ready; sleep 5",
+                "trap 'echo child received TERM' TERM; sleep 5 & touch ready; wait $!",
                 "TERM",
                 "child received TERM\n143\n",
             ),
             (
-                "trap 'echo got_int; exit 42' INT; touch ready; sleep 5",
+                "trap 'echo got_int; exit 42' INT; sleep 5 & touch ready; wait $!",
                 "INT",
                 "got_int\n42\n",
             ),
