@@ -5,7 +5,10 @@ Run it through scripts/chaos.sh. Each trial starts one watchdog on one hostile c
 options, maybe sends watchdog a signal, and checks the promises:
 
   survivors      no process the trial started is alive once watchdog has returned
-  wrong codes    the exit status is what the man page says for that child, options and signal
+  wrong codes    the exit status is what the man page says for that child, options and signal (GNU's
+                 rules: a death by a signal watchdog did not send is passed on as one, -N here;
+                 after a forwarded signal the command's own status stands; a forwarded signal starts
+                 the -k grace and never disarms the deadline)
   hangs          watchdog returns within its deadline + grace + 10 s
   late deadlines the first signal of a deadline goes out within LATE_MS of the deadline (--events)
   peak memory    watchdog's high-water resident set (VmHWM, sampled every 10 ms while it runs; wait4's
@@ -57,8 +60,8 @@ CHILDREN = {
     "trap-cleanup": ("trap 'sleep 0.3; exit 23' TERM; sleep 30 & wait", None, "trap23"),
     "exit-7": ("exit 7", 7, "dies"),
     "daemon-then-exit": ("( setsid sh -c 'sleep 30 & exit 0' & ); exit 3", 3, "dies"),
-    "kill-self-9": ("kill -KILL $$", 137, "dies"),
-    "kill-self-rt": ("kill -40 $$", 168, "dies"),
+    "kill-self-9": ("kill -KILL $$", -9, "dies"),
+    "kill-self-rt": ("kill -40 $$", -40, "dies"),
 }
 QUIET_CHILDREN = {"sleep", "ignore-all", "setsid-escapee", "many-children", "stopped", "trap-cleanup"}
 
@@ -121,11 +124,30 @@ def plan(rng, i):
     preserve = rng.random() < 0.3
     stall = None
     external = None
+    if ends is None and rng.random() < 0.15:
+        # The external-signal family of the hang GNU's timer never has: a child that ignores every
+        # signal, -k 0 -s KILL (or a short -k), and a signal to watchdog before the deadline, which
+        # must still fire.
+        child, (script, ends, takes) = "ignore-all", CHILDREN["ignore-all"]
+        sig, kill_after, stall = "KILL", rng.choice([0.0, 0.0, 0.5]), None
+        timeout = rng.choice([0.5, 0.8, 1.0, 1.5])
+        external = (rng.choice(sorted(SIGNALS)), rng.uniform(0.05, timeout - 0.1))
+        return {
+            "trial": i,
+            "child": child,
+            "form": form,
+            "timeout": timeout,
+            "kill_after": kill_after,
+            "signal": sig,
+            "preserve": preserve,
+            "stall": stall,
+            "external": external,
+        }
     if ends is not None:
         timeout = max(timeout, 1.0)  # it ends by itself long before
     else:
-        # -k 0 means no SIGKILL: only a child that dies of the first signal may get it.
-        if kill_after == 0.0 and (takes != "dies" or sig == "0"):
+        # -k 0 means no SIGKILL: only a child that dies of the first signal (or -s KILL) may get it.
+        if kill_after == 0.0 and (sig == "0" or (takes != "dies" and sig != "KILL")):
             kill_after = 0.5
         if child in QUIET_CHILDREN and rng.random() < 0.2:
             stall = rng.choice([0.1, 0.3])
@@ -146,30 +168,52 @@ def plan(rng, i):
     }
 
 
-def expected_codes(p):
-    """The exit statuses the man page allows for this trial."""
+def expected_codes(p, sent=()):
+    """The exit statuses the man page allows for this trial (-N: watchdog died of signal N).
+
+    `sent` is what watchdog's --events says it sent, as (signal, reason) pairs. It decides only which
+    rule applies when the timing on a loaded machine does: a SIGKILL sent before the command died
+    makes 137 right (the grace ended first), and a deadline that fired before a forwarded signal took
+    effect makes the deadline's codes right (GNU's timed_out)."""
     script, ends, takes = CHILDREN[p["child"]]
     if ends is not None:
         return {ends}
     sig, k = p["signal"], p["kill_after"]
+    number = {"TERM": 15, "INT": 2, "HUP": 1, "USR1": 10, "KILL": 9, "0": 0}[sig]
+    # What the deadline (or --stall, or an outer ALRM) leads to: it sends -s.
+    if sig in ("KILL", "0") or takes == "ignores":
+        by_deadline = {137}
+    elif takes == "trap23" and sig == "TERM":
+        by_deadline = {23 if p["preserve"] else 124} | ({137} if k < 0.6 else set())
+    else:
+        by_deadline = {128 + number if p["preserve"] else 124}
     external = p["external"]
+    killed = any(signal == "KILL" for signal, _ in sent)
+    if external and external[0] != "ALRM" and any(r in ("deadline", "stall") for _, r in sent):
+        # Timed out: the command may still die of the forwarded signal (or end its TERM trap).
+        forwarded = SIGNALS[external[0]]
+        late = 128 + forwarded if p["preserve"] else 124
+        if takes == "trap23" and external[0] == "TERM":
+            late = 23 if p["preserve"] else 124
+        return by_deadline | {137, late}
     if external and external[0] != "ALRM":
         name = external[0]
-        number = SIGNALS[name]
+        forwarded = SIGNALS[name]
         if takes == "ignores":
+            # The grace after the forwarded signal, or the deadline: SIGKILL either way.
             return {137}
         if takes == "trap23" and name == "TERM":
-            return {128 + number, 137} if k < 0.6 else {128 + number}
-        return {128 + number}
-    # The deadline (or --stall, or an outer ALRM) stops it with -s.
-    number = {"TERM": 15, "INT": 2, "HUP": 1, "USR1": 10, "KILL": 9, "0": 0}[sig]
-    if sig in ("KILL", "0") or takes == "ignores":
-        return {137}
-    if takes == "trap23" and sig == "TERM":
-        if k < 0.6:
-            return {137, 23 if p["preserve"] else 124}
-        return {23 if p["preserve"] else 124}
-    return {128 + number if p["preserve"] else 124}
+            # Its own status, unless the grace's SIGKILL or the deadline comes during the trap.
+            codes = {23, 137} | by_deadline
+            if sig not in ("TERM", "KILL", "0"):
+                codes.add(128 + number if p["preserve"] else 124)
+            return codes
+        # It dies of the forwarded signal, and watchdog dies of it too.
+        return {-forwarded} | ({137} if killed else set())
+    if takes == "ignores" and p["timeout"] <= 0.1:
+        # The deadline may come before the child has set its traps: it then dies of -s.
+        by_deadline |= {128 + number if p["preserve"] else 124}
+    return by_deadline | ({137} if killed else set())
 
 
 def run_trial(binary, run_id, tmp, p):
@@ -232,24 +276,25 @@ def run_trial(binary, run_id, tmp, p):
     result["maxrss_kb"] = hwm_kb
     code = os.waitstatus_to_exitcode(status)
     result["code"] = code
-    if not result["hang"] and code not in expected_codes(p):
+    sent = []
+    try:
+        with open(events) as f:
+            for line in f:
+                event = json.loads(line)
+                if event.get("event") == "signal":
+                    sent.append((event.get("signal"), event.get("reason")))
+                    if event.get("reason") == "deadline" and result["late_ms"] is None:
+                        if not p["external"] and not p["stall"]:
+                            result["late_ms"] = event["time_ms"] - p["timeout"] * 1000
+        os.unlink(events)
+    except (OSError, ValueError):
+        pass
+    if not result["hang"] and code not in expected_codes(p, sent):
         result["wrong_code"] = True
     alive = survivors(marker)
     if alive:
         result["survivors"] = alive
         kill_marked(marker)
-    # Lateness: the first signal sent for the deadline, against the deadline itself.
-    try:
-        with open(events) as f:
-            for line in f:
-                event = json.loads(line)
-                if event.get("event") == "signal" and event.get("reason") == "deadline":
-                    if not p["external"] and not p["stall"]:
-                        result["late_ms"] = event["time_ms"] - p["timeout"] * 1000
-                    break
-        os.unlink(events)
-    except (OSError, ValueError):
-        pass
     return result
 
 
@@ -263,9 +308,8 @@ def main():
     args = ap.parse_args()
     # A child dying of QUIT must not leave core files behind.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # watchdog and its command inherit the dispositions they are started with, and a signal ignored
-    # there is not forwarded: a harness started in the background (INT, QUIT ignored) or under nohup
-    # (HUP ignored) would test that instead. Every trial starts from the defaults.
+    # A HUP (or USR1, USR2) ignored at start is not forwarded, and the command inherits it ignored: a
+    # harness started under nohup would test that instead. Every trial starts from the defaults.
     for number in SIGNALS.values():
         if signal.getsignal(number) == signal.SIG_IGN:
             signal.signal(number, signal.SIG_DFL)

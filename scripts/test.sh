@@ -12,6 +12,10 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 for tool in setsid setpriv unshare; do
   command -v "$tool" >/dev/null 2>&1 || { missing+=(util-linux); break; }
 done
+# script(1) drives an interactive bash in a pseudo-terminal (Ctrl-C on a loop of watchdog calls);
+# python3 checks what subprocess sees of a death by a signal.
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${missing[*]}" >&2

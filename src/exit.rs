@@ -94,8 +94,10 @@ Exit status:
   126      the command was found but could not be run
   127      the command was not found
   137      watchdog had to SIGKILL the command (-s KILL, or the escalation after -k)
-  128+N    the command died of signal N, or watchdog was stopped by signal N
-           (HUP, INT, QUIT, USR1, USR2, TERM or the --signal one), which it forwarded
+  128+N    the command died of signal N that watchdog did not send (also after one it forwarded):
+           watchdog dies of N too, as GNU timeout, so a shell shows 128+N and Python -N (it exits
+           128+N only where it cannot die of it, as PID 1 of a PID namespace). After a forwarded
+           signal the command's own status stands. 'the monitored command dumped core' if it did.
 
 Fetch exit status:
   The built-in fetch worker adds one code per kind of failure:

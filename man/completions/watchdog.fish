@@ -26,7 +26,7 @@ end
 
 complete -c watchdog -n "__fish_watchdog_needs_command" -s t -l timeout -d 'Hard deadline for the command; 0 disables it' -r
 complete -c watchdog -n "__fish_watchdog_needs_command" -l stall -d 'Stop the command when it shows no sign of life for this long: no line on the progress channel and no output on stdout/stderr (which watchdog then relays). 0 disables it' -r
-complete -c watchdog -n "__fish_watchdog_needs_command" -s s -l signal -d 'Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number; 0 sends nothing, so only the SIGKILL that follows stops the command' -r
+complete -c watchdog -n "__fish_watchdog_needs_command" -s s -l signal -d 'Signal sent first when the command overruns: a name as GNU timeout takes it (TERM, SIGINT, int, RTMIN, RTMIN+1, RTMAX-2) or a number (also a shell\'s 128+N); 0 (EXIT) sends nothing, so only the SIGKILL that follows stops the command' -r
 complete -c watchdog -n "__fish_watchdog_needs_command" -s k -l kill-after -d 'Grace period between the first signal and SIGKILL; 0 sends no SIGKILL (as GNU timeout)' -r
 complete -c watchdog -n "__fish_watchdog_needs_command" -l events -d 'Write watchdog\'s own events (start, progress, signals, exit) to FILE as JSON Lines' -r -F
 complete -c watchdog -n "__fish_watchdog_needs_command" -l contain -d 'How the command\'s process tree is held (see "How the tree is contained" in the README)' -r -f -a "auto\t'The strongest the system allows, silently: pidns (root), else userns, else sentinel (also for a command that is setuid, setgid or has file capabilities), else group'

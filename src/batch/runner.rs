@@ -830,7 +830,7 @@ impl<'a> Runner<'a> {
 /// The report's error for an item whose worker died with it in hand: how it died, in words.
 fn worker_death(how: Ended) -> String {
     match how {
-        Ended::Signal(signal) => format!(
+        Ended::Signal(signal) | Ended::CoreDump(signal) => format!(
             "the worker process was killed by signal {signal} (SIG{}) with this item in hand",
             crate::signals::signal_name(signal)
         ),

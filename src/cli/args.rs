@@ -96,8 +96,9 @@ pub struct SuperviseArgs {
           help_heading = "Deadline")]
     pub stall: std::option::Option<Duration>,
 
-    /// Signal sent first when the command overruns: a name (TERM, SIGINT, int) or a number; 0 sends
-    /// nothing, so only the SIGKILL that follows stops the command.
+    /// Signal sent first when the command overruns: a name as GNU timeout takes it (TERM, SIGINT, int,
+    /// RTMIN, RTMIN+1, RTMAX-2) or a number (also a shell's 128+N); 0 (EXIT) sends nothing, so only
+    /// the SIGKILL that follows stops the command.
     #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_parser = crate::signals::parse_signal,
           help_heading = "Stopping")]
     pub signal: i32,

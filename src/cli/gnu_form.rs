@@ -113,16 +113,8 @@ pub(super) fn gnu_form(
             Ok(rewritten)
         }
         Err(_) if after_dashes && !looks_numeric(&text) => keep(rewritten),
-        Err(e) => {
-            let hint = if after_dashes {
-                ""
-            } else {
-                " (give a DURATION before the command, or put `--` before the command)"
-            };
-            crate::report_error(format!(
-                "invalid duration '{text}': expected {}{hint}",
-                e.expected
-            ));
+        Err(_) => {
+            crate::report_error(format!("invalid time interval '{text}'"));
             if let Some(line) = super::slip::did_you_mean(command, &text) {
                 crate::say(format!("watchdog: {line}"));
             }

@@ -84,8 +84,8 @@ pub(super) fn batch_after_help() -> String {
 pub const GNU_DIFFERENCES_HELP: &str = "\
 Differences from GNU timeout:
   watchdog takes GNU timeout's command line (watchdog [OPTION]... DURATION COMMAND [ARG]...), its
-  options, durations, signals and exit codes, and differs only where it keeps a promise GNU does
-  not make:
+  options, durations, signal names, exit codes, signal rules and messages, and differs only where it
+  keeps a promise GNU does not make:
   - SIGKILL follows the first signal after a 2 s grace unless -k says otherwise, so a command that
     ignores the signal cannot hang the caller (GNU waits for ever). -k 0 means no SIGKILL, as in GNU.
   - The signals go to the command's whole process tree, including processes that left its group
@@ -93,8 +93,14 @@ Differences from GNU timeout:
     leaves behind when it exits is stopped too (with -k 0, SIGKILL after 2 s).
   - The command is tied to watchdog with SIGKILL (PR_SET_PDEATHSIG), not with the --signal signal,
     so that it cannot outlive a killed watchdog by ignoring that signal.
-  - A signal the caller ignored (a background job's INT and QUIT, nohup's HUP) is not caught; the
-    command inherits it ignored.
+  - Without --foreground watchdog leads a process group of its own, as GNU's does, but the command
+    runs in another one: a signal to watchdog's group reaches the command once, through watchdog.
+  - INT, QUIT, TERM, ALRM and the --signal signal are caught even when the caller ignored them, as
+    in GNU; a HUP ignored by nohup is not, so the command inherits it ignored and a hangup does not
+    end it (GNU would forward it). USR1 and USR2, forwarded beyond GNU's set, are left ignored too.
+  - When watchdog has to SIGKILL the command it exits 137; GNU's group SIGKILL kills timeout too.
+  - The deadline runs on CLOCK_BOOTTIME on Linux (suspended time counts, as with GNU's timer);
+    elsewhere on the monotonic clock, which stops while the machine is suspended.
   - The command runs under watchdog's init (--contain), so that nothing survives even a SIGKILLed
     watchdog: as PID 2 of a PID namespace for root; for other users in a user namespace that maps
     only their own uid and gid, where a setuid program (sudo) runs without its privilege and other

@@ -29,9 +29,10 @@ use crate::exit::Exit;
 use crate::supervisor::{DownloadView, Supervised};
 use hidden::HiddenMode;
 
-/// Reports a command-line error the way every other watchdog error looks, on one line
-/// (`watchdog: invalid value '5x' for '--timeout <DURATION>': expected ...`). Help and version go to
-/// stdout and exit 0; anything else is a usage error, 125 as in GNU timeout.
+/// Reports a command-line error the way every other watchdog error looks, on one line, in GNU
+/// timeout's words where it has them (`watchdog: invalid time interval '5x'`, `watchdog: 'X': invalid
+/// signal`, `watchdog: unrecognized option '--bogus'`), else clap's. Help and version go to stdout and
+/// exit 0; anything else is a usage error, 125 as in GNU timeout.
 pub fn exit_for_usage(err: clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
@@ -46,22 +47,73 @@ pub fn exit_for_usage(err: clap::Error) -> std::process::ExitCode {
             }
         }
         _ => {
-            let rendered = err.render().to_string();
-            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-            let mut message = lines
-                .next()
-                .unwrap_or("invalid command line")
-                .trim_start_matches("error: ")
-                .to_string();
-            // "the following required arguments were not provided:" names them on the next line.
-            if message.ends_with(':') {
-                if let Some(next) = lines.next() {
-                    message = format!("{message} {next}");
+            let message = gnu_wording(&err).unwrap_or_else(|| {
+                let rendered = err.render().to_string();
+                let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+                let mut message = lines
+                    .next()
+                    .unwrap_or("invalid command line")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                // "the following required arguments were not provided:" names them on the next line.
+                if message.ends_with(':') {
+                    if let Some(next) = lines.next() {
+                        message = format!("{message} {next}");
+                    }
                 }
-            }
-            crate::report_error(format!("{message} (see --help)"));
+                format!("{message} (see --help)")
+            });
+            crate::report_error(message);
             crate::exit::Exit::Failure.into()
         }
+    }
+}
+
+/// GNU timeout's message for a usage error it also has (getopt's and its own), if this is one.
+fn gnu_wording(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        Some(ContextValue::Strings(texts)) => texts.first().cloned(),
+        _ => None,
+    };
+    // "--signal <SIGNAL>" or "-s <SIGNAL>": the option's name, and the name of its value.
+    let arg = context(ContextKind::InvalidArg);
+    let (option, value_name) = match arg.as_deref().map(|a| a.split_once(' ').unwrap_or((a, ""))) {
+        Some((option, value)) => (option.to_string(), value.to_string()),
+        None => (String::new(), String::new()),
+    };
+    match err.kind() {
+        ErrorKind::ValueValidation => {
+            let value = context(ContextKind::InvalidValue)?;
+            match value_name.as_str() {
+                "<DURATION>" => Some(format!("invalid time interval '{value}'")),
+                "<SIGNAL>" => Some(format!("'{value}': invalid signal")),
+                _ => None,
+            }
+        }
+        ErrorKind::InvalidValue
+            if context(ContextKind::InvalidValue).is_none_or(|v| v.is_empty()) =>
+        {
+            Some(format!("option '{option}' requires an argument"))
+        }
+        ErrorKind::TooManyValues | ErrorKind::NoEquals if !option.is_empty() => {
+            Some(format!("option '{option}' doesn't allow an argument"))
+        }
+        ErrorKind::UnknownArgument => unknown_option(&context(ContextKind::InvalidArg)?),
+        _ => None,
+    }
+}
+
+/// getopt's words for an option it does not know: `unrecognized option '--bogus'`, `invalid option --
+/// 'z'`.
+fn unknown_option(word: &str) -> Option<String> {
+    if word.starts_with("--") {
+        let name = word.split_once('=').map_or(word, |(name, _)| name);
+        Some(format!("unrecognized option '{name}'"))
+    } else {
+        let letter = word.strip_prefix('-')?.chars().next()?;
+        Some(format!("invalid option -- '{letter}'"))
     }
 }
 
@@ -100,9 +152,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
                 .get(command_at.wrapping_sub(1))
                 .is_none_or(|a| a != "--")
         {
-            crate::report_error(format!(
-                "unknown option '{first}' (see --help; put `--` before a command)"
-            ));
+            // getopt's words; the command itself is put after `--`.
+            crate::report_error(unknown_option(first).unwrap_or_default());
             return crate::exit::Exit::Failure.into();
         }
     }

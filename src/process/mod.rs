@@ -14,9 +14,11 @@
 //! - containment, so that a SIGKILLed watchdog leaves nothing either ([`contain`], [`init`]).
 
 pub mod contain;
+mod deadline;
 #[cfg(target_os = "linux")]
 mod exec;
 mod init;
+mod own_death;
 mod signal_pipe;
 mod spawn;
 mod tree;
@@ -27,10 +29,12 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+pub use deadline::Deadline;
 pub use init::Init;
+pub use own_death::die_of;
 #[cfg(target_os = "linux")]
 pub use signal_pipe::ignored_at_start;
-pub use signal_pipe::{forwarded_with, Arrived, INTERRUPTS};
+pub use signal_pipe::{caught_even_if_ignored, forwarded_with, Arrived, INTERRUPTS};
 pub use spawn::{ProgressChannel, SpawnSpec, Spawned};
 pub use tree::Descendant;
 
@@ -41,13 +45,15 @@ pub enum Ended {
     Code(i32),
     /// It was killed by this signal (any number, real-time signals included).
     Signal(i32),
+    /// It was killed by this signal and dumped core.
+    CoreDump(i32),
 }
 
 impl std::fmt::Display for Ended {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Ended::Code(code) => write!(f, "exit status {code}"),
-            Ended::Signal(signal) => {
+            Ended::Signal(signal) | Ended::CoreDump(signal) => {
                 write!(
                     f,
                     "signal {} ({signal})",
@@ -75,13 +81,15 @@ impl Processes {
     /// for [`INTERRUPTS`] (batch mode's set). Call once, before the first spawn, so that no SIGCHLD
     /// can be missed.
     pub fn start() -> io::Result<Processes> {
-        Processes::start_catching(&INTERRUPTS)
+        Processes::start_catching(&INTERRUPTS, &[])
     }
 
-    /// Like [`Processes::start`], catching `signals` ([`Processes::take_signals`] reports them).
-    pub fn start_catching(signals: &[i32]) -> io::Result<Processes> {
+    /// Like [`Processes::start`], catching `signals` ([`Processes::take_signals`] reports them). A
+    /// signal the caller left ignored stays ignored (and the command inherits it so) unless it is in
+    /// `even_if_ignored`.
+    pub fn start_catching(signals: &[i32], even_if_ignored: &[i32]) -> io::Result<Processes> {
         let subreaper = tree::become_subreaper();
-        let signals = signal_pipe::SignalPipe::install(signals)?;
+        let signals = signal_pipe::SignalPipe::install(signals, even_if_ignored)?;
         Ok(Processes {
             signals,
             subreaper,
@@ -89,6 +97,22 @@ impl Processes {
             exe: tree::executable(None),
             polled: Vec::new(),
         })
+    }
+
+    /// Makes watchdog the leader of a new process group, as GNU timeout does without `--foreground`, so
+    /// that `kill -SIG -PID` on a watchdog started in the background reaches it (and through it the
+    /// command). Also ignores SIGTTIN and SIGTTOU, so that a watchdog in a background group is not
+    /// stopped by a line it writes on the terminal; the command gets them back at their default.
+    /// Failing (a session leader cannot) leaves it where it was, as GNU does.
+    pub fn lead_own_group(&self, lead: bool) {
+        if lead {
+            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        }
+        // SAFETY: signal(2) with SIG_IGN on two valid signal numbers.
+        unsafe {
+            libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+            libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        }
     }
 
     /// Whether every orphaned descendant comes back to watchdog (so "no children" means "nothing left").
@@ -166,6 +190,8 @@ impl Processes {
                 pid if pid > 0 => {
                     let how = if libc::WIFEXITED(status) {
                         Ended::Code(libc::WEXITSTATUS(status))
+                    } else if libc::WIFSIGNALED(status) && libc::WCOREDUMP(status) {
+                        Ended::CoreDump(libc::WTERMSIG(status))
                     } else if libc::WIFSIGNALED(status) {
                         Ended::Signal(libc::WTERMSIG(status))
                     } else {

@@ -30,6 +30,20 @@ pub const FORWARDED: [i32; 7] = [SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGA
 /// The narrower set batch mode stops on.
 pub const INTERRUPTS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
+/// The signals GNU timeout catches even when its caller left them ignored (a background job's INT and
+/// QUIT): its own set and the `--signal` one. The command then finds them at their default, as under
+/// GNU, so that `kill -INT -PID` on a backgrounded watchdog stops it. HUP is not among them: `nohup`
+/// ignores it so that a hangup does not end the job, and a watchdog that caught it would forward the
+/// hangup to the command. USR1 and USR2, which watchdog forwards beyond GNU's set, keep the caller's
+/// choice too.
+pub fn caught_even_if_ignored(signal: i32) -> Vec<i32> {
+    let mut set = vec![SIGINT, SIGQUIT, SIGALRM, SIGTERM];
+    if signal != SIGHUP && !set.contains(&signal) {
+        set.push(signal);
+    }
+    set
+}
+
 /// [`FORWARDED`] plus `signal` (the one `--signal` sends), when it can be caught.
 pub fn forwarded_with(signal: i32) -> Vec<i32> {
     let mut set = FORWARDED.to_vec();
@@ -110,8 +124,9 @@ pub struct SignalPipe {
 
 impl SignalPipe {
     /// Installs the handlers for `signals` (and SIGCHLD). Call before spawning, so that no SIGCHLD can
-    /// be missed. A signal that was ignored when watchdog started is left ignored.
-    pub fn install(signals: &[i32]) -> io::Result<SignalPipe> {
+    /// be missed. A signal that was ignored when watchdog started is left ignored, unless it is in
+    /// `even_if_ignored`.
+    pub fn install(signals: &[i32], even_if_ignored: &[i32]) -> io::Result<SignalPipe> {
         let (wake, notify) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
         notify.set_nonblocking(true)?;
@@ -124,7 +139,7 @@ impl SignalPipe {
         let caught: Vec<i32> = signals
             .iter()
             .copied()
-            .filter(|s| catchable(*s) && !ignored_at_start(*s))
+            .filter(|s| catchable(*s) && (!ignored_at_start(*s) || even_if_ignored.contains(s)))
             .collect();
         // The bit is set before the wake-up byte is written, so it is there when the byte is read.
         // SIGCHLD needs no bit: the loop reaps on every wake-up of the pipe.
@@ -189,7 +204,7 @@ mod tests {
         let _serial = crate::process::PROCESS_TESTS
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let pipe = SignalPipe::install(&FORWARDED).unwrap();
+        let pipe = SignalPipe::install(&FORWARDED, &[]).unwrap();
         drop(pipe);
         // Take a batch of fresh descriptors: among them are the numbers the pipe used.
         let pairs: Vec<(UnixStream, UnixStream)> =
@@ -217,7 +232,7 @@ mod tests {
         let _serial = crate::process::PROCESS_TESTS
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let mut pipe = SignalPipe::install(&FORWARDED).unwrap();
+        let mut pipe = SignalPipe::install(&FORWARDED, &[]).unwrap();
         // SIGHUP's default action would end the test process, but the handler is installed.
         signal_hook::low_level::raise(SIGHUP).unwrap();
         let arrived = pipe.take();
@@ -235,5 +250,13 @@ mod tests {
         assert_eq!(forwarded_with(libc::SIGKILL), FORWARDED);
         assert_eq!(forwarded_with(0), FORWARDED);
         assert_eq!(forwarded_with(SIGTERM), FORWARDED);
+    }
+
+    #[test]
+    fn nohups_hangup_stays_ignored_whatever_the_signal() {
+        assert!(!caught_even_if_ignored(SIGHUP).contains(&SIGHUP));
+        assert!(caught_even_if_ignored(40).contains(&40));
+        assert!(caught_even_if_ignored(SIGTERM).contains(&SIGINT));
+        assert!(!caught_even_if_ignored(SIGTERM).contains(&SIGUSR1));
     }
 }

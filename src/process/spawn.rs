@@ -100,6 +100,10 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
     // The standard library resets SIGPIPE to the default in the child; a caller that ignored it
     // (watchdog's own SIG_IGN is the runtime's, not the caller's) gets it back ignored.
     let ignore_pipe = super::signal_pipe::ignored_at_start(libc::SIGPIPE);
+    // watchdog ignores the terminal's stop signals for itself (see `Processes::lead_own_group`); the
+    // command gets them as the caller left them.
+    let default_tty_stops =
+        [libc::SIGTTIN, libc::SIGTTOU].map(|signal| !super::signal_pipe::ignored_at_start(signal));
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
     // functions (fcntl, signal, prctl, getppid) on integers and stack
     // values; it allocates nothing and takes no locks.
@@ -112,6 +116,14 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
             }
             if ignore_pipe {
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            for (signal, default) in [libc::SIGTTIN, libc::SIGTTOU]
+                .into_iter()
+                .zip(default_tty_stops)
+            {
+                if default {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
             }
             tie_to_parent(parent)
         });

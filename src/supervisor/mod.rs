@@ -23,7 +23,10 @@ use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
 use crate::process::contain::{self, SpawnError};
 use crate::process::Init;
-use crate::process::{forwarded_with, Ended, Processes, ProgressChannel, SpawnSpec};
+use crate::process::{
+    caught_even_if_ignored, die_of, forwarded_with, Deadline, Ended, Processes, ProgressChannel,
+    SpawnSpec,
+};
 use crate::progress::FetchProgress;
 use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
 use crate::redact::redact_credentials;
@@ -54,22 +57,46 @@ impl Reason {
     }
 }
 
+/// The C library's text for an error, as GNU tools print it: without Rust's " (os error N)".
+fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if e.raw_os_error().is_some() => text[..at].to_string(),
+        _ => text,
+    }
+}
+
 /// The shell's convention for how a process ended: its exit code, or 128 + the signal number.
 fn shell_code(ended: Ended) -> u8 {
     match ended {
         Ended::Code(code) => (code & 0xff) as u8,
-        Ended::Signal(signal) => Exit::Signal(signal).code(),
+        Ended::Signal(signal) | Ended::CoreDump(signal) => Exit::Signal(signal).code(),
     }
 }
 
-/// Runs `command` under `args`; returns watchdog's exit code.
+/// How watchdog ends once the command's tree is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Exit with this code.
+    Code(u8),
+    /// Die of this signal, as the command did (see [`die_of`]).
+    Die(i32),
+}
+
+/// Runs `command` under `args`; returns watchdog's exit code, or dies of the signal the command died
+/// of when watchdog did not stop it.
 pub fn run(args: &SuperviseOptions, command: Supervised) -> ExitCode {
-    match Supervisor::start(args, command) {
+    let outcome = match Supervisor::start(args, command) {
         Ok(supervisor) => supervisor.run(),
         Err((exit, message)) => {
             crate::report_error(message);
-            exit.into()
+            return exit.into();
         }
+    };
+    // The supervisor, its handlers and its pipes are gone by now.
+    match outcome {
+        Outcome::Code(code) => ExitCode::from(code),
+        Outcome::Die(signal) => die_of(signal),
     }
 }
 
@@ -95,7 +122,18 @@ struct Supervisor {
     events: EventLog,
     fetch: Option<FetchJob>,
     status: Option<Ended>,
-    stop: Option<Stop>,
+    /// The `--timeout` deadline, while it can still fire.
+    deadline: Option<Deadline>,
+    /// watchdog stopped the command on its deadline or stall (GNU's `timed_out`): 124 or 137.
+    timed_out: Option<Reason>,
+    /// The first signal watchdog forwarded.
+    forwarded: Option<i32>,
+    /// A signal went to the tree: from now on every wake-up looks at it.
+    stopping: bool,
+    /// When SIGKILL follows; `None` when not scheduled or once sent.
+    kill_at: Option<Instant>,
+    /// The `-k` grace was started once; later signals do not move it (GNU's rule).
+    grace_started: bool,
     /// SIGKILL was sent to the whole tree: what is left is the final sweep's.
     killed: bool,
     /// SIGKILL was sent while the command itself was running (`-s KILL`, or the escalation): if it
@@ -106,13 +144,6 @@ struct Supervisor {
     /// Under an init (`--contain pidns`, `userns`, `sentinel`), the init (`child`), which reports the
     /// command's status.
     init: Option<Init>,
-}
-
-/// A teardown under way.
-struct Stop {
-    reason: Reason,
-    /// When SIGKILL follows; `None` once it was sent.
-    kill_at: Option<Instant>,
 }
 
 /// How often the tree is re-scanned while watchdog waits for signalled processes to die. SIGCHLD already
@@ -180,29 +211,30 @@ impl Supervisor {
                 format!("--events: cannot create '{path}': {e}"),
             )
         })?;
-        let processes = Processes::start_catching(&forwarded_with(args.signal)).map_err(|e| {
-            (
-                Exit::Failure,
-                format!("cannot install signal handlers: {e}"),
-            )
-        })?;
+        let caught = forwarded_with(args.signal);
+        let processes = Processes::start_catching(&caught, &caught_even_if_ignored(args.signal))
+            .map_err(|e| {
+                (
+                    Exit::Failure,
+                    format!("cannot install signal handlers: {e}"),
+                )
+            })?;
 
+        processes.lead_own_group(!args.foreground);
         let contained = contain::spawn(&processes, &spec, channel, args.contain).map_err(|e| {
             let e = match e {
                 SpawnError::Command(e) => e,
                 SpawnError::Contain(why) => return (Exit::Failure, why),
             };
-            let (exit, what) = match e.kind() {
-                std::io::ErrorKind::NotFound => (
-                    Exit::NotFound,
-                    "command not found (check the name and PATH)".to_string(),
-                ),
-                _ => (
-                    Exit::CannotRun,
-                    format!("{e} (check that it is an executable file)"),
-                ),
+            // GNU timeout's words and codes: 127 when there is no such file, 126 otherwise.
+            let exit = match e.kind() {
+                std::io::ErrorKind::NotFound => Exit::NotFound,
+                _ => Exit::CannotRun,
             };
-            (exit, format!("cannot run '{name}': {what}"))
+            (
+                exit,
+                format!("failed to run command '{name}': {}", strerror(&e)),
+            )
         })?;
         let (child, mechanism, init) = (contained.pid, contained.mechanism, contained.init);
         let activity = Activity::new(started);
@@ -231,7 +263,12 @@ impl Supervisor {
             events,
             fetch,
             status: None,
-            stop: None,
+            deadline: None,
+            timed_out: None,
+            forwarded: None,
+            stopping: false,
+            kill_at: None,
+            grace_started: false,
             killed: false,
             killed_command: false,
             ended: Vec::new(),
@@ -253,8 +290,14 @@ impl Supervisor {
         Ok(Box::new(supervisor))
     }
 
-    fn run(mut self) -> ExitCode {
-        let deadline = self.args.timeout.map(|d| self.started + d);
+    fn run(mut self) -> Outcome {
+        // Counted from watchdog's start, as before the command was spawned; on Linux it counts
+        // suspended time as GNU's does.
+        let since_start = self.started.elapsed();
+        self.deadline = self
+            .args
+            .timeout
+            .map(|d| Deadline::after(d.saturating_sub(since_start)));
         // Signals (SIGCHLD included) arrive through the self-pipe: only when it was readable is there
         // anything to take or reap.
         let mut signalled = true;
@@ -270,42 +313,41 @@ impl Supervisor {
                     if !children_left {
                         break;
                     }
-                    if self.stop.is_none() && self.others_alive() {
+                    if !self.stopping && self.others_alive() {
                         // The command exited but left processes behind (a daemon, a background job).
                         // They are still watchdog's: stop them the same way, keeping the command's status.
-                        self.begin_stop(Reason::Exited);
-                    } else if let Some(stop) = self.stop.as_mut() {
+                        self.send(self.args.signal, "cleanup");
+                        self.start_grace();
+                    }
+                    if self.stopping && self.kill_at.is_none() {
                         // With -k 0 the command's stop had no escalation; what it left behind has.
-                        stop.kill_at
-                            .get_or_insert_with(|| Instant::now() + LEFTOVER_GRACE);
+                        self.kill_at = Some(Instant::now() + LEFTOVER_GRACE);
                     }
                 }
             }
 
-            let now = Instant::now();
-            if self.stop.is_none() {
-                if deadline.is_some_and(|d| now >= d) {
-                    self.begin_stop(Reason::Deadline);
+            // Every timer runs whatever signals arrived: the deadline and the stall watch while the
+            // command runs, the escalation once started.
+            if self.status.is_none() && self.timed_out.is_none() {
+                if self.deadline.as_ref().is_some_and(Deadline::passed) {
+                    self.time_out(Reason::Deadline);
                 } else if let Some(stall) = self.args.stall {
-                    if now >= self.activity.last() + stall {
-                        self.begin_stop(Reason::Stall);
+                    if Instant::now() >= self.activity.last() + stall {
+                        self.time_out(Reason::Stall);
                     }
                 }
             }
-            if let Some(kill_at) = self.stop.as_ref().and_then(|s| s.kill_at) {
-                if now >= kill_at {
-                    self.kill_all();
-                }
+            if self.kill_at.is_some_and(|at| Instant::now() >= at) {
+                self.kill_all();
             }
             if self.killed {
                 break;
             }
 
-            let wake_at = self.next_wake(deadline);
+            let wake_at = self.next_wake();
             // Once the command exited or is being stopped, every wake-up looks at the tree: not every
             // death sends watchdog SIGCHLD.
-            signalled =
-                self.wait_for_events(wake_at) || self.stop.is_some() || self.status.is_some();
+            signalled = self.wait_for_events(wake_at) || self.stopping || self.status.is_some();
         }
         self.finish()
     }
@@ -324,30 +366,42 @@ impl Supervisor {
         }
     }
 
-    /// The nearest moment something must happen without any event arriving.
-    fn next_wake(&self, deadline: Option<Instant>) -> Option<Instant> {
-        match &self.stop {
-            Some(stop) => {
-                let rescan = Instant::now() + RESCAN;
-                Some(stop.kill_at.map_or(rescan, |k| k.min(rescan)))
-            }
-            None => {
-                let stall = self.args.stall.map(|s| self.activity.last() + s);
-                // The command exited and its children looked like zombies only: look again soon, in
-                // case a scan missed one being born.
-                let rescan = self.status.map(|_| Instant::now() + RESCAN);
-                [deadline, stall, rescan].into_iter().flatten().min()
-            }
-        }
+    /// The nearest moment something must happen without any event arriving (the deadline wakes the
+    /// wait through its own descriptor where it has one).
+    fn next_wake(&self) -> Option<Instant> {
+        let running = self.status.is_none() && self.timed_out.is_none();
+        let deadline = self
+            .deadline
+            .as_ref()
+            .filter(|_| running)
+            .and_then(Deadline::wake_at);
+        let stall = self
+            .args
+            .stall
+            .filter(|_| running)
+            .map(|s| self.activity.last() + s);
+        // Once stopping, or after the command exited (its children looked like zombies only), look at
+        // the tree again soon: not every death sends SIGCHLD, and a scan may miss a birth.
+        let rescan = (self.stopping || self.status.is_some()).then(|| Instant::now() + RESCAN);
+        [deadline, stall, rescan, self.kill_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Blocks until a signal, a progress line or `wake_at`; returns whether the signal pipe was readable.
+    /// Blocks until a signal, a progress line, the deadline or `wake_at`; returns whether the signal
+    /// pipe was readable.
     fn wait_for_events(&mut self, wake_at: Option<Instant>) -> bool {
         let progress = self.progress.as_ref().map(|fd| fd.as_raw_fd());
         let init = self.init.as_ref().and_then(Init::fd);
+        let deadline = self
+            .deadline
+            .as_ref()
+            .filter(|_| self.status.is_none() && self.timed_out.is_none())
+            .and_then(Deadline::fd);
         let signalled = self
             .processes
-            .wait(progress.into_iter().chain(init), wake_at);
+            .wait(progress.into_iter().chain(init).chain(deadline), wake_at);
         if self.processes.ready().next().is_some() {
             self.read_progress();
             self.read_init();
@@ -421,55 +475,44 @@ impl Supervisor {
         }
     }
 
-    /// Forwards a signal watchdog received to the command, then tears the tree down. SIGALRM is the
-    /// deadline's signal, as in GNU timeout: the deadline is taken to have passed.
+    /// Forwards a signal watchdog received to the command. As in GNU timeout, the first one starts the
+    /// `-k` grace (a command that ignores it is SIGKILLed after it), and the deadline keeps running.
+    /// SIGALRM is the deadline's signal: the deadline is taken to have passed.
     fn forward(&mut self, signal: i32) {
         if signal == libc::SIGALRM {
-            if self.stop.is_none() {
-                self.begin_stop(Reason::Deadline);
+            if self.status.is_none() && self.timed_out.is_none() {
+                self.time_out(Reason::Deadline);
             }
             return;
         }
-        match &mut self.stop {
-            // A second signal while stopping is passed on too (a user pressing Ctrl-C twice means it).
-            Some(_) => {
-                self.send(signal, "forwarded");
-            }
-            None => {
-                self.stop = Some(Stop {
-                    reason: Reason::Forwarded(signal),
-                    kill_at: None,
-                });
-                self.send(signal, "forwarded");
-                self.arm_kill();
-            }
+        self.forwarded.get_or_insert(signal);
+        // Each is passed on (a user pressing Ctrl-C twice means it).
+        self.send(signal, "forwarded");
+        self.start_grace();
+    }
+
+    /// The deadline passed, the command stalled, or SIGALRM arrived: the `--signal` signal goes to the
+    /// tree and the `-k` grace starts, unless an earlier signal started it.
+    fn time_out(&mut self, reason: Reason) {
+        self.timed_out = Some(reason);
+        self.send(self.args.signal, reason.as_str());
+        self.start_grace();
+    }
+
+    /// Schedules SIGKILL after the `-k` grace, once: a later signal does not move it. `-k 0` means no
+    /// escalation, as in GNU, except for what is left after the command ended (see
+    /// [`LEFTOVER_GRACE`]).
+    fn start_grace(&mut self) {
+        if self.grace_started {
+            return;
         }
-    }
-
-    fn begin_stop(&mut self, reason: Reason) {
-        self.stop = Some(Stop {
-            reason,
-            kill_at: None,
-        });
-        let why = match reason {
-            Reason::Exited => "cleanup",
-            other => other.as_str(),
-        };
-        self.send(self.args.signal, why);
-        self.arm_kill();
-    }
-
-    /// Schedules SIGKILL after the grace. `-k 0` means no escalation, as in GNU, except for what is
-    /// left after the command ended (see [`LEFTOVER_GRACE`]).
-    fn arm_kill(&mut self) {
         let grace = match self.args.kill_after {
             zero if zero.is_zero() && self.status.is_some() => LEFTOVER_GRACE,
             zero if zero.is_zero() => return,
             grace => grace,
         };
-        if let Some(stop) = self.stop.as_mut() {
-            stop.kill_at = Some(Instant::now() + grace);
-        }
+        self.grace_started = true;
+        self.kill_at = Some(Instant::now() + grace);
     }
 
     /// Sends `signal` to the command's group and every descendant that left it, each once (or, with
@@ -490,6 +533,7 @@ impl Supervisor {
         if signal == libc::SIGKILL && self.status.is_none() {
             self.killed_command = true;
         }
+        self.stopping = true;
         self.announce(signal, why, reached);
     }
 
@@ -526,12 +570,10 @@ impl Supervisor {
 
     /// SIGKILLs the whole tree; the final sweep then waits until it is gone.
     fn kill_all(&mut self) {
-        if let Some(stop) = self.stop.as_mut() {
-            stop.kill_at = None;
-        }
-        let why = match self.stop.as_ref().map(|s| s.reason) {
-            Some(Reason::Exited) | None => "cleanup",
-            Some(other) => other.as_str(),
+        self.kill_at = None;
+        let why = match self.reason() {
+            Reason::Exited => "cleanup",
+            other => other.as_str(),
         };
         self.send(libc::SIGKILL, why);
         self.killed = true;
@@ -539,7 +581,7 @@ impl Supervisor {
 
     /// Everything after the tree is gone: drain output, clean up a killed download, report, pick the
     /// exit code.
-    fn finish(mut self) -> ExitCode {
+    fn finish(mut self) -> Outcome {
         let groups: Vec<Pid> = self.group.into_iter().collect();
         let swept = self.processes.sweep(&groups, SWEEP_LIMIT, &mut self.ended);
         self.note_ended();
@@ -554,7 +596,7 @@ impl Supervisor {
         if self.progress.is_some() {
             self.read_progress();
         }
-        let reason = self.stop.as_ref().map_or(Reason::Exited, |s| s.reason);
+        let reason = self.reason();
         let status = self.status.unwrap_or(Ended::Signal(libc::SIGKILL));
         if let Some(fetch) = self.fetch.as_mut() {
             fetch.view.finish();
@@ -567,19 +609,17 @@ impl Supervisor {
         let relays = std::mem::replace(&mut self.relays, Relays::new().0);
         relays.finish(RELAY_DRAIN);
 
-        // Killed by watchdog's own SIGKILL: 137 whatever the reason, as GNU timeout (a script can tell
-        // the command was forced).
-        let forced = self.killed_command && status == Ended::Signal(libc::SIGKILL);
-        let code = match reason {
-            Reason::Exited => shell_code(status),
-            _ if forced => Exit::Signal(libc::SIGKILL).code(),
-            Reason::Deadline | Reason::Stall if self.args.preserve_status => shell_code(status),
-            Reason::Deadline | Reason::Stall => Exit::TimedOut.code(),
-            Reason::Forwarded(signal) => Exit::Signal(signal).code(),
+        if let Ended::CoreDump(_) = status {
+            crate::report_error("the monitored command dumped core");
+        }
+        let outcome = self.outcome(status);
+        let code = match outcome {
+            Outcome::Code(code) => code,
+            Outcome::Die(signal) => Exit::Signal(signal).code(),
         };
         let status = match status {
             Ended::Code(code) => EndedAs::Code(code),
-            Ended::Signal(signal) => EndedAs::Signal(signal),
+            Ended::Signal(signal) | Ended::CoreDump(signal) => EndedAs::Signal(signal),
         };
         self.events.emit(&Event::Exit {
             reason: reason.as_str(),
@@ -587,6 +627,33 @@ impl Supervisor {
             status,
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         });
-        ExitCode::from(code)
+        outcome
+    }
+
+    /// Why the command stopped, for the events file: watchdog's deadline or stall first, then the
+    /// signal it forwarded.
+    fn reason(&self) -> Reason {
+        match (self.timed_out, self.forwarded) {
+            (Some(reason), _) => reason,
+            (None, Some(signal)) => Reason::Forwarded(signal),
+            (None, None) => Reason::Exited,
+        }
+    }
+
+    /// GNU timeout's rules. Killed by watchdog's own SIGKILL: 137 whatever the reason (a script can
+    /// tell the command was forced). Stopped on the deadline or stall: 124, or with
+    /// `--preserve-status` the command's own status. Otherwise (it ended by itself, or after a
+    /// forwarded signal) its own status stands, and a death by a signal is passed on as one.
+    fn outcome(&self, status: Ended) -> Outcome {
+        let forced = self.killed_command && status == Ended::Signal(libc::SIGKILL);
+        match status {
+            _ if forced => Outcome::Code(Exit::Signal(libc::SIGKILL).code()),
+            _ if self.timed_out.is_some() && !self.args.preserve_status => {
+                Outcome::Code(Exit::TimedOut.code())
+            }
+            _ if self.timed_out.is_some() => Outcome::Code(shell_code(status)),
+            Ended::Code(_) => Outcome::Code(shell_code(status)),
+            Ended::Signal(signal) | Ended::CoreDump(signal) => Outcome::Die(signal),
+        }
     }
 }

@@ -230,6 +230,8 @@ pub fn exists(path: &Path) -> bool {
 /// What a finished watchdog run left: exit code, output, wall time.
 pub struct Run {
     pub code: Option<i32>,
+    /// The signal watchdog died of, when it passed on the command's death by one (GNU's way).
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
@@ -292,6 +294,7 @@ pub fn run_bounded_with_input(cmd: &mut Command, input: Option<&[u8]>, limit: Du
     }
     Run {
         code: status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
         elapsed,

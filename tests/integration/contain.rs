@@ -412,14 +412,15 @@ fn contain_every_init_keeps_exit_codes_signals_and_errors() {
             Some(3),
             "{mechanism}"
         );
+        // A death by a signal watchdog did not send is passed on as one, as GNU timeout does.
         assert_eq!(
-            run(&["--", "sh", "-c", "kill -KILL $$"]).code,
-            Some(137),
+            run(&["--", "sh", "-c", "kill -KILL $$"]).signal,
+            Some(9),
             "{mechanism}"
         );
         assert_eq!(
-            run(&["--", "sh", "-c", "kill -40 $$"]).code,
-            Some(168),
+            run(&["--", "sh", "-c", "kill -40 $$"]).signal,
+            Some(40),
             "{mechanism}"
         );
         assert_eq!(
@@ -437,7 +438,7 @@ fn contain_every_init_keeps_exit_codes_signals_and_errors() {
         let out = run(&["--", "/nonexistent/command"]);
         assert_eq!(out.code, Some(127), "{mechanism}");
         assert!(
-            out.stderr.contains("command not found"),
+            out.stderr.contains("No such file or directory"),
             "{mechanism}: {}",
             out.stderr
         );
@@ -473,7 +474,12 @@ fn contain_every_init_a_forwarded_signal_tears_down_the_tree() {
             .expect("read ready");
         assert_eq!(ready, "ready\n");
         let status = signal_and_wait(&mut child, libc::SIGTERM, 30 * SECOND);
-        assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{mechanism}");
+        // The command died of the forwarded TERM, and watchdog passes that death on, as GNU does.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM),
+            "{mechanism}"
+        );
         m.assert_no_survivors();
     }
 }

@@ -66,6 +66,9 @@ pub struct Plan<'a> {
     pub stdio: [RawFd; 3],
     /// The caller had SIGPIPE ignored: the command gets it ignored too.
     pub ignore_pipe: bool,
+    /// Whether the caller left SIGTTIN and SIGTTOU at their default: watchdog ignores them for itself
+    /// (see `Processes::lead_own_group`), and the command gets them as the caller left them.
+    pub default_tty_stops: [bool; 2],
     /// watchdog's pid, to notice that the sentinel was orphaned.
     pub parent: i32,
     /// watchdog's executable, to recognise a nested watchdog.
@@ -257,6 +260,15 @@ fn start_command(plan: &mut Plan<'_>) -> i32 {
             };
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+            action.sa_sigaction = libc::SIG_DFL;
+            for (signal, default) in [
+                (libc::SIGTTIN, plan.default_tty_stops[0]),
+                (libc::SIGTTOU, plan.default_tty_stops[1]),
+            ] {
+                if default {
+                    libc::sigaction(signal, &action, std::ptr::null_mut());
+                }
+            }
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
@@ -365,6 +377,8 @@ fn supervise(plan: &mut Plan<'_>, command: i32, own_proc: bool) -> ! {
                 if pid == command {
                     let line = if libc::WIFEXITED(raw) {
                         Line::Exit(libc::WEXITSTATUS(raw))
+                    } else if libc::WIFSIGNALED(raw) && libc::WCOREDUMP(raw) {
+                        Line::Core(libc::WTERMSIG(raw))
                     } else if libc::WIFSIGNALED(raw) {
                         Line::Signal(libc::WTERMSIG(raw))
                     } else {
@@ -382,7 +396,7 @@ fn supervise(plan: &mut Plan<'_>, command: i32, own_proc: bool) -> ! {
                 // ECHILD: nothing is left.
                 exit(match ended {
                     Some(Line::Exit(code)) => code & 0xff,
-                    Some(Line::Signal(signal)) => 128 + signal,
+                    Some(Line::Signal(signal) | Line::Core(signal)) => 128 + signal,
                     _ => 1,
                 });
             }

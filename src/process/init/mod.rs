@@ -108,6 +108,7 @@ impl Init {
                 match line {
                     Some(Line::Exit(code)) => self.ended = Some(Ended::Code(code)),
                     Some(Line::Signal(signal)) => self.ended = Some(Ended::Signal(signal)),
+                    Some(Line::Core(signal)) => self.ended = Some(Ended::CoreDump(signal)),
                     Some(Line::Remaining) => self.remaining = true,
                     _ => {}
                 }
@@ -231,6 +232,8 @@ mod imp {
                 raw(stderr.as_ref().map(|(_, write)| write)),
             ],
             ignore_pipe: crate::process::ignored_at_start(libc::SIGPIPE),
+            default_tty_stops: [libc::SIGTTIN, libc::SIGTTOU]
+                .map(|signal| !crate::process::ignored_at_start(signal)),
             // SAFETY: getpid takes nothing and cannot fail.
             parent: unsafe { libc::getpid() },
             exe: crate::process::tree::executable(None),

@@ -2,8 +2,8 @@
 //! encoder (no allocation, so the init may use it) and watchdog's decoder.
 //!
 //! One line each: `started` (the command runs), `error ERRNO` (it could not be run),
-//! `unavailable STEP ERRNO` (the namespace could not be set up; nothing ran), then `exit CODE` or
-//! `signal N` when the command ended, and `remaining` when other processes outlived it.
+//! `unavailable STEP ERRNO` (the namespace could not be set up; nothing ran), then `exit CODE`,
+//! `signal N` or `core N` when the command ended, and `remaining` when other processes outlived it.
 // The init (the encoder's only user) runs on Linux only.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
@@ -42,6 +42,8 @@ pub enum Line {
     Unavailable(Step, i32),
     Exit(i32),
     Signal(i32),
+    /// Killed by this signal, with a core dump.
+    Core(i32),
     Remaining,
 }
 
@@ -73,6 +75,10 @@ impl Line {
                 out.text("signal ");
                 out.number(signal);
             }
+            Line::Core(signal) => {
+                out.text("core ");
+                out.number(signal);
+            }
             Line::Remaining => out.text("remaining"),
         }
         out.text("\n");
@@ -91,6 +97,7 @@ impl Line {
             "error" => Line::Error(number()?),
             "exit" => Line::Exit(number()?),
             "signal" => Line::Signal(number()?),
+            "core" => Line::Core(number()?),
             "unavailable" => {
                 let step = Step::parse(words.next()?)?;
                 Line::Unavailable(step, words.next()?.parse().ok()?)
@@ -165,6 +172,7 @@ mod tests {
             (Line::Exit(255), "exit 255\n"),
             (Line::Exit(-1), "exit -1\n"),
             (Line::Signal(40), "signal 40\n"),
+            (Line::Core(11), "core 11\n"),
             (Line::Remaining, "remaining\n"),
             (Line::Exit(i32::MIN), "exit -2147483648\n"),
         ] {

@@ -1,0 +1,119 @@
+//! The `--timeout` deadline as a clock the machine's sleep does not stop.
+//!
+//! GNU timeout's timer (`timer_create` on `CLOCK_REALTIME`) counts the time the machine spent
+//! suspended: a 1 h deadline set before a laptop sleeps for 2 h fires on resume. `Instant` is
+//! `CLOCK_MONOTONIC`, which stops during suspend, so on Linux the deadline is a `timerfd` on
+//! `CLOCK_BOOTTIME` (which counts suspended time and, unlike the wall clock, does not jump when the
+//! date is set), polled with everything else in [`super::Processes::wait`]. Elsewhere it is an
+//! `Instant`, and suspended time does not count.
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::io;
+use std::time::{Duration, Instant};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+
+/// Durations longer than this never fire (about 31,700 years); the kernel's timer would saturate.
+const FOREVER: Duration = Duration::from_secs(1 << 40);
+
+/// A one-shot deadline.
+pub struct Deadline {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    timer: Option<TimerFd>,
+    /// When it passes on the monotonic clock: the fallback, and the answer to "how long until".
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    /// A deadline `after` from now. Where no timer can be had (out of descriptors), it falls back to
+    /// the monotonic clock rather than to no deadline.
+    pub fn after(after: Duration) -> Deadline {
+        let at = (after < FOREVER).then(|| Instant::now() + after);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let timer = at.and_then(|_| boot_timer(after).ok());
+            Deadline { timer, at }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        Deadline { at }
+    }
+
+    /// The descriptor to poll: readable once the deadline passed (Linux).
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::{AsFd, AsRawFd};
+            self.timer.as_ref().map(|t| t.as_fd().as_raw_fd())
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        None
+    }
+
+    /// When to wake up for it without a descriptor to poll (elsewhere than Linux).
+    pub fn wake_at(&self) -> Option<Instant> {
+        match self.fd() {
+            Some(_) => None,
+            None => self.at,
+        }
+    }
+
+    /// Whether it has passed.
+    pub fn passed(&self) -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(timer) = &self.timer {
+            // A one-shot timer that fired is disarmed; an error leaves the monotonic clock to decide.
+            if let Ok(remaining) = timer.get() {
+                return remaining.is_none();
+            }
+        }
+        self.at.is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+/// A one-shot timerfd on CLOCK_BOOTTIME that fires `after` from now.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn boot_timer(after: Duration) -> io::Result<TimerFd> {
+    let timer = TimerFd::new(
+        ClockId::CLOCK_BOOTTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    // A zero it_value would disarm the timer: the smallest step instead.
+    let after = after.max(Duration::from_nanos(1));
+    timer.set(
+        Expiration::OneShot(after.into()),
+        TimerSetTimeFlags::empty(),
+    )?;
+    Ok(timer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_passes_after_its_duration_and_its_descriptor_says_so() {
+        let deadline = Deadline::after(Duration::from_millis(50));
+        assert!(!deadline.passed());
+        if let Some(fd) = deadline.fd() {
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one live pollfd on the stack.
+            let n = unsafe { libc::poll(&mut poll, 1, 10_000) };
+            assert_eq!(n, 1);
+        } else {
+            std::thread::sleep(Duration::from_millis(60));
+        }
+        assert!(deadline.passed());
+    }
+
+    #[test]
+    fn forever_never_passes() {
+        let deadline = Deadline::after(Duration::from_secs(u64::MAX));
+        assert!(!deadline.passed());
+        assert_eq!((deadline.fd(), deadline.wake_at()), (None, None));
+    }
+}
