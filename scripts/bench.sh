@@ -15,7 +15,7 @@
 #   scripts/bench.sh ab         # with BENCH_BASELINE: the clean batch, this build and the baseline in
 #                               # turn for 25 rounds, so load drift falls on both alike
 #   scripts/bench.sh image      # the cost of --expect image: the clean batch as images (JPEG, PNG),
-#                               # with and without the check (and the baseline's check, given
+#                               # with and without the check (and the baseline likewise, given
 #                               # BENCH_BASELINE) in turn, CPU user+sys and wall time
 #   scripts/bench.sh badnet     # a bad network built in a network namespace (root only; see
 #                               # bench_badnet): 600 items from slow, lossy, dead and misbehaving hosts
@@ -649,21 +649,21 @@ bench_batch_ab() {
 }
 
 # The cost of --expect image on the clean batch made of images (make_corpus.py images: JPEGs and PNGs
-# of 20-80 KB): this build without and with the check and, given BENCH_BASELINE, the baseline with its
-# own check, taking turns round by round as `ab` does. CPU is user+sys of watchdog and every worker it
+# of 20-80 KB): this build without and with the check and, given BENCH_BASELINE, the baseline without
+# and with its own check, taking turns round by round as `ab` does. CPU is user+sys of watchdog and every worker it
 # reaped (GNU time), wall the batch's elapsed time; every checked run must end with every image ok.
 bench_image() {
   need /usr/bin/time time
   start_nginx
   python3 "$BENCH/make_corpus.py" images "$SRV" "$BATCH_N" "$NGINX_BASE"
   local rounds=${BENCH_IMAGE_ROUNDS:-11} round name bin extra names=(unchecked checked)
-  [ -n "$BASE" ] && names+=(baseline-checked)
+  [ -n "$BASE" ] && names+=(baseline-unchecked baseline-checked)
   echo "== --expect image: $BATCH_N images (JPEG, PNG) of 20-80 KB from nginx, 16 at a time, in turn for $rounds rounds"
   : >"$OUT/image.runs"
   for round in $(seq "$rounds"); do
     for name in "${names[@]}"; do
       case $name in baseline*) bin=$BASE ;; *) bin=$WATCHDOG ;; esac
-      case $name in unchecked) extra= ;; *) extra="--expect image" ;; esac
+      case $name in *unchecked) extra= ;; *) extra="--expect image" ;; esac
       rm -rf "$DL/img"; mkdir "$DL/img"
       # shellcheck disable=SC2086
       /usr/bin/time -f "$name %e %U %S" -a -o "$OUT/image.runs" \
