@@ -251,7 +251,7 @@ pub struct Outcome {
     reports: usize,
     lines: u64,
     bad_lines: u64,
-    counts: [u64; 12],
+    counts: [u64; Status::ALL.len()],
     bytes: u64,
     hosts: HashMap<String, HostCount>,
     other_hosts: HostCount,

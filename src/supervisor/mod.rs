@@ -24,7 +24,7 @@ use crate::process::contain::{self, Init, SpawnError};
 use crate::process::{forwarded_with, Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::progress::FetchProgress;
 use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
-use crate::redact::redact_credentials;
+use crate::redact::redact_argv;
 use crate::signals::signal_name;
 use relay::{Activity, Relays};
 
@@ -212,10 +212,12 @@ impl Supervisor {
         if let Some(err) = spawned.child.stderr.take() {
             relays.start(err, std::io::stderr(), activity.clone(), done);
         }
-        let argv: Vec<String> = argv
-            .iter()
-            .map(|a| redact_credentials(&a.to_string_lossy()))
-            .collect();
+        let argv: Vec<String> = redact_argv(
+            &argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+        );
         let mut supervisor = Supervisor {
             args: args.clone(),
             started,

@@ -7,6 +7,8 @@ mod fetch;
 mod gnu_timeout;
 mod man;
 mod nginx;
+mod proxy;
+mod proxy_servers;
 mod recipes;
 mod report;
 mod server;
