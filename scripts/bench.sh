@@ -11,7 +11,7 @@
 #                               # deadline; the batch supervisor's memory against list length
 #   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length
 #   scripts/bench.sh proxy      # the clean batch through a stock Squid on loopback (forward requests),
-#                               # watchdog batch -x vs curl --parallel -x
+#                               # watchdog batch -x vs curl --parallel -x (BENCH_PROXY_RUNS, default 10)
 #   scripts/bench.sh ab         # with BENCH_BASELINE: the clean batch, this build and the baseline in
 #                               # turn for 25 rounds, so load drift falls on both alike
 #   scripts/bench.sh badnet     # a bad network built in a network namespace (root only; see
@@ -596,7 +596,7 @@ bench_proxy() {
   python3 "$BENCH/make_corpus.py" batch "$SRV" "$BATCH_N" "$NGINX_BASE" "$FAULTY_BASE"
   local clean=$SRV/clean dl=$DL
   echo "== batch through Squid: $BATCH_N files of 20-80 KB from nginx on loopback via a stock Squid (forward"
-  echo "   requests, no cache), 16 at a time (median of 10 runs)"
+  echo "   requests, no cache), 16 at a time (median of ${BENCH_PROXY_RUNS:-10} runs)"
   local names=(watchdog watchdog-no-sha256 curl-parallel) cmds=(
     "$WATCHDOG batch $clean.urls --out $dl/watchdog -j 16 -t 10 -q -x $SQUID_URL"
     "$WATCHDOG batch $clean.urls --out $dl/watchdog-no-sha256 -j 16 -t 10 -q --no-sha256 -x $SQUID_URL"
