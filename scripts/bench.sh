@@ -12,6 +12,8 @@
 #   scripts/bench.sh memory     # only the last: the batch supervisor's memory against list length,
 #                               # and `watchdog report --list`'s against the list's length
 #   scripts/bench.sh report-memory  # only `watchdog report --list`'s memory
+#   scripts/bench.sh proxy      # the clean batch through a stock Squid on loopback (forward requests),
+#                               # watchdog batch -x vs curl --parallel -x (BENCH_PROXY_RUNS, default 10)
 #   scripts/bench.sh ab         # with BENCH_BASELINE: the clean batch, this build and the baseline in
 #                               # turn for 25 rounds, so load drift falls on both alike
 #   scripts/bench.sh image      # the cost of --expect image: the clean batch as images (JPEG, PNG),
@@ -685,6 +687,67 @@ bench_image() {
 }
 
 # The machine and the tools, for the top of BENCHMARKS.md.
+# squid on a free loopback port with Debian's stock rules (CONNECT only to 443, plain requests from
+# localhost allowed) and no cache, so every request reaches nginx; started once, killed on exit.
+SQUID_URL=
+start_squid() {
+  [ -n "$SQUID_URL" ] && return
+  need squid squid
+  local dir=$OUT/squid port; port=$(free_port)
+  mkdir -p "$dir"; chmod 777 "$dir"
+  cat >"$dir/squid.conf" <<EOF
+http_port 127.0.0.1:$port
+pid_filename $dir/squid.pid
+cache_log $dir/cache.log
+access_log none
+cache deny all
+cache_mem 8 MB
+dns_nameservers 127.0.0.1
+visible_hostname localhost
+pinger_enable off
+shutdown_lifetime 0 seconds
+acl SSL_ports port 443
+acl CONNECT method CONNECT
+http_access deny CONNECT !SSL_ports
+http_access allow localhost
+http_access deny all
+EOF
+  "$(command -v squid || echo /usr/sbin/squid)" -N -f "$dir/squid.conf" >/dev/null 2>&1 &
+  PIDS+=($!)
+  wait_port "$port" "$!" || { cat "$dir/cache.log" >&2 2>/dev/null; exit 1; }
+  SQUID_URL=http://127.0.0.1:$port
+}
+
+bench_proxy() {
+  start_nginx
+  start_faulty
+  start_squid
+  python3 "$BENCH/make_corpus.py" batch "$SRV" "$BATCH_N" "$NGINX_BASE" "$FAULTY_BASE"
+  local clean=$SRV/clean dl=$DL
+  echo "== batch through Squid: $BATCH_N files of 20-80 KB from nginx on loopback via a stock Squid (forward"
+  echo "   requests, no cache), 16 at a time (median of ${BENCH_PROXY_RUNS:-10} runs)"
+  local names=(watchdog watchdog-no-sha256 curl-parallel) cmds=(
+    "$WATCHDOG batch $clean.urls --out $dl/watchdog -j 16 -t 10 -q -x $SQUID_URL"
+    "$WATCHDOG batch $clean.urls --out $dl/watchdog-no-sha256 -j 16 -t 10 -q --no-sha256 -x $SQUID_URL"
+    "cd $dl/curl-parallel && curl -s --no-progress-meter --parallel --parallel-max 16 -x $SQUID_URL -K $clean.curl"
+  )
+  # An older watchdog tunnels http:// through CONNECT, which the stock rules refuse: no baseline here.
+  local args=() i
+  for i in "${!names[@]}"; do args+=(--prepare "rm -rf $dl/${names[$i]} && mkdir $dl/${names[$i]}"); done
+  hyperfine --warmup 1 --runs "${BENCH_PROXY_RUNS:-10}" --export-json "$OUT/proxy.json" --style none "${args[@]}" "${cmds[@]}" \
+    >/dev/null 2>"$OUT/hyperfine.err" || { cat "$OUT/hyperfine.err" >&2; exit 1; }
+  local curl_ms t counts
+  curl_ms=$(median_ms "$OUT/proxy.json" 2)
+  for i in "${!names[@]}"; do
+    t=$(median_ms "$OUT/proxy.json" "$i")
+    counts=$(python3 "$BENCH/count_files.py" "$clean.sizes" "$dl/${names[$i]}")
+    printf "   %-19s median %7.0f ms  %6.0f files/s  time ratio to curl --parallel -x %sx  (last run: %s/%s complete)\n" \
+      "${names[$i]}" "$t" "$(awk -v ms="$t" -v n="$BATCH_N" 'BEGIN{print n/(ms/1000)}')" "$(ratio "$t" "$curl_ms")" \
+      "${counts%% *}" "$BATCH_N"
+    rm -rf "${dl:?}/${names[$i]}"
+  done
+}
+
 describe_machine() {
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "- CPU: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || uname -m)"
@@ -709,11 +772,12 @@ run_benchmarks() {
       badnet) bench_badnet ;;
       ab) bench_batch_ab ;;
       image) bench_image ;;
+      proxy) bench_proxy ;;
       all)
-        bench_supervise; bench_fetch; bench_batch; bench_image
+        bench_supervise; bench_fetch; bench_batch; bench_image; bench_proxy
         # The lab needs root (network namespaces); elsewhere the rest still runs.
         if [ "$(id -u)" = 0 ]; then bench_badnet; else echo "== badnet: left out (needs root)"; fi ;;
-      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, report-memory, badnet, ab, image, all)" >&2; exit 2 ;;
+      *) echo "bench: unknown benchmark '$which' (supervise, fetch, batch, memory, report-memory, badnet, ab, image, proxy, all)" >&2; exit 2 ;;
     esac
   done
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (nginx for the real-server
-# tests, curl for the supervised-curl test), then `cargo test`. Extra arguments go to `cargo test`.
+# tests, curl for the supervised-curl test, Squid, htpasswd and Dante for the proxy tests; perl and make
+# to build the OpenSSL and libcurl that go into the binary), then `cargo test`. Extra arguments go to
+# `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,13 +18,20 @@ done
 # python3 checks what subprocess sees of a death by a signal.
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# Squid and Dante for the proxy tests; make and perl build the bundled libcurl and OpenSSL.
+[ -x /usr/sbin/squid ] || command -v squid >/dev/null 2>&1 || missing+=(squid)
+[ -x /usr/lib/squid/basic_ncsa_auth ] || missing+=(squid)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+[ -x /usr/sbin/danted ] || command -v danted >/dev/null 2>&1 || missing+=(dante-server)
+command -v make >/dev/null 2>&1 || missing+=(make)
+perl -MIPC::Cmd -e 1 >/dev/null 2>&1 || missing+=(perl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${missing[*]}" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # The tests start their own nginx on loopback ports; a system one is not needed.
-    service nginx stop >/dev/null 2>&1 || true
+    # The tests start their own nginx, Squid and Dante on loopback ports; system ones are not needed.
+    for service in nginx squid danted; do service "$service" stop >/dev/null 2>&1 || true; done
   else
     echo "test: missing ${missing[*]}: install them (e.g. sudo apt-get install ${missing[*]})" >&2
     exit 1

@@ -37,6 +37,9 @@ pub enum Exit {
     LocalIo,
     /// The server's answer was not valid HTTP.
     Protocol,
+    /// The proxy refused, demanded authentication that could not be given, could not be resolved or
+    /// reached, answered garbage, or could not reach the origin.
+    Proxy,
     /// watchdog stopped the command: its deadline passed or it stalled.
     TimedOut,
     /// watchdog itself failed: bad usage, bad duration, or an internal error.
@@ -65,6 +68,7 @@ impl Exit {
             Exit::Rejected => 16,
             Exit::LocalIo => 17,
             Exit::Protocol => 18,
+            Exit::Proxy => 19,
             Exit::TimedOut => 124,
             Exit::Failure => 125,
             Exit::CannotRun => 126,
@@ -109,7 +113,9 @@ Fetch exit status:
   15  truncated body (closed before Content-Length bytes, or an image cut short)
   16  content rejected by --expect, --max-size or --sha256
   17  local I/O error (disk full, permission denied, missing directory)
-  18  the server's answer was not valid HTTP";
+  18  the server's answer was not valid HTTP
+  19  the proxy failed: it refused (403), demanded authentication that could not be given (407),
+      could not be resolved or reached, answered garbage, or could not reach the server (502-504)";
 
 /// The batch mode's exit-status table, shown by `watchdog batch --help` and its man page.
 pub const BATCH_EXIT_STATUS_HELP: &str = "\

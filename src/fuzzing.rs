@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use crate::batch::list::{json_line, parse_line};
 use crate::duration::{parse_duration, parse_size};
+use crate::fetch::proxy::ProxyEnv;
 use crate::image::{ImageCheck, Verdict};
 use crate::names::output_name;
 use crate::protocol::{decode_line, is_json_object, LineReader, MAX_LINE};
-use crate::redact::{redact_credentials, redact_credentials_of_prefix};
+use crate::redact::{redact_argv, redact_credentials, redact_credentials_of_prefix};
 use crate::url_parts::UrlParts;
 
 /// The progress channel: bytes in chunks of every size, as a pipe may deliver them. No line handed
@@ -111,6 +112,45 @@ pub fn url_redaction(data: &[u8]) {
     assert_hidden(text, &redact_credentials_of_prefix(text));
 }
 
+/// A proxy setting (`-x VALUE`, or an `*_proxy` variable): whatever it is, its credentials appear in
+/// none of what watchdog shows of it (the setting as named in messages, its errors, the command line
+/// of `--events`), with a scheme or without one.
+pub fn proxy_setting(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let as_url = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let as_shown_url = |shown: &str| {
+        if shown.contains("://") {
+            shown.to_string()
+        } else {
+            format!("http://{shown}")
+        }
+    };
+    let env = ProxyEnv::from_lookup(|_| None).with_command_line(Some(text), None);
+    let mut shown = Vec::new();
+    if let Some(word) = redact_argv(&["fetch", "-x", text]).pop() {
+        shown.push(as_shown_url(&word));
+    }
+    if let Some(word) = redact_argv(&["fetch", &format!("--proxy={text}")]).pop() {
+        shown.push(as_shown_url(word.trim_start_matches("--proxy=")));
+    }
+    if let Some(setting) = env.proxy_for("http", "h", 80) {
+        let named = setting.shown();
+        shown.push(named.trim_end_matches(" (from -x/--proxy)").to_string());
+        // Errors name the setting the same way.
+        let _ = setting.kind();
+        let _ = setting.host_port();
+    }
+    for line in shown {
+        assert_hidden(&as_url, &line);
+    }
+}
+
 /// Output names: a URL, optionally a TAB and a PATH as in a LIST line. A name is never empty, never
 /// absolute, never climbs out of DIR, and never carries the URL's credentials.
 pub fn output_names(data: &[u8]) {
@@ -194,6 +234,8 @@ mod tests {
             Just("http://".to_string()),
             Just("https://".to_string()),
             Just("ftp://".to_string()),
+            Just("socks5h://".to_string()),
+            Just("socks4a://".to_string()),
             Just("user:s3cretpw@".to_string()),
             Just(":\\/\\/".to_string()),
             Just("@".to_string()),
@@ -236,6 +278,11 @@ mod tests {
         #[test]
         fn redaction_hides_every_password(text in urlish()) {
             url_redaction(text.as_bytes());
+        }
+
+        #[test]
+        fn proxy_settings_never_show_their_password(text in urlish()) {
+            proxy_setting(text.as_bytes());
         }
 
         #[test]

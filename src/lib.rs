@@ -10,6 +10,7 @@ mod cli;
 mod duration;
 mod events;
 mod exit;
+mod failure;
 mod fetch;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -26,8 +27,9 @@ mod url_parts;
 
 pub use cli::{run, Cli, FetchArgs, BATCH_HELP, PROTOCOL_HELP, SUPERVISE_EXAMPLES};
 pub use exit::{Exit, BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
+pub use failure::FailureKind;
 pub use fetch::{
-    temp_path_for, DownloadOptions, Expect, FailureKind, FetchRequest, Fetcher, Output,
+    temp_path_for, DownloadOptions, Expect, FetchRequest, Fetcher, Output, ProxyAuth,
     WORKER_ARG as FETCH_WORKER_ARG,
 };
 pub use protocol::ProgressWriter;

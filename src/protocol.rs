@@ -10,7 +10,7 @@ use std::os::fd::{FromRawFd, RawFd};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::FailureKind;
+use crate::failure::FailureKind;
 
 /// The environment variable that names the progress channel's file descriptor.
 pub const PROGRESS_FD_ENV: &str = "WATCHDOG_PROGRESS_FD";
@@ -39,6 +39,10 @@ pub enum ProgressLine {
         phase: Phase,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host: Option<String>,
+        /// `host` is the proxy, which the attempt is still reaching (looking it up, connecting, or
+        /// waiting for its answer to CONNECT): a stop now is the proxy's failure, not the origin's.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        proxy: bool,
     },
     /// Body bytes so far.
     Progress {
@@ -325,6 +329,7 @@ mod tests {
         let line = ProgressLine::Phase {
             phase: Phase::Connecting,
             host: Some("127.0.0.2:80".into()),
+            proxy: false,
         };
         let text = serde_json::to_string(&line).unwrap();
         assert_eq!(
@@ -333,6 +338,17 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<ProgressLine>(&text).unwrap(), line);
         assert!(is_json_object(text.as_bytes()), "a heartbeat to `--`");
+        let via = ProgressLine::Phase {
+            phase: Phase::Connecting,
+            host: Some("127.0.0.2:3128".into()),
+            proxy: true,
+        };
+        let text = serde_json::to_string(&via).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"phase","phase":"connecting","host":"127.0.0.2:3128","proxy":true}"#
+        );
+        assert_eq!(serde_json::from_str::<ProgressLine>(&text).unwrap(), via);
     }
 
     #[test]

@@ -63,6 +63,47 @@ fn redact(text: &str, cut: bool) -> String {
     out
 }
 
+/// Redacts a command line for display: every URL's credentials, and, on `fetch`'s command line, the
+/// userinfo of a proxy given without a scheme (`-x user:pw@host:port`, which curl and watchdog take
+/// as `http://`).
+pub fn redact_argv<S: AsRef<str>>(argv: &[S]) -> Vec<String> {
+    let is_fetch = argv.first().is_some_and(|a| a.as_ref() == "fetch");
+    let mut out = Vec::with_capacity(argv.len());
+    let mut proxy_next = false;
+    for word in argv {
+        let word = word.as_ref();
+        let (prefix, value) = if !is_fetch {
+            ("", None)
+        } else if proxy_next {
+            ("", Some(word))
+        } else if let Some(value) = word.strip_prefix("--proxy=") {
+            ("--proxy=", Some(value))
+        } else if let Some(value) = word.strip_prefix("-x").filter(|v| !v.is_empty()) {
+            ("-x", Some(value))
+        } else {
+            ("", None)
+        };
+        proxy_next = is_fetch && (word == "-x" || word == "--proxy");
+        out.push(match value {
+            Some(value) => format!("{prefix}{}", redact_proxy(value)),
+            None => redact_credentials(word),
+        });
+    }
+    out
+}
+
+/// A proxy URL with its credentials hidden, also when it has no scheme.
+pub fn redact_proxy(value: &str) -> String {
+    if value.contains("://") {
+        return redact_credentials(value);
+    }
+    let authority_len = value.find(AUTHORITY_END).unwrap_or(value.len());
+    match value[..authority_len].rfind('@') {
+        Some(at) => format!("***@{}", &value[at + 1..]),
+        None => value.to_string(),
+    }
+}
+
 /// The first scheme separator in `text`: its position and which one it is. One pass over the colons,
 /// because this runs on every invalid line of a list of millions.
 fn next_separator(text: &str) -> Option<(usize, &'static str)> {
@@ -136,6 +177,36 @@ mod tests {
             redact_credentials(r"a http:\/\/u:p@h b https://v:q@i/"),
             r"a http:\/\/***@h b https://***@i/"
         );
+    }
+
+    #[test]
+    fn proxy_words_of_fetch_are_hidden_with_or_without_a_scheme() {
+        let argv = [
+            "fetch",
+            "http://u:p@h/a.jpg",
+            "-x",
+            "alice:pw@proxy:3128",
+            "--proxy=bob:pw@proxy:3128",
+            "-xcarol:pw@proxy:3128",
+            "--proxy",
+            "socks5h://dave:pw@proxy:1080",
+        ];
+        assert_eq!(
+            redact_argv(&argv),
+            [
+                "fetch",
+                "http://***@h/a.jpg",
+                "-x",
+                "***@proxy:3128",
+                "--proxy=***@proxy:3128",
+                "-x***@proxy:3128",
+                "--proxy",
+                "socks5h://***@proxy:1080",
+            ]
+        );
+        // Another command's words are only scanned for URLs.
+        assert_eq!(redact_argv(&["tar", "-x", "a@b"]), ["tar", "-x", "a@b"]);
+        assert_eq!(redact_proxy("proxy:3128"), "proxy:3128");
     }
 
     #[test]

@@ -79,7 +79,7 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__batch)
-            opts="-o -j -t -q -H -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --help"
+            opts="-o -j -t -q -H -x -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --proxy --noproxy --proxy-basic --proxy-digest --proxy-anyauth --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +170,18 @@ _watchdog() {
                     return 0
                     ;;
                 --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -x)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --noproxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

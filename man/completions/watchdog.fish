@@ -60,10 +60,15 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l expect -d 'A
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s H -l header -d 'Extra request header, \'Name: value\' (repeatable)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l max-redirects -d 'Follow at most this many redirects (http and https only)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l cacert -d 'Also trust the CA certificates in this PEM file (the system trust store is always used)' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s x -l proxy -d 'Use this proxy for every request, over HTTP_PROXY, HTTPS_PROXY and ALL_PROXY: [SCHEME://][USER:PASSWORD@]HOST[:PORT] with SCHEME http (the default), https, socks4, socks4a, socks5 or socks5h (the proxy resolves the name); "" turns proxies off' -r
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l noproxy -d 'Reach these hosts directly, over NO_PROXY: host names (with their subdomains), IP addresses, CIDR ranges and HOST:PORT, separated by commas; \'*\' for every host' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l no-sha256 -d 'Do not compute the SHA-256 of each download (the report\'s sha256 is then null, and a rerun checks finished files by size alone); items whose list line gives a sha256 are still checked. Hashing takes about a sixth of the CPU time of a batch of small files from a fast server'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s q -l quiet -d 'Show no progress, and no summary when every item is done; a run with failures, or one that was interrupted, still prints its summary'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l insecure -d 'Do not verify TLS certificates or host names'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l fsync -d 'fsync the file and its directory before reporting success (durability across power loss)'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-basic -d 'Authenticate to the proxy with Basic, the credentials from the proxy URL (the default)'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-digest -d 'Authenticate to the proxy with Digest'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-anyauth -d 'Authenticate to the proxy with the most secure scheme its 407 answer offers (one more round trip per connection)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l index-dir -d 'Where the index of items goes past 32,768 items (default: the first FILE\'s directory)' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l list -d 'The list the batches were given (`-` is stdin): its items that no report mentions were never tried, and count as `missing`' -r -F

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::fetch::FailureKind;
+use crate::failure::FailureKind;
 use crate::url_parts::UrlParts;
 
 /// The key of an item's host: `host:port`, lowercase, with the scheme's default port filled in, and
@@ -134,7 +134,8 @@ impl Hosts {
                 FailureKind::WorkerDied
                 | FailureKind::LocalIo
                 | FailureKind::Usage
-                | FailureKind::InvalidUrl,
+                | FailureKind::InvalidUrl
+                | FailureKind::Proxy,
                 _,
             )) => {}
             // The server answered: it is usable again.

@@ -1,11 +1,8 @@
 //! Which failures are worth another attempt, and how long to wait before it.
 //!
-//! A failure is retried when it may be transient: the network or the server had a bad moment (timeout,
-//! stall, refused or reset connection, DNS hiccup, cut-off body, 5xx, 429, 408), or the worker process
-//! died under the item (the OOM killer, a crash), which says nothing about the item itself. It is not
-//! retried when trying again gives the same answer: other 4xx, a body refused by the content checks, an
-//! invalid URL, a local I/O error (a full disk does not empty itself), a TLS certificate problem.
-//! [`is_retriable`] is the only place this is decided.
+//! Whether a failure is worth another attempt is the failure's own rule
+//! ([`FailureKind::is_retriable`](crate::failure::FailureKind::is_retriable)); this module decides how
+//! long to wait before it.
 //!
 //! The wait is exponential backoff with full jitter (a uniform random delay between zero and the
 //! backoff), so thousands of items that failed together do not come back together; at least as long as
@@ -13,7 +10,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::fetch::FailureKind;
+use crate::failure::FailureKind;
 
 /// The backoff before the first retry.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -26,25 +23,10 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// for minutes, and the report says to run the batch again later.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
-/// Whether an attempt that failed for `kind` (with the answer's `http_status`, when there was one) may
-/// succeed if tried again. An answer that is not valid HTTP goes by its status like any `http_error`.
+/// Whether an attempt that failed for `kind` (with the answer's `http_status`, when there was one)
+/// may succeed if tried again.
 pub fn is_retriable(kind: FailureKind, http_status: Option<u16>) -> bool {
-    match kind {
-        FailureKind::TimedOut
-        | FailureKind::Stalled
-        | FailureKind::WorkerDied
-        | FailureKind::Connect
-        | FailureKind::Dns
-        | FailureKind::Truncated => true,
-        FailureKind::HttpStatus | FailureKind::Protocol => {
-            matches!(http_status, Some(code) if code >= 500 || code == 429 || code == 408)
-        }
-        FailureKind::Usage
-        | FailureKind::InvalidUrl
-        | FailureKind::Tls
-        | FailureKind::Rejected
-        | FailureKind::LocalIo => false,
-    }
+    kind.is_retriable(http_status)
 }
 
 /// The delay before retry number `attempt` (1 for the first retry): uniform in `[0, min(5 s, 200 ms ×

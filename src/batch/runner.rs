@@ -32,7 +32,7 @@ use super::status::Status;
 use super::worker::{worker_args, Assignment};
 use super::BatchOptions;
 use crate::exit::Exit;
-use crate::fetch::FailureKind;
+use crate::failure::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
 use crate::protocol::{drain_fd, LineReader, Phase, ProgressLine};
 
@@ -125,6 +125,8 @@ struct Job {
     phase: Option<Phase>,
     /// The `host:port` of the last phase line.
     phase_host: Option<String>,
+    /// The last phase line was about reaching the proxy.
+    phase_proxy: bool,
     /// The response head or body bytes arrived, as far as the supervisor knows: a batch worker holds
     /// back the start line of a download's first tenth of a second (see `Fetcher::brief`), so a body
     /// that stops within it looks like an answer that never began. Both are stalls.
@@ -176,6 +178,18 @@ impl Job {
         };
         let d = human(d);
         let deadline = matches!(limit, Overrun::Deadline(_));
+        if self.phase_proxy && self.phase.is_some() {
+            let doing = match self.phase {
+                Some(Phase::Resolving) => "no DNS answer for the proxy",
+                Some(Phase::Connecting) => "no connection to the proxy",
+                Some(Phase::Tls) => "no TLS handshake with the proxy",
+                _ => "no answer from the proxy",
+            };
+            return (
+                FailureKind::Proxy,
+                format!("{doing} {host} in {d} ({limit_name}); check the proxy setting (-x, HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)"),
+            );
+        }
         match self.phase {
             Some(Phase::Resolving) => (
                 FailureKind::Dns,
@@ -494,6 +508,7 @@ impl<'a> Runner<'a> {
             retry_after: None,
             phase: None,
             phase_host: None,
+            phase_proxy: false,
             answered: false,
             bytes: 0,
             window: None,
@@ -732,8 +747,9 @@ impl<'a> Runner<'a> {
                 job.bytes = bytes;
                 self.items.worker_progress(slot, bytes, total)
             }
-            ProgressLine::Phase { phase, host } => {
+            ProgressLine::Phase { phase, host, proxy } => {
                 job.phase = Some(phase);
+                job.phase_proxy = proxy;
                 if host.is_some() {
                     job.phase_host = host;
                 }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::FailureKind;
+use crate::failure::FailureKind;
 
 /// How an item ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,6 +26,9 @@ pub enum Status {
     DnsError,
     ConnectError,
     TlsError,
+    /// The proxy refused, demanded authentication watchdog could not give, could not be reached, or
+    /// could not reach the origin.
+    ProxyError,
     /// The body ended before its announced length.
     Truncated,
     /// The body failed `--expect`, `--max-size` or the list's sha256.
@@ -40,7 +43,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in the order the summary lists them.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Ok,
         Status::Skipped,
         Status::Timeout,
@@ -49,6 +52,7 @@ impl Status {
         Status::DnsError,
         Status::ConnectError,
         Status::TlsError,
+        Status::ProxyError,
         Status::Truncated,
         Status::Rejected,
         Status::Invalid,
@@ -65,6 +69,7 @@ impl Status {
             Status::DnsError => "dns_error",
             Status::ConnectError => "connect_error",
             Status::TlsError => "tls_error",
+            Status::ProxyError => "proxy_error",
             Status::Truncated => "truncated",
             Status::Rejected => "rejected",
             Status::Invalid => "invalid",
@@ -100,6 +105,7 @@ impl From<FailureKind> for Status {
             FailureKind::Dns => Status::DnsError,
             FailureKind::Connect => Status::ConnectError,
             FailureKind::Tls => Status::TlsError,
+            FailureKind::Proxy => Status::ProxyError,
             FailureKind::HttpStatus | FailureKind::Protocol => Status::HttpError,
             FailureKind::Truncated => Status::Truncated,
             FailureKind::Rejected => Status::Rejected,
@@ -130,6 +136,7 @@ mod tests {
             "dns_error",
             "connect_error",
             "tls_error",
+            "proxy_error",
             "truncated",
             "rejected",
             "invalid",
@@ -174,6 +181,7 @@ mod tests {
                 (FailureKind::Dns, 11, Status::DnsError),
                 (FailureKind::Connect, 12, Status::ConnectError),
                 (FailureKind::Tls, 13, Status::TlsError),
+                (FailureKind::Proxy, 19, Status::ProxyError),
                 (FailureKind::HttpStatus, 14, Status::HttpError),
                 (FailureKind::Truncated, 15, Status::Truncated),
                 (FailureKind::Rejected, 16, Status::Rejected),

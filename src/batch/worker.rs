@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::resume::Expected;
 use super::verify::is_done;
 use crate::exit::Exit;
-use crate::fetch::{DownloadOptions, FailureKind, FetchRequest, Fetcher, Output, SILENT_HOSTS_ENV};
+use crate::failure::FailureKind;
+use crate::fetch::{DownloadOptions, FetchRequest, Fetcher, Output, SILENT_HOSTS_ENV};
 use crate::protocol::{ProgressLine, ProgressWriter};
 
 /// The hidden first argument that puts the binary into batch-worker mode.
@@ -152,6 +153,9 @@ mod tests {
             cacert: Some(PathBuf::from("/etc/ssl/my ca.pem")),
             insecure: false,
             fsync: true,
+            proxy: Some("http://user:p%40ss@127.0.0.1:3128".into()),
+            noproxy: Some("localhost,.internal".into()),
+            proxy_auth: crate::fetch::ProxyAuth::Digest,
         };
         let args = worker_args(&download, false).expect("serialize");
         assert_eq!(args[0], WORKER_ARG);

@@ -11,7 +11,7 @@ use super::help::{after_help, batch_after_help};
 use crate::batch::BatchOptions;
 use crate::duration::{parse_duration, parse_optional_duration, parse_size};
 use crate::exit::EXIT_STATUS_HELP;
-use crate::fetch::{DownloadOptions, Expect, FetchOptions};
+use crate::fetch::{DownloadOptions, Expect, FetchOptions, ProxyAuth};
 use crate::supervisor::SuperviseOptions;
 
 /// Parses a DURATION where 0 disables the timer.
@@ -207,6 +207,43 @@ pub struct DownloadArgs {
     /// fsync the file and its directory before reporting success (durability across power loss).
     #[arg(long)]
     pub fsync: bool,
+
+    /// Use this proxy for every request, over HTTP_PROXY, HTTPS_PROXY and ALL_PROXY:
+    /// [SCHEME://][USER:PASSWORD@]HOST[:PORT] with SCHEME http (the default), https, socks4, socks4a,
+    /// socks5 or socks5h (the proxy resolves the name); "" turns proxies off.
+    #[arg(short = 'x', long, value_name = "URL", help_heading = "Proxy")]
+    pub proxy: Option<String>,
+
+    /// Reach these hosts directly, over NO_PROXY: host names (with their subdomains), IP addresses,
+    /// CIDR ranges and HOST:PORT, separated by commas; '*' for every host.
+    #[arg(long, value_name = "LIST", help_heading = "Proxy")]
+    pub noproxy: Option<String>,
+
+    /// Authenticate to the proxy with Basic, the credentials from the proxy URL (the default).
+    #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
+    pub proxy_basic: bool,
+
+    /// Authenticate to the proxy with Digest.
+    #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
+    pub proxy_digest: bool,
+
+    /// Authenticate to the proxy with the most secure scheme its 407 answer offers (one more round
+    /// trip per connection).
+    #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
+    pub proxy_anyauth: bool,
+}
+
+impl DownloadArgs {
+    /// The proxy authentication scheme chosen (at most one of the flags: clap's group).
+    fn proxy_auth(&self) -> ProxyAuth {
+        if self.proxy_digest {
+            ProxyAuth::Digest
+        } else if self.proxy_anyauth {
+            ProxyAuth::Any
+        } else {
+            ProxyAuth::Basic
+        }
+    }
 }
 
 /// Download one URL to a file, atomically: the final path holds a complete, verified file or nothing.
@@ -218,8 +255,9 @@ pub struct DownloadArgs {
     about = "Download one URL to a file under watchdog's supervision",
     long_about = "The built-in download worker. Run it as `watchdog [OPTIONS] -- fetch URL [-o PATH]`: watchdog's \
 --timeout bounds the whole transfer (DNS, connect, every byte), --stall stops it when no data arrives, and \
-the file appears at PATH only when it is complete and verified. Proxies come from HTTP_PROXY, HTTPS_PROXY, \
-ALL_PROXY and NO_PROXY (either case).",
+the file appears at PATH only when it is complete and verified. Proxies come from -x/--proxy, else \
+HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, bypassed for --noproxy, else NO_PROXY (either case), as curl reads \
+them: http:// goes to an HTTP proxy as a forward request, https:// through a CONNECT tunnel.",
     after_long_help = EXIT_STATUS_HELP
 )]
 pub struct FetchArgs {
@@ -323,7 +361,7 @@ pub struct BatchArgs {
     pub network: Box<BadNetworkArgs>,
 
     #[command(flatten, next_help_heading = "Download")]
-    pub download: DownloadArgs,
+    pub download: Box<DownloadArgs>,
 }
 
 /// The options of `watchdog batch` for bad networks and busy servers: slow bodies, dead hosts, a cap
@@ -366,6 +404,7 @@ impl From<ExpectArg> for Expect {
 
 impl From<DownloadArgs> for DownloadOptions {
     fn from(args: DownloadArgs) -> DownloadOptions {
+        let proxy_auth = args.proxy_auth();
         DownloadOptions {
             connect_timeout: args.connect_timeout,
             max_size: args.max_size,
@@ -375,6 +414,9 @@ impl From<DownloadArgs> for DownloadOptions {
             cacert: args.cacert,
             insecure: args.insecure,
             fsync: args.fsync,
+            proxy: args.proxy,
+            noproxy: args.noproxy,
+            proxy_auth,
         }
     }
 }
@@ -409,7 +451,7 @@ impl From<BatchArgs> for BatchOptions {
             shard_count: args.shard_count,
             no_sha256: args.no_sha256,
             quiet: args.quiet,
-            download: args.download.into(),
+            download: (*args.download).into(),
         }
     }
 }

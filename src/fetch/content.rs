@@ -232,9 +232,9 @@ fn malformed_image(malformed: Malformed) -> FetchError {
 const INLINE_HASH_LIMIT: u64 = 1 << 20;
 /// How much body the helper thread is given at a time.
 const HASH_BATCH: usize = 256 * 1024;
-/// The most one read of the body hands over (see the fetcher's read buffer): a batch grows by at most
-/// this past `HASH_BATCH`.
-pub const READ_CHUNK: usize = 256 * 1024;
+/// About what one round of libcurl hands over: a batch is allocated this much past `HASH_BATCH`, so
+/// that it seldom grows.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// SHA-256 of a body. Hashing runs at about the speed a fast loopback transfer arrives, so on a single
 /// thread it would halve the throughput of a large download; past the first MiB the hashing moves to a

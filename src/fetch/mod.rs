@@ -23,18 +23,17 @@ mod target;
 mod tls;
 mod transport_error;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 pub use self::error::{FailureKind, FetchError};
-pub use self::options::{DownloadOptions, Expect, FetchOptions};
+pub use self::options::{DownloadOptions, Expect, FetchOptions, ProxyAuth};
 pub use self::output::{create_dirs_beneath, temp_path_for};
 pub use self::phase::SILENT_HOSTS_ENV;
 
 use self::content::BodyCheck;
-use self::http::Client;
+use self::http::{Answer, Client, ReadFailure};
 use self::output::{FileSink, Sink};
 use self::target::Target;
 use crate::protocol::{ProgressLine, ProgressWriter};
@@ -103,9 +102,6 @@ pub struct Fetcher {
     /// Batch mode: fold the lines of a download that ends within [`PROGRESS_INTERVAL`] into its `done`
     /// or `error` line. See [`Fetcher::brief`].
     brief: bool,
-    /// The read buffer, kept between downloads: allocating (and zeroing) 256 KiB for every small
-    /// image of a batch showed up in profiles.
-    buf: std::cell::RefCell<Vec<u8>>,
 }
 
 /// How the body of an answer relates to what is on disk.
@@ -126,7 +122,6 @@ impl Fetcher {
             max_size: options.max_size,
             fsync: options.fsync,
             brief: false,
-            buf: std::cell::RefCell::new(vec![0u8; content::READ_CHUNK]),
         })
     }
 
@@ -218,8 +213,7 @@ impl Fetcher {
         let mut range_from = resume_from;
         let (answer, start, total) = loop {
             let answer = self.client.get(&target, range_from)?;
-            let status = answer.status();
-            let code = status.as_u16();
+            let code = answer.status();
             let with_status = |e: FetchError| e.with_status(code);
             match (range_from, code) {
                 (Some(from), 206) => {
@@ -235,7 +229,7 @@ impl Fetcher {
                     }
                     let total = range
                         .total
-                        .or_else(|| answer.body().content_length().map(|n| from + n));
+                        .or_else(|| answer.content_length().map(|n| from + n));
                     break (answer, Start::Append, total);
                 }
                 (Some(from), 416) => {
@@ -250,11 +244,11 @@ impl Fetcher {
                     continue;
                 }
                 (_, 200..=299) => {
-                    let total = answer.body().content_length();
+                    let total = answer.content_length();
                     break (answer, Start::Fresh, total);
                 }
                 (_, 400..=599) => {
-                    let reason = status.canonical_reason().unwrap_or("");
+                    let reason = reason_phrase(code);
                     let hint = match code {
                         404 | 410 => "; check the URL",
                         401 | 403 => {
@@ -276,12 +270,12 @@ impl Fetcher {
                 _ => {
                     return Err(with_status(FetchError::new(
                         FailureKind::HttpStatus,
-                        format!("unexpected answer {status} for a download"),
+                        format!("unexpected answer {code} for a download"),
                     )));
                 }
             }
         };
-        let http_status = answer.status().as_u16();
+        let http_status = answer.status();
 
         let mut check = BodyCheck::new(self.expect, self.max_size);
         if !request.digest && expected_sha.is_none() {
@@ -379,27 +373,28 @@ impl Fetcher {
     /// them preceded by `held_start` if there is one.
     fn stream(
         &self,
-        answer: ureq::http::Response<ureq::Body>,
+        mut answer: Answer<'_>,
         sink: &mut Sink,
         check: &mut BodyCheck,
         total: Option<u64>,
         progress: &mut ProgressWriter,
         held_start: &mut Option<&dyn Fn() -> ProgressLine>,
     ) -> Result<(), FetchError> {
-        let (_, body) = answer.into_parts();
-        let mut reader = body.into_reader();
-        let mut buf = self.buf.borrow_mut();
         let mut last_report = Instant::now();
         let mut reported = check.bytes();
         loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(transport_error::body_error(e, check.bytes(), total)),
-            };
-            let ready = check.feed(&buf[..n])?;
-            sink.write_all(&ready)?;
+            let more = answer.read_chunk(|bytes| {
+                let ready = check.feed(bytes)?;
+                sink.write_all(&ready)
+            });
+            match more {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(ReadFailure::Sink(e)) => return Err(e),
+                Err(ReadFailure::Transfer(e)) => {
+                    return Err(transport_error::body_error(&e, check.bytes(), total))
+                }
+            }
             if check.bytes() != reported && last_report.elapsed() >= PROGRESS_INTERVAL {
                 if let Some(start) = held_start.take() {
                     progress.send(&start());
@@ -423,8 +418,8 @@ impl Fetcher {
 
 /// The `Retry-After` of a 429 or 503 in delay-seconds, the form servers use for rate limits. The other
 /// form, an HTTP date, is ignored: the retry then waits its usual backoff.
-fn retry_after(answer: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
-    let value = answer.headers().get("retry-after")?.to_str().ok()?;
+fn retry_after(answer: &Answer<'_>) -> Option<Duration> {
+    let value = answer.header("retry-after")?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -459,6 +454,28 @@ fn verify(
     Ok(())
 }
 
+/// The reason phrase of a status, for messages (HTTP/2 answers carry none of their own).
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
 fn bad_range(why: &str) -> FetchError {
     FetchError::new(FailureKind::Protocol, format!("cannot resume: {why}"))
 }
@@ -469,8 +486,8 @@ struct ContentRange {
     total: Option<u64>,
 }
 
-fn content_range(answer: &ureq::http::Response<ureq::Body>) -> Option<ContentRange> {
-    let value = answer.headers().get("content-range")?.to_str().ok()?;
+fn content_range(answer: &Answer<'_>) -> Option<ContentRange> {
+    let value = answer.header("content-range")?;
     parse_content_range(value)
 }
 

@@ -15,6 +15,36 @@ pub enum Expect {
     Image,
 }
 
+/// How watchdog authenticates to an HTTP proxy that asks (407), with the credentials in the proxy
+/// URL: curl's `--proxy-basic`, `--proxy-digest`, `--proxy-anyauth`.
+///
+/// Not offered: Negotiate (Kerberos), since the libcurl built in has no GSS-API, which would load the
+/// Kerberos libraries at every start of watchdog, also as a plain `timeout` replacement; and NTLM,
+/// since curl 8.22 compiles it only with `CURL_ENABLE_NTLM` and `HAVE_DES_ECB_ENCRYPT` defined, which
+/// the `curl-sys` build does not do (see Cargo.toml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyAuth {
+    /// Basic, sent with the first request (curl's default).
+    #[default]
+    Basic,
+    Digest,
+    /// Whichever the proxy offers in its `Proxy-Authenticate`, the most secure first: one more round
+    /// trip on each new connection to the proxy.
+    Any,
+}
+
+impl ProxyAuth {
+    /// The scheme's name, as a proxy's `Proxy-Authenticate` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyAuth::Basic => "Basic",
+            ProxyAuth::Digest => "Digest",
+            ProxyAuth::Any => "any scheme offered",
+        }
+    }
+}
+
 /// The options of a download that do not change from one URL to the next, shared by `fetch` and
 /// `batch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +66,15 @@ pub struct DownloadOptions {
     pub insecure: bool,
     /// fsync the file and its directory before reporting success.
     pub fsync: bool,
+    /// `-x URL`: the proxy for every request, over the environment's (`""`: no proxy).
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// `--noproxy LIST`: hosts reached directly, over `NO_PROXY`.
+    #[serde(default)]
+    pub noproxy: Option<String>,
+    /// How to answer a proxy's 407.
+    #[serde(default)]
+    pub proxy_auth: ProxyAuth,
 }
 
 /// One `watchdog -- fetch URL` run.
@@ -101,6 +140,9 @@ mod tests {
             cacert,
             insecure: true,
             fsync: true,
+            proxy: Some("socks5h://u:p@127.0.0.1:1080".into()),
+            noproxy: Some("localhost".into()),
+            proxy_auth: ProxyAuth::Any,
         }
     }
 

@@ -1,33 +1,167 @@
 //! Which proxy a request goes through, decided the way curl decides it.
 //!
-//! ureq's own environment handling reads one proxy for every scheme and a simpler NO_PROXY; people
-//! copy their proxy settings between curl, wget and us, so the rules here follow curl: a proxy per
-//! scheme (`http_proxy`, `https_proxy`, then `all_proxy`, lowercase before uppercase) and a NO_PROXY
-//! list of host names, domains, IP literals, CIDR ranges and `host:port` entries. The choice is made
-//! for every hop of a redirect chain, because each hop can go to another host.
+//! People copy their proxy settings between curl, wget and us, so the rules here follow curl: `-x URL`
+//! first (`-x ""` means no proxy at all), else a proxy per scheme (`http_proxy`, `https_proxy`, then
+//! `all_proxy`, lowercase before uppercase); `--noproxy LIST` first, else `NO_PROXY`, a list of host
+//! names, domains, IP literals, CIDR ranges and `host:port` entries. The choice is made here, for
+//! every hop of a redirect chain (each hop can go to another host), and libcurl is told the one proxy
+//! of that hop, never left to read the environment itself.
 
 use std::net::IpAddr;
 
-/// The proxy settings found in the environment.
+use super::error::{FailureKind, FetchError};
+use crate::redact::redact_credentials;
+use crate::url_parts::UrlParts;
+
+/// The proxy settings: the command line's, then the environment's.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyEnv {
+    /// `-x URL`; `Some(None)` is `-x ""`, no proxy for any request.
+    explicit: Option<Option<ProxySetting>>,
     http: Option<ProxySetting>,
     https: Option<ProxySetting>,
     all: Option<ProxySetting>,
     no_proxy: NoProxy,
 }
 
-/// One proxy URL and the variable it came from (for error messages).
+/// One proxy URL and where it came from (a variable, or `-x`, for error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxySetting {
     pub variable: &'static str,
     pub url: String,
 }
 
+/// The kinds of proxy libcurl speaks to, named by the proxy URL's scheme (none means `http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// Forward requests for `http://`, CONNECT tunnels for `https://`.
+    Http,
+    /// The same, over TLS to the proxy.
+    Https,
+    /// SOCKS4: the origin's name is resolved here.
+    Socks4,
+    /// SOCKS4a: the proxy resolves the origin's name.
+    Socks4a,
+    /// SOCKS5: the origin's name is resolved here.
+    Socks5,
+    /// SOCKS5 with the name resolved by the proxy.
+    Socks5h,
+}
+
+impl ProxyKind {
+    /// True when watchdog looks up the origin's name itself (and tells the proxy its address).
+    pub fn resolves_origin_here(self) -> bool {
+        matches!(self, ProxyKind::Socks4 | ProxyKind::Socks5)
+    }
+
+    /// True for an HTTP proxy (plain or over TLS), which answers in HTTP itself.
+    pub fn is_http(self) -> bool {
+        matches!(self, ProxyKind::Http | ProxyKind::Https)
+    }
+}
+
+impl ProxySetting {
+    /// The URL as given, or `http://` before one without a scheme (curl's default), so that it
+    /// always parses (and redacts) as a URL.
+    fn new(variable: &'static str, url: &str) -> ProxySetting {
+        let url = url.trim();
+        let url = if url.contains("://") {
+            url.to_string()
+        } else {
+            format!("http://{url}")
+        };
+        ProxySetting { variable, url }
+    }
+
+    /// The URL with its credentials hidden, and where it came from: for messages.
+    pub fn shown(&self) -> String {
+        format!("{} (from {})", redact_credentials(&self.url), self.variable)
+    }
+
+    /// The proxy's kind, or a usage error naming the setting for a scheme libcurl cannot use as a
+    /// proxy.
+    pub fn kind(&self) -> Result<ProxyKind, FetchError> {
+        let scheme = UrlParts::split(&self.url)
+            .scheme
+            .unwrap_or("http")
+            .to_ascii_lowercase();
+        Ok(match scheme.as_str() {
+            "http" => ProxyKind::Http,
+            "https" => ProxyKind::Https,
+            "socks4" => ProxyKind::Socks4,
+            "socks4a" => ProxyKind::Socks4a,
+            "socks5" => ProxyKind::Socks5,
+            "socks5h" => ProxyKind::Socks5h,
+            other => {
+                return Err(FetchError::new(
+                    FailureKind::Usage,
+                    format!(
+                        "proxy {} = {}: '{other}' proxies are not supported; use http://, https://, socks4://, socks4a://, socks5:// or socks5h://",
+                        self.variable,
+                        redact_credentials(&self.url)
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// The proxy's host (as written, IPv6 in brackets) and port (curl's default 1080 for SOCKS,
+    /// 443 for https, else 1080 too: curl's default proxy port).
+    pub fn host_port(&self) -> Result<(String, u16), FetchError> {
+        let kind = self.kind()?;
+        let bad = |why: &str| {
+            FetchError::new(
+                FailureKind::Usage,
+                format!(
+                    "proxy {} = {}: {why}; expected SCHEME://[USER:PASSWORD@]HOST:PORT",
+                    self.variable,
+                    redact_credentials(&self.url)
+                ),
+            )
+        };
+        let parts = UrlParts::split(&self.url);
+        let (host, port) = parts
+            .host_and_port()
+            .map_err(|_| bad("not a valid host and port"))?;
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(port) => port.parse::<u16>().map_err(|_| bad("not a valid port"))?,
+            None if kind == ProxyKind::Https => 443,
+            None => 1080,
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_ascii_lowercase()
+        };
+        Ok((host, port))
+    }
+
+    /// True when the URL carries a user name (and perhaps a password) for the proxy.
+    pub fn has_credentials(&self) -> bool {
+        UrlParts::split(&self.url).userinfo.is_some()
+    }
+}
+
 impl ProxyEnv {
-    /// Reads the process environment.
-    pub fn from_env() -> ProxyEnv {
-        ProxyEnv::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment, under the command line's `-x` and `--noproxy`.
+    pub fn from_env(proxy: Option<&str>, noproxy: Option<&str>) -> ProxyEnv {
+        ProxyEnv::from_lookup(|name| std::env::var(name).ok()).with_command_line(proxy, noproxy)
+    }
+
+    /// `-x URL` wins over every variable (`-x ""` turns proxies off); `--noproxy LIST` over
+    /// `NO_PROXY`.
+    pub fn with_command_line(mut self, proxy: Option<&str>, noproxy: Option<&str>) -> ProxyEnv {
+        if let Some(url) = proxy {
+            self.explicit =
+                Some((!url.trim().is_empty()).then(|| ProxySetting::new("-x/--proxy", url)));
+        }
+        if let Some(list) = noproxy {
+            self.no_proxy = NoProxy::parse(list);
+        }
+        self
     }
 
     /// Reads settings through `lookup` (the environment, or a table in tests). Empty values count as
@@ -38,28 +172,36 @@ impl ProxyEnv {
                 lookup(variable)
                     .map(|v| v.trim().to_string())
                     .filter(|v| !v.is_empty())
-                    .map(|url| ProxySetting { variable, url })
+                    .map(|url| ProxySetting::new(variable, &url))
             })
         };
-        let no_proxy = get("no_proxy", "NO_PROXY")
-            .map(|s| NoProxy::parse(&s.url))
+        let no_proxy = ["no_proxy", "NO_PROXY"]
+            .into_iter()
+            .find_map(|name| lookup(name).filter(|v| !v.trim().is_empty()))
+            .map(|list| NoProxy::parse(&list))
             .unwrap_or_default();
         ProxyEnv {
             http: get("http_proxy", "HTTP_PROXY"),
             https: get("https_proxy", "HTTPS_PROXY"),
             all: get("all_proxy", "ALL_PROXY"),
             no_proxy,
+            explicit: None,
         }
     }
 
     /// The proxy for a request to `scheme://host:port`, or `None` to connect directly.
     pub fn proxy_for(&self, scheme: &str, host: &str, port: u16) -> Option<&ProxySetting> {
-        let specific = match scheme {
-            "http" => self.http.as_ref(),
-            "https" => self.https.as_ref(),
-            _ => None,
+        let setting = match &self.explicit {
+            Some(explicit) => explicit.as_ref()?,
+            None => {
+                let specific = match scheme {
+                    "http" => self.http.as_ref(),
+                    "https" => self.https.as_ref(),
+                    _ => None,
+                };
+                specific.or(self.all.as_ref())?
+            }
         };
-        let setting = specific.or(self.all.as_ref())?;
         if self.no_proxy.matches(host, port) {
             None
         } else {
@@ -309,5 +451,88 @@ mod tests {
             Some("http://p:1")
         );
         assert_eq!(env.proxy_for("https", "h", 443), None);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_environment_as_in_curl() {
+        let vars = [
+            ("http_proxy", "http://env:1"),
+            ("NO_PROXY", "internal.example"),
+        ];
+        let env = || {
+            ProxyEnv::from_lookup(|name| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let url =
+            |env: &ProxyEnv, scheme, host| env.proxy_for(scheme, host, 80).map(|s| s.url.clone());
+        let x = env().with_command_line(Some("socks5h://cli:9"), None);
+        assert_eq!(
+            url(&x, "https", "a.example").as_deref(),
+            Some("socks5h://cli:9")
+        );
+        assert_eq!(
+            url(&x, "http", "x.internal.example"),
+            None,
+            "NO_PROXY still applies"
+        );
+        let off = env().with_command_line(Some(""), None);
+        assert_eq!(
+            url(&off, "http", "a.example"),
+            None,
+            "-x '' turns proxies off"
+        );
+        let listed = env().with_command_line(None, Some("a.example"));
+        assert_eq!(url(&listed, "http", "a.example"), None);
+        assert_eq!(
+            url(&listed, "http", "x.internal.example").as_deref(),
+            Some("http://env:1"),
+            "--noproxy replaces NO_PROXY"
+        );
+        let bare = env().with_command_line(Some("user:pw@proxy.example:3128"), None);
+        assert_eq!(
+            url(&bare, "http", "a").as_deref(),
+            Some("http://user:pw@proxy.example:3128"),
+            "no scheme means http"
+        );
+    }
+
+    #[test]
+    fn proxy_kinds_ports_and_credentials_come_from_the_url() {
+        let setting = |url: &str| ProxySetting::new("-x/--proxy", url);
+        let kind = |url: &str| setting(url).kind().ok();
+        assert_eq!(kind("http://p:1"), Some(ProxyKind::Http));
+        assert_eq!(kind("HTTPS://p:1"), Some(ProxyKind::Https));
+        assert_eq!(kind("socks4://p"), Some(ProxyKind::Socks4));
+        assert_eq!(kind("socks4a://p"), Some(ProxyKind::Socks4a));
+        assert_eq!(kind("socks5://p"), Some(ProxyKind::Socks5));
+        assert_eq!(kind("socks5h://p"), Some(ProxyKind::Socks5h));
+        let err = setting("ftp://user:secret@p:21").kind().unwrap_err();
+        assert_eq!(err.failure_kind(), FailureKind::Usage);
+        assert!(err.message().contains("'ftp' proxies are not supported"));
+        assert!(!err.message().contains("secret"), "{}", err.message());
+        assert_eq!(
+            setting("http://u:p@Proxy.Example:3128").host_port().ok(),
+            Some(("proxy.example".to_string(), 3128))
+        );
+        assert_eq!(
+            setting("socks5h://p").host_port().ok(),
+            Some(("p".to_string(), 1080))
+        );
+        assert_eq!(
+            setting("https://p").host_port().ok(),
+            Some(("p".to_string(), 443))
+        );
+        assert_eq!(
+            setting("http://[::1]:3128").host_port().ok(),
+            Some(("[::1]".to_string(), 3128))
+        );
+        assert!(setting("http://p:99999").host_port().is_err());
+        assert!(setting("http://u:p@p:1").has_credentials());
+        assert!(!setting("http://p:1").has_credentials());
+        let shown = setting("http://u:secret@p:1").shown();
+        assert_eq!(shown, "http://***@p:1 (from -x/--proxy)");
     }
 }

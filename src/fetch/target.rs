@@ -13,7 +13,8 @@
 //! through: `http:///x` has no host (WHATWG takes the path for the host), and the credentials are the
 //! userinfo as written.
 
-use ureq::http::Uri;
+use std::fmt;
+
 use url::Url;
 
 use super::error::{FailureKind, FetchError};
@@ -79,17 +80,15 @@ impl Target {
         let _ = url.set_password(None);
         url.set_fragment(None);
         let host = url.host_str().unwrap_or_default();
-        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        let uri: Uri = format!(
-            "{}://{host}{port}{}",
-            url.scheme(),
-            encode_unsafe(path_and_query)
-        )
-        .parse()
-        .map_err(|e| invalid(&format!("{e}")))?;
-        if uri.host().is_none_or(str::is_empty) {
+        if host.is_empty() {
             return Err(invalid("no host"));
         }
+        let uri = Uri {
+            scheme: url.scheme().to_string(),
+            host: host.to_string(),
+            port: url.port(),
+            path_and_query: encode_unsafe(path_and_query),
+        };
         Ok(Target {
             uri,
             url,
@@ -98,16 +97,17 @@ impl Target {
     }
 
     pub(super) fn scheme(&self) -> &str {
-        self.uri.scheme_str().unwrap_or("http")
+        &self.uri.scheme
     }
 
+    /// The host as in the URL: lowercase, IDNA in punycode, an IPv6 literal in brackets.
     pub(super) fn host(&self) -> &str {
-        self.uri.host().unwrap_or("")
+        &self.uri.host
     }
 
     pub(super) fn port(&self) -> u16 {
         self.uri
-            .port_u16()
+            .port
             .unwrap_or(if self.scheme() == "https" { 443 } else { 80 })
     }
 
@@ -169,6 +169,36 @@ impl Target {
     }
 }
 
+/// The URL as it is sent: scheme, authority (no userinfo, a default port left out), and the path and
+/// query with unsafe bytes escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uri {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    path_and_query: String,
+}
+
+impl Uri {
+    /// The path, without the query.
+    #[cfg(test)]
+    pub fn path(&self) -> &str {
+        self.path_and_query
+            .split_once('?')
+            .map_or(self.path_and_query.as_str(), |(path, _)| path)
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        f.write_str(&self.path_and_query)
+    }
+}
+
 fn redirect_error(location: &str, err: &FetchError) -> FetchError {
     FetchError::new(
         err.failure_kind(),
@@ -181,8 +211,8 @@ fn redirect_error(location: &str, err: &FetchError) -> FetchError {
 }
 
 /// Percent-encodes the bytes that may not appear in a request target, which the WHATWG rules leave
-/// as they are in some parts (`|`, `^`, `\` and braces in a query): ureq's URI parser refuses some
-/// of them, and servers differ on the others. Escapes already there are left alone.
+/// as they are in some parts (`|`, `^`, `\` and braces in a query): libcurl refuses a URL with
+/// white space or control bytes, and servers differ on the others. Escapes already there are left alone.
 fn encode_unsafe(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     for &b in url.as_bytes() {

@@ -1,133 +1,320 @@
-//! ureq's errors translated into [`FailureKind`]s, with messages that name what failed and what to do.
+//! libcurl's errors, and a proxy's own answers, translated into [`FailureKind`]s with messages that
+//! name what failed and what to do.
 //!
 //! Kept apart from the client because the translation is long and is the same for every request and
-//! every body read: one place decides which failure is `dns`, `connect`, `tls`, `protocol` or
-//! `truncated`.
-
-use std::io;
+//! every body read: one place decides which failure is `dns`, `connect`, `tls`, `proxy`, `protocol`
+//! or `truncated`. The proxy's part is told from the origin's by where the transfer had got to: a
+//! forward-proxy request only ever talks to the proxy, a tunnel is the proxy's until it answered
+//! CONNECT, and a SOCKS connection until it is connected.
 
 use super::error::{FailureKind, FetchError};
-use super::proxy::ProxySetting;
-use super::target::Target;
-use super::tls::{is_tls_io, tls_io_message};
+use super::http::Head;
+use super::proxy::{ProxyKind, ProxySetting};
+use super::ProxyAuth;
+
+/// Where a request goes: the origin, and the proxy on the way if there is one.
+#[derive(Debug, Clone)]
+pub(super) struct Route {
+    /// `host:port` of the origin.
+    pub(super) origin: String,
+    pub(super) origin_host: String,
+    pub(super) https: bool,
+    pub(super) proxy: Option<(ProxySetting, ProxyKind)>,
+    pub(super) proxy_auth: ProxyAuth,
+}
+
+impl Route {
+    /// A forward-proxy request: an `http://` URL through an HTTP proxy, which answers for the origin.
+    fn forwarded(&self) -> bool {
+        !self.https && self.proxy.as_ref().is_some_and(|(_, kind)| kind.is_http())
+    }
+}
+
+/// How far a transfer got, from libcurl's timings and the heads received.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Facts {
+    /// The TCP connection (to the proxy, if any) was made.
+    pub(super) connected: bool,
+    /// The TLS handshake finished.
+    pub(super) tls_done: bool,
+    /// The proxy's status for CONNECT (0 when there was none).
+    pub(super) connect_status: u16,
+    /// The proxy answered CONNECT.
+    pub(super) tunnel_answered: bool,
+    /// The schemes of the last 407's `Proxy-Authenticate` headers.
+    pub(super) proxy_offers: Vec<String>,
+}
+
+/// CURLE_WEIRD_SERVER_REPLY: the answer is not HTTP.
+const WEIRD_SERVER_REPLY: curl_sys::CURLcode = 8;
+/// CURLE_PROXY: the proxy's handshake failed (SOCKS: refused, or could not reach the origin).
+const PROXY_HANDSHAKE: curl_sys::CURLcode = 97;
+
+const TLS_HINT: &str = "; if the server uses a private CA, pass it with --cacert FILE (or skip verification with --insecure)";
 
 /// Translates an error from connecting, sending or receiving the response head.
-pub(super) fn request_error(
-    err: ureq::Error,
-    target: &Target,
-    proxy: Option<&ProxySetting>,
-) -> FetchError {
-    use ureq::Error as E;
-    let via = proxy
-        .map(|p| {
-            format!(
-                " via proxy {} (from {})",
-                crate::redact::redact_credentials(&p.url),
-                p.variable
-            )
-        })
+pub(super) fn request_error(err: &curl::Error, facts: &Facts, route: &Route) -> FetchError {
+    if let Some((setting, kind)) = &route.proxy {
+        if let Some(error) = proxy_error(err, facts, route, setting, *kind) {
+            return error;
+        }
+    }
+    let via = route
+        .proxy
+        .as_ref()
+        .map(|(setting, _)| format!(" via proxy {}", setting.shown()))
         .unwrap_or_default();
-    let host = target.host_port();
-    let tls_hint = "; if the server uses a private CA, pass it with --cacert FILE (or skip verification with --insecure)";
-    let (kind, message) = match err {
-        E::HostNotFound | E::Timeout(ureq::Timeout::Resolve) => (
+    let host = &route.origin;
+    let why = detail(err);
+    let (kind, message) = if err.is_couldnt_resolve_host() {
+        (
             FailureKind::Dns,
             format!(
                 "cannot resolve host '{}'{via}; check the host name and your DNS settings",
-                target.host()
+                route.origin_host
             ),
-        ),
-        E::Timeout(ureq::Timeout::Connect) => (
+        )
+    } else if err.is_operation_timedout() && !facts.connected {
+        (
             FailureKind::Connect,
             format!("cannot connect to {host}{via} within --connect-timeout; is the server up?"),
-        ),
-        E::ConnectProxyFailed(reason) => (
+        )
+    } else if err.is_couldnt_connect() {
+        (
             FailureKind::Connect,
-            format!("the proxy refused to connect to {host}{via}: {reason}"),
-        ),
-        E::ConnectionFailed => (
-            FailureKind::Connect,
-            format!("cannot connect to {host}{via}; is the server up?"),
-        ),
-        E::Tls(why) => (
+            format!("cannot connect to {host}{via} ({why}); is the server up?"),
+        )
+    } else if err.is_peer_failed_verification()
+        || err.is_ssl_cacert()
+        || err.is_ssl_certproblem()
+        || err.is_ssl_issuer_error()
+    {
+        (
             FailureKind::Tls,
-            format!("TLS with {host} failed: {why}{tls_hint}"),
-        ),
-        E::Rustls(e) => (
+            format!("TLS with {host} failed: {why}{TLS_HINT}"),
+        )
+    } else if err.is_ssl_connect_error() || err.is_ssl_cipher() || err.is_use_ssl_failed() {
+        let hint = if why.contains("wrong version number") || why.contains("packet length too long")
+        {
+            "; the server does not speak TLS there (is it a plain http:// server?)"
+        } else {
+            ""
+        };
+        (
             FailureKind::Tls,
-            format!("TLS with {host} failed: {e}{tls_hint}"),
-        ),
-        E::Pem(e) => (FailureKind::Tls, format!("bad certificate: {e}")),
-        E::TlsRequired => (
-            FailureKind::Tls,
-            format!("no TLS connection to {host} could be made"),
-        ),
-        E::Io(e) if is_tls_io(&e) => (FailureKind::Tls, tls_io_message(&e, &host)),
-        E::Io(e) => io_request_error(e, target, &host, &via),
-        E::Protocol(e) => (
+            format!("TLS with {host} failed: {why}{hint}"),
+        )
+    } else if err.is_got_nothing() || err.is_recv_error() || err.is_send_error() {
+        if route.https && !facts.tls_done {
+            (
+                FailureKind::Tls,
+                format!("{host} closed the connection during the TLS handshake{via}; is it an https server?"),
+            )
+        } else {
+            (
+                FailureKind::Protocol,
+                format!("{host} closed the connection without answering{via}"),
+            )
+        }
+    } else if (err.code() == WEIRD_SERVER_REPLY || err.is_unsupported_protocol())
+        || err.is_http2_error()
+        || err.is_http2_stream_error()
+    {
+        (
             FailureKind::Protocol,
-            format!("the answer from {host} is not valid HTTP: {e}"),
-        ),
-        E::LargeResponseHeader(..) => (
-            FailureKind::Protocol,
-            format!("the answer from {host} has headers too large to be HTTP"),
-        ),
-        E::BadUri(why) => (FailureKind::InvalidUrl, format!("invalid URL: {why}")),
-        E::Http(e) => (FailureKind::InvalidUrl, format!("invalid request: {e}")),
-        E::InvalidProxyUrl => (FailureKind::Usage, format!("invalid proxy URL{via}")),
-        other => (
+            format!("the answer from {host} is not valid HTTP: {why}"),
+        )
+    } else if err.is_url_malformed() {
+        (FailureKind::InvalidUrl, format!("invalid URL: {why}"))
+    } else {
+        (
             FailureKind::Connect,
-            format!("request to {host}{via} failed: {other}"),
-        ),
+            format!("request to {host}{via} failed: {why}"),
+        )
     };
     FetchError::new(kind, message)
 }
 
-fn io_request_error(e: io::Error, target: &Target, host: &str, via: &str) -> (FailureKind, String) {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
-            if target.scheme() == "https" {
-                // A server that hangs up during the handshake is usually not speaking TLS there.
-                (
-                    FailureKind::Tls,
-                    format!("{host} closed the connection during the TLS handshake{via}; is it an https server?"),
-                )
-            } else {
-                (
-                    FailureKind::Protocol,
-                    format!("{host} closed the connection without answering{via}"),
-                )
-            }
+/// The error for a transfer that ended without a complete response head.
+pub(super) fn no_answer(facts: &Facts, route: &Route) -> FetchError {
+    match &route.proxy {
+        Some((setting, kind))
+            if route.forwarded() || (kind.is_http() && !facts.tunnel_answered) =>
+        {
+            FetchError::new(
+                FailureKind::Proxy,
+                format!(
+                    "proxy {} closed the connection without a complete answer",
+                    setting.shown()
+                ),
+            )
         }
-        K::InvalidData if target.scheme() == "https" => (
-            FailureKind::Tls,
-            format!("TLS with {host} failed: {e}; is it an https server?"),
-        ),
-        K::InvalidData => (
+        _ => FetchError::new(
             FailureKind::Protocol,
-            format!("the answer from {host} is not valid HTTP: {e}"),
-        ),
-        _ => (
-            FailureKind::Connect,
-            format!("cannot connect to {host}{via}: {e}; is the server up?"),
+            format!("{} closed the connection without answering", route.origin),
         ),
     }
 }
 
-/// Translates an error while reading the body.
-pub fn body_error(err: io::Error, received: u64, total: Option<u64>) -> FetchError {
-    let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
-    match ureq::Error::from(err) {
-        ureq::Error::Protocol(e) => FetchError::new(
-            FailureKind::Protocol,
-            format!("the body is not valid HTTP after {received}{of} bytes: {e}"),
+/// The error when it is the proxy's doing, else `None`.
+fn proxy_error(
+    err: &curl::Error,
+    facts: &Facts,
+    route: &Route,
+    setting: &ProxySetting,
+    kind: ProxyKind,
+) -> Option<FetchError> {
+    let proxy = setting.shown();
+    let why = detail(err);
+    let fail = |message: String| Some(FetchError::new(FailureKind::Proxy, message));
+    if err.is_couldnt_resolve_proxy() {
+        return fail(format!(
+            "cannot resolve the host of proxy {proxy}; check the proxy setting"
+        ));
+    }
+    if facts.connect_status >= 300 {
+        let status = facts.connect_status;
+        let message = refusal(status, &proxy, &route.origin, facts, route, setting);
+        return Some(FetchError::new(FailureKind::Proxy, message).with_status(status));
+    }
+    if !facts.connected && (err.is_couldnt_connect() || err.is_operation_timedout()) {
+        let when = if err.is_operation_timedout() {
+            " within --connect-timeout".to_string()
+        } else {
+            format!(" ({why})")
+        };
+        return fail(format!(
+            "cannot connect to proxy {proxy}{when}; is the proxy running, and is the setting right?"
+        ));
+    }
+    if err.code() == PROXY_HANDSHAKE {
+        return fail(format!(
+            "proxy {proxy} failed the request to {}: {why}",
+            route.origin
+        ));
+    }
+    let with_proxy = route.forwarded()
+        || (kind.is_http() && !facts.tunnel_answered)
+        || (!kind.is_http() && !facts.connected);
+    if with_proxy {
+        if err.is_got_nothing() || err.is_recv_error() || err.is_send_error() {
+            return fail(format!(
+                "proxy {proxy} closed the connection without answering ({why})"
+            ));
+        }
+        if (err.code() == WEIRD_SERVER_REPLY || err.is_unsupported_protocol())
+            || err.is_couldnt_connect()
+        {
+            return fail(format!(
+                "proxy {proxy} did not answer as an HTTP proxy: {why}"
+            ));
+        }
+        if err.is_operation_timedout() {
+            return fail(format!(
+                "proxy {proxy} did not answer within --connect-timeout"
+            ));
+        }
+    }
+    None
+}
+
+/// What a proxy's refusal with `status` means, for a tunnel or a forwarded request to `origin`.
+fn refusal(
+    status: u16,
+    proxy: &str,
+    origin: &str,
+    facts: &Facts,
+    route: &Route,
+    setting: &ProxySetting,
+) -> String {
+    match status {
+        407 => {
+            let offered = if facts.proxy_offers.is_empty() {
+                "it named no scheme".to_string()
+            } else {
+                format!("it offers {}", facts.proxy_offers.join(", "))
+            };
+            let tried = if !setting.has_credentials() {
+                "watchdog sent no credentials: put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)".to_string()
+            } else if route.proxy_auth == ProxyAuth::Any {
+                "watchdog tried the schemes it offers (--proxy-anyauth) and the credentials were refused: check the user name and password".to_string()
+            } else {
+                format!(
+                    "watchdog tried {} and was refused: check the user name and password, or choose the scheme it offers with --proxy-digest or --proxy-anyauth",
+                    route.proxy_auth.name()
+                )
+            };
+            format!("proxy {proxy} demands authentication (407) for {origin}: {offered}; {tried}")
+        }
+        403 => format!(
+            "proxy {proxy} refused the request to {origin} (403 Forbidden): its rules do not allow it; ask the proxy's administrators, or bypass it with --noproxy"
         ),
-        e => FetchError::new(
+        502..=504 => format!(
+            "proxy {proxy} could not reach {origin} ({status}); it may recover, try again later"
+        ),
+        _ => format!("proxy {proxy} refused the request to {origin} ({status})"),
+    }
+}
+
+/// Through a forward proxy, an answer the proxy gave itself (a 407, or an error page it marks as its
+/// own with `X-Squid-Error` or `Proxy-Status`) is the proxy's failure, not the origin's.
+pub(super) fn proxy_answer_error(head: &Head, facts: &Facts, route: &Route) -> Option<FetchError> {
+    let (setting, _) = route.proxy.as_ref()?;
+    if !route.forwarded() {
+        return None;
+    }
+    let status = head.status;
+    let marked = head.get("x-squid-error").or(head.get("proxy-status"));
+    if status != 407 && (status < 400 || marked.is_none()) {
+        return None;
+    }
+    let mut facts = facts.clone();
+    if status == 407 {
+        facts.proxy_offers = head
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "proxy-authenticate")
+            .filter_map(|(_, v)| v.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+    }
+    let mut message = refusal(
+        status,
+        &setting.shown(),
+        &route.origin,
+        &facts,
+        route,
+        setting,
+    );
+    if let Some(marker) = marked.filter(|_| status != 407) {
+        message.push_str(&format!(" [{}]", marker.trim()));
+    }
+    Some(FetchError::new(FailureKind::Proxy, message).with_status(status))
+}
+
+/// Translates an error while reading the body, after `received` bytes (of `total`, when announced).
+pub(super) fn body_error(err: &curl::Error, received: u64, total: Option<u64>) -> FetchError {
+    let why = detail(err);
+    let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+    if err.is_bad_content_encoding() || why.contains("chunk") {
+        FetchError::new(
+            FailureKind::Protocol,
+            format!("the body is not valid HTTP after {received}{of} bytes: {why}"),
+        )
+    } else {
+        FetchError::new(
             FailureKind::Truncated,
             format!(
-                "the transfer broke off after {received}{of} bytes ({e}); try again, with --resume to continue where it stopped"
+                "the transfer broke off after {received}{of} bytes ({why}); try again, with --resume to continue where it stopped"
             ),
-        ),
+        )
     }
+}
+
+/// libcurl's own words for an error: its error buffer when it filled it, else the code's description.
+fn detail(err: &curl::Error) -> String {
+    err.extra_description()
+        .unwrap_or_else(|| err.description())
+        .trim_end_matches('.')
+        .to_string()
 }

@@ -29,7 +29,7 @@ use crate::process::{
 };
 use crate::progress::FetchProgress;
 use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
-use crate::redact::redact_credentials;
+use crate::redact::redact_argv;
 use crate::signals::signal_name;
 use relay::{Activity, Relays};
 
@@ -245,10 +245,12 @@ impl Supervisor {
         if let Some(err) = contained.stderr {
             relays.start(err, std::io::stderr(), activity.clone(), done);
         }
-        let argv: Vec<String> = argv
-            .iter()
-            .map(|a| redact_credentials(&a.to_string_lossy()))
-            .collect();
+        let argv: Vec<String> = redact_argv(
+            &argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+        );
         let mut supervisor = Supervisor {
             args: args.clone(),
             started,

@@ -713,35 +713,6 @@ fn with_env(cmd: &mut Command, vars: &[(&str, &str)]) -> Run {
 }
 
 #[test]
-fn http_proxy_is_used_and_no_proxy_bypasses_it() {
-    let w = World::new("fetch-proxy");
-    let proxy = TestProxy::start();
-    let out = w.path("a.png");
-    let fetch = || {
-        let mut cmd = w.marker.watchdog();
-        cmd.arg(watchdog::FETCH_WORKER_ARG)
-            .args([&w.url("/image.png"), "-o", s(&out)]);
-        cmd
-    };
-    let run = with_env(&mut fetch(), &[("HTTP_PROXY", &proxy.url())]);
-    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(read(&out), png());
-    assert_eq!(
-        proxy.tunnels(),
-        vec![format!("127.0.0.1:{}", w.server.port())]
-    );
-
-    for no_proxy in ["127.0.0.1", "localhost,127.0.0.0/8", "*"] {
-        let run = with_env(
-            &mut fetch(),
-            &[("HTTP_PROXY", &proxy.url()), ("NO_PROXY", no_proxy)],
-        );
-        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    }
-    assert_eq!(proxy.tunnels().len(), 1, "NO_PROXY bypassed the proxy");
-}
-
-#[test]
 fn https_goes_through_https_proxy() {
     let marker = Marker::new("fetch-tls-proxy");
     let dir = tempdir();
@@ -775,28 +746,6 @@ fn https_goes_through_https_proxy() {
     );
 }
 
-#[test]
-fn lowercase_proxy_variables_win() {
-    let w = World::new("fetch-proxy-case");
-    let proxy = TestProxy::start();
-    let dead = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
-    let mut cmd = w.marker.watchdog();
-    cmd.arg(watchdog::FETCH_WORKER_ARG)
-        .args([&w.url("/image.png"), "-o", s(&w.path("a.png"))]);
-    let run = with_env(
-        &mut cmd,
-        &[
-            ("http_proxy", &proxy.url()),
-            ("HTTP_PROXY", &format!("http://127.0.0.1:{dead}")),
-        ],
-    );
-    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(proxy.tunnels().len(), 1);
-}
-
 // ---- the library, as batch mode uses it ---------------------------------------------------------
 
 #[test]
@@ -813,6 +762,9 @@ fn one_fetcher_reuses_its_connection() {
         cacert: None,
         insecure: false,
         fsync: true,
+        proxy: Some(String::new()),
+        noproxy: None,
+        proxy_auth: watchdog::ProxyAuth::Basic,
     };
     let fetcher = Fetcher::new(&options).expect("fetcher");
     let mut progress = watchdog::ProgressWriter::disabled();

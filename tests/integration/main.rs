@@ -9,6 +9,8 @@ mod gnu_timeout;
 mod man;
 mod nginx;
 mod peer_timeout_suites;
+mod proxy;
+mod proxy_servers;
 mod recipes;
 mod report;
 mod server;
