@@ -73,6 +73,7 @@ impl<R: Resolver> Resolver for LookupResolver<R> {
         }
         let host_port = super::phase::host_port(uri);
         self.phases.send(Phase::Resolving, host_port.clone());
+        #[cfg(feature = "test-hooks")]
         if uri.host().is_some_and(|host| self.phases.is_silent(host)) {
             return Err(silent(timeout));
         }
@@ -98,6 +99,7 @@ impl<R: Resolver> Resolver for LookupResolver<R> {
 
 /// Test-only (see [`super::phase::SILENT_HOSTS_ENV`]): a resolver that never answers, until the
 /// look-up's own timeout (`--connect-timeout`) if there is one.
+#[cfg(feature = "test-hooks")]
 fn silent(timeout: NextTimeout) -> ureq::Error {
     if timeout.after.is_not_happening() {
         loop {
