@@ -11,7 +11,7 @@
 # Prints one line per mechanism: trials, trials with survivors, survivors in all. Exits 1 when a
 # mechanism other than group left any survivor (group's survivors are its documented limit), and
 # when a trial tested nothing: its watchdog exited by itself before the SIGKILL (a refused option, a
-# mechanism that cannot start), or, in a trial killed after 0.1 s or more, no process of its tree
+# mechanism that cannot start), or, in a trial killed after 0.3 s or more, no process of its tree
 # was running yet beside watchdog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +52,7 @@ for mechanism in "${MECHANISMS[@]}"; do
     else
       tenths=$((RANDOM % 7))
       sleep "0.$tenths$((RANDOM % 10))"
-      [ "$tenths" -gt 0 ] && late=1
+      [ "$tenths" -ge 3 ] && late=1
     fi
     running=
     [ "$late" = 1 ] && running=$(tagged "$value")
@@ -65,7 +65,7 @@ for mechanism in "${MECHANISMS[@]}"; do
       status=1
     fi
     if [ "$late" = 1 ] && [ "$(wc -w <<<"$running")" -lt 2 ]; then
-      echo "contain-soak: $mechanism trial $trial: no command was running after 0.1 s: it tested nothing" >&2
+      echo "contain-soak: $mechanism trial $trial: no command was running after 0.3 s: it tested nothing" >&2
       status=1
     fi
     left=
