@@ -12,7 +12,10 @@
 #
 # Prints one line per mechanism: trials, trials with survivors, survivors in all, and what `auto`
 # chose. A mechanism that cannot be had here is named and skipped. Exits 1 when a mechanism other
-# than group left any survivor (group's survivors are its documented limit).
+# than group left any survivor (group's survivors are its documented limit), and when a trial tested
+# nothing: its watchdog exited by itself before the SIGKILL (a refused option, a mechanism that cannot
+# start), or, in a trial killed after 0.3 s or more, no process of its tree was running yet beside
+# watchdog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRIALS=${1:-40}
@@ -66,13 +69,28 @@ for mechanism in "${MECHANISMS[@]}"; do
     pid=$!
     # Half the trials within 30 ms (watchdog, its init and the command still starting), half up to
     # 0.7 s (the storm forked or forking).
+    late=0
     if [ $((RANDOM % 2)) = 0 ]; then
       sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
     else
-      sleep "0.$((RANDOM % 7))$((RANDOM % 10))"
+      tenths=$((RANDOM % 7))
+      sleep "0.$tenths$((RANDOM % 10))"
+      [ "$tenths" -ge 3 ] && late=1
     fi
+    running=
+    [ "$late" = 1 ] && running=$(tagged "$value")
     kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    code=0
+    wait "$pid" 2>/dev/null || code=$?
+    # 137: watchdog was still running when it was killed; anything else, it had already exited.
+    if [ "$code" != 137 ]; then
+      echo "contain-soak: $mechanism trial $trial: watchdog exited $code before the SIGKILL: it tested nothing" >&2
+      status=1
+    fi
+    if [ "$late" = 1 ] && [ "$(wc -w <<<"$running")" -lt 2 ]; then
+      echo "contain-soak: $mechanism trial $trial: no command was running after 0.3 s: it tested nothing" >&2
+      status=1
+    fi
     left=
     for _ in $(seq 40); do
       left=$(tagged "$value")

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (nginx for the real-server
-# tests, curl for the supervised-curl test, Squid, htpasswd and Dante for the proxy tests; perl and make
-# to build the OpenSSL and libcurl that go into the binary), then `cargo test`. Extra arguments go to
+# tests, curl for the supervised-curl test, util-linux's unshare/setpriv for the containment tests,
+# Squid, htpasswd and Dante for the proxy tests, perl and make to build the OpenSSL and libcurl that
+# go into the binary, PyYAML for the README's Kubernetes manifest), then `cargo test` with the test
+# hooks built in (`--features test-hooks`; a build for users has none). Extra arguments go to
 # `cargo test`.
+#
+# A test whose tool or privilege is missing fails; WATCHDOG_TEST_ALLOW_SKIP=1 lets it say so and pass
+# instead, for a machine where it cannot run (this script and CI never set it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +30,7 @@ command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 [ -x /usr/sbin/danted ] || command -v danted >/dev/null 2>&1 || missing+=(dante-server)
 command -v make >/dev/null 2>&1 || missing+=(make)
 perl -MIPC::Cmd -e 1 >/dev/null 2>&1 || missing+=(perl)
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${missing[*]}" >&2
@@ -38,4 +44,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 export PATH="$PATH:/usr/sbin"
-exec cargo test --locked "$@"
+exec cargo test --locked --features test-hooks "$@"

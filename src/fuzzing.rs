@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::batch::list::{json_line, parse_line};
+use crate::batch::list::{invalid, json_line, parse_line};
 use crate::duration::{parse_duration, parse_size};
 use crate::fetch::proxy::ProxyEnv;
 use crate::image::{ImageCheck, Verdict};
@@ -31,9 +31,10 @@ pub fn progress_channel(data: &[u8]) {
     }
 }
 
-/// A LIST line, in any of its three forms. An accepted item has an http(s) URL; an item or a refusal
-/// never shows a password the line carried; the item written back as a JSON list line (as a retry
-/// list has it) reads back as the same URL, path and extra keys.
+/// A LIST line, in any of its three forms. An accepted item has an http(s) URL, and written back as
+/// a JSON list line (as a retry list has it) reads back as the same URL, path and extra keys; a
+/// refused line, as the report shows it (its reason and its preview, whole or cut at the length
+/// limit), never shows a password the line carried.
 pub fn list_line(data: &[u8]) {
     match parse_line(data) {
         None => {}
@@ -54,8 +55,21 @@ pub fn list_line(data: &[u8]) {
             }
         }
         Some(Err(reason)) => {
-            if let Ok(text) = std::str::from_utf8(data) {
-                assert_hidden(text, &reason);
+            let Ok(text) = std::str::from_utf8(data) else {
+                return;
+            };
+            for cut in [false, true] {
+                let shown = invalid(reason.clone(), data, cut);
+                let line = text.strip_suffix('\r').unwrap_or(text);
+                assert_hidden(line, &shown.text);
+                // The reason's own words may hold a short password's bytes ("invalid JSON: ...").
+                if let Some((_, password)) = password_of(line, 4) {
+                    assert!(
+                        !shown.reason.contains(password),
+                        "{:?} shows the password of {line:?}",
+                        shown.reason
+                    );
+                }
             }
         }
     }
@@ -92,9 +106,49 @@ pub fn duration_and_size(data: &[u8]) {
         return;
     };
     if let Ok(duration) = parse_duration(text) {
-        assert!(duration <= Duration::MAX);
+        assert!(
+            duration <= Duration::from_secs(1_000_000_000),
+            "{text:?} is {duration:?}, past the clamp"
+        );
+        if let Some(expected) = plain_decimal_duration(text) {
+            assert_eq!(duration, expected, "{text:?}");
+        }
     }
     let _ = parse_size(text);
+}
+
+/// The duration a plain decimal number with an optional unit means, read by the standard library's
+/// float parser and clamped as the man page says: `None` for any other form (hex, `inf`, white space).
+/// A number that reads as 0 but is not (`1e-400`) may be the smallest step, so it is not judged.
+fn plain_decimal_duration(text: &str) -> Option<Duration> {
+    let (number, scale) = [
+        ("ms", 0.001),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+        ("d", 86400.0),
+    ]
+    .into_iter()
+    .find_map(|(unit, scale)| text.strip_suffix(unit).map(|n| (n, scale)))
+    .unwrap_or((text, 1.0));
+    let decimal = |c: char| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-');
+    if number.is_empty() || !number.chars().all(decimal) {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let seconds = value * scale;
+    if seconds == 0.0 && number.chars().any(|c| ('1'..='9').contains(&c)) {
+        return None;
+    }
+    if seconds >= 1e9 {
+        return Some(Duration::from_secs(1_000_000_000));
+    }
+    let duration = Duration::from_secs_f64(seconds);
+    Some(if duration.is_zero() && seconds > 0.0 {
+        Duration::from_nanos(1)
+    } else {
+        duration
+    })
 }
 
 /// URL splitting and redaction: redacting twice changes nothing more, and no password survives it,
@@ -180,35 +234,41 @@ pub fn output_names(data: &[u8]) {
     }
 }
 
-/// The password of `text`'s URL (one with a `scheme://`), when it has one that can be told apart: at
-/// least 4 bytes, not already `***`, in a userinfo with nothing a userinfo cannot hold (RFC 3986: no
-/// quote, no white space), so that text around a URL is not mistaken for its credentials.
-fn password_of(text: &str) -> Option<(&str, &str)> {
+/// The userinfo and password of `text`'s URL (one with a `scheme://`), when it has a password of at
+/// least `min_len` bytes, not already `***` and without a `*` (which the `***` put in its place could
+/// spell), in a userinfo with nothing a userinfo cannot hold (RFC 3986: no quote, no white space), so
+/// that text around a URL is not mistaken for its credentials.
+fn password_of(text: &str, min_len: usize) -> Option<(&str, &str)> {
     let parts = UrlParts::split(text);
     let (Some(_), Some(userinfo)) = (parts.scheme, parts.userinfo) else {
         return None;
     };
     let (_, password) = userinfo.split_once(':')?;
     let not_userinfo = [' ', '\t', '\n', '\r', '"', '\\'];
-    (password.len() >= 4 && password != "***" && !userinfo.contains(not_userinfo))
+    (password.len() >= min_len && !password.contains('*') && !userinfo.contains(not_userinfo))
         .then_some((userinfo, password))
 }
 
-/// Panics when `shown` (a redacted form of `original`) still carries the password of its URL.
+/// Panics when `shown` (a redacted form of `original`, or text made from it) shows the password of
+/// `original`'s URL anywhere: it may hold the password's bytes only as often as `original` does once
+/// its userinfo is replaced by `***` (a one-byte password is also a letter of the host).
 fn assert_hidden(original: &str, shown: &str) {
-    let Some((_, password)) = password_of(original) else {
+    let Some((userinfo, password)) = password_of(original, 1) else {
         return;
     };
-    let left = UrlParts::split(shown).userinfo.unwrap_or_default();
+    // The userinfo is a slice of `original`: replaced where it is, not where its text first occurs.
+    let at = userinfo.as_ptr() as usize - original.as_ptr() as usize;
+    let without = format!("{}***{}", &original[..at], &original[at + userinfo.len()..]);
+    let allowed = without.matches(password).count();
     assert!(
-        !left.contains(password),
+        shown.matches(password).count() <= allowed,
         "{shown:?} shows the password of {original:?}"
     );
 }
 
 /// Panics when an output name carries the userinfo of its URL (unless the URL's path carries it too).
 fn assert_name_hidden(url: &str, name: &str) {
-    let Some((userinfo, _)) = password_of(url) else {
+    let Some((userinfo, _)) = password_of(url, 4) else {
         return;
     };
     let parts = UrlParts::split(url);
@@ -306,19 +366,35 @@ mod tests {
         }
 
         #[test]
+        fn plain_decimal_durations_are_read_and_clamped(
+            text in "[0-9]{1,4}(\\.[0-9]{0,3})?([eE][+-]?[0-9]{1,2})?(ms|s|m|h|d)?"
+        ) {
+            duration_and_size(text.as_bytes());
+        }
+
+        #[test]
         fn the_progress_channel_bounds_its_lines(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
             progress_channel(&data);
         }
     }
 
     #[test]
-    fn a_password_in_a_name_is_caught() {
-        let result = std::panic::catch_unwind(|| {
-            assert_hidden("https://u:longpass@h/x", "https://u:longpass@h/x")
-        });
-        assert!(
-            result.is_err(),
-            "the property check itself must be able to fail"
+    fn a_password_left_anywhere_is_caught() {
+        for (original, shown) in [
+            ("https://u:longpass@h/x", "https://u:longpass@h/x"),
+            ("https://u:longpass@h/x", "https://***@h/x?longpass"),
+            ("https://u:pw@h/x", "line 1: not a URL https://***@h/x pw"),
+            ("https://u:q@h/x", "https://***@h/x?q"),
+        ] {
+            let result = std::panic::catch_unwind(|| assert_hidden(original, shown));
+            assert!(result.is_err(), "{shown:?} passed for {original:?}");
+        }
+        // Its bytes elsewhere in the original are not the password.
+        assert_hidden("https://u:h@h/x", "https://***@h/x");
+        // Found by the list_line fuzz target: the userinfo's text also stands before the URL.
+        assert_hidden(
+            "&-\u{1}\0\0\0\0\0\0\0:\0:@://:\0:@::;",
+            "white space or control characters in the URL &-\u{1}\0\0\0\0\0\0\0:\0:@://***@::;",
         );
     }
 
@@ -328,5 +404,23 @@ mod tests {
             br#"{"id":12345678901234567890123,"url":"https://h/a","tags":[1, {"x":null}],"path":"p/a.jpg","\u0041":"q \""}"#,
         );
         list_line(b"https://h/b\tq/b.jpg");
+    }
+
+    #[test]
+    fn a_duration_off_the_decimal_reading_is_caught() {
+        assert_eq!(
+            plain_decimal_duration("1.5m"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            plain_decimal_duration("1e20"),
+            Some(Duration::from_secs(1_000_000_000))
+        );
+        assert_eq!(plain_decimal_duration("1e-400"), None);
+        assert_eq!(
+            plain_decimal_duration("1e-12"),
+            Some(Duration::from_nanos(1))
+        );
+        assert_eq!(plain_decimal_duration("0x10"), None);
     }
 }

@@ -14,7 +14,7 @@ use super::resume::Expected;
 use super::verify::is_done;
 use crate::exit::Exit;
 use crate::failure::FailureKind;
-use crate::fetch::{DownloadOptions, FetchRequest, Fetcher, Output, SILENT_HOSTS_ENV};
+use crate::fetch::{DownloadOptions, FetchRequest, Fetcher, Output};
 use crate::protocol::{ProgressLine, ProgressWriter};
 
 /// The hidden first argument that puts the binary into batch-worker mode.
@@ -64,6 +64,28 @@ fn parse_options(args: &[OsString]) -> Result<WorkerOptions, String> {
     serde_json::from_str(json).map_err(|e| e.to_string())
 }
 
+/// Test-only (a build with the `test-hooks` feature): the names in `WATCHDOG_TEST_SILENT_HOSTS` get
+/// a resolver that never answers.
+#[cfg(feature = "test-hooks")]
+fn with_test_hooks(fetcher: Fetcher) -> Fetcher {
+    let silent_hosts: Vec<String> = std::env::var(crate::fetch::SILENT_HOSTS_ENV)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    fetcher.silent_hosts(silent_hosts)
+}
+
+/// A build for users has no test hooks: the worker's environment changes nothing.
+#[cfg(not(feature = "test-hooks"))]
+fn with_test_hooks(fetcher: Fetcher) -> Fetcher {
+    fetcher
+}
+
 /// Entry point of the worker process: `args` are what followed [`WORKER_ARG`].
 pub fn worker_main(args: &[OsString]) -> ExitCode {
     let options = match parse_options(args) {
@@ -74,21 +96,8 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
         }
     };
     let mut progress = ProgressWriter::from_env();
-    // Test-only (see SILENT_HOSTS_ENV): names this worker's resolver never answers for.
-    let silent_hosts: Vec<String> = std::env::var(SILENT_HOSTS_ENV)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
     let fetcher = match Fetcher::new(&options.download) {
-        Ok(fetcher) => fetcher
-            .brief()
-            .report_phases(progress.try_clone_channel())
-            .silent_hosts(silent_hosts),
+        Ok(fetcher) => with_test_hooks(fetcher.brief().report_phases(progress.try_clone_channel())),
         Err(err) => {
             crate::report_error(&err);
             return err.exit().into();

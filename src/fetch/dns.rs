@@ -105,6 +105,7 @@ impl<R: Lookup> LookupResolver<R> {
             }
         }
         self.phases.send(Phase::Resolving, Some(key.clone()), proxy);
+        #[cfg(feature = "test-hooks")]
         if self.phases.is_silent(bare) {
             return Err(silent(timeout));
         }
@@ -148,6 +149,7 @@ pub(super) fn resolve_entry(host: &str, port: u16, addrs: &[SocketAddr]) -> Stri
 
 /// Test-only (see [`super::phase::SILENT_HOSTS_ENV`]): a resolver that never answers, until the
 /// look-up's own timeout (`--connect-timeout`) if there is one.
+#[cfg(feature = "test-hooks")]
 fn silent(timeout: Option<Duration>) -> LookupError {
     match timeout {
         None => loop {

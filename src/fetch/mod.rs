@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 pub use self::error::{FailureKind, FetchError};
 pub use self::options::{DownloadOptions, Expect, FetchOptions, ProxyAuth};
 pub use self::output::{create_dirs_beneath, temp_path_for};
+#[cfg(feature = "test-hooks")]
 pub use self::phase::SILENT_HOSTS_ENV;
 
 use self::content::BodyCheck;
@@ -148,6 +149,7 @@ impl Fetcher {
     }
 
     /// Test-only: the resolver never answers for `hosts` (see [`SILENT_HOSTS_ENV`]).
+    #[cfg(feature = "test-hooks")]
     pub fn silent_hosts(self, hosts: Vec<String>) -> Fetcher {
         if !hosts.is_empty() {
             self.client.phases.set_silent_hosts(hosts);

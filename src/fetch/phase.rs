@@ -10,7 +10,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use crate::protocol::{Phase, ProgressLine};
 
@@ -20,7 +20,8 @@ pub(super) struct Phases {
     /// A second handle on the progress channel; `None` sends nothing (single downloads, tests).
     channel: Mutex<Option<File>>,
     /// Test-only: host names the resolver never answers for (see [`SILENT_HOSTS_ENV`]).
-    silent_hosts: OnceLock<Vec<String>>,
+    #[cfg(feature = "test-hooks")]
+    silent_hosts: std::sync::OnceLock<Vec<String>>,
 }
 
 impl fmt::Debug for Phases {
@@ -31,7 +32,9 @@ impl fmt::Debug for Phases {
 
 /// Test-only: a comma-separated list of host names a batch worker's resolver never answers for, as
 /// a DNS server that drops every query would. Read by batch workers alone; the integration tests use
-/// it to produce a silent resolver without touching the system's DNS configuration.
+/// it to produce a silent resolver without touching the system's DNS configuration. Only a build with
+/// the `test-hooks` feature reads it: a binary built for users ignores it.
+#[cfg(feature = "test-hooks")]
 pub const SILENT_HOSTS_ENV: &str = "WATCHDOG_TEST_SILENT_HOSTS";
 
 impl Phases {
@@ -43,10 +46,12 @@ impl Phases {
     }
 
     /// Sets the test-only silent hosts (see [`SILENT_HOSTS_ENV`]).
+    #[cfg(feature = "test-hooks")]
     pub(super) fn set_silent_hosts(&self, hosts: Vec<String>) {
         let _ = self.silent_hosts.set(hosts);
     }
 
+    #[cfg(feature = "test-hooks")]
     pub(super) fn is_silent(&self, host: &str) -> bool {
         self.silent_hosts
             .get()

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::common::{
-    exists, run_bounded, run_bounded_with_input, s, sha256_hex, signal_and_wait, tempdir, Marker,
-    Run, World, SCHEDULER_ENV,
+    can_run, exists, run_bounded, run_bounded_with_input, s, sha256_hex, signal_and_wait, tempdir,
+    Marker, Run, World, SCHEDULER_ENV,
 };
 use crate::nginx::Nginx;
 use crate::server::{data, file_body, fixture, jpeg, png, SynSink};
@@ -1525,7 +1525,8 @@ fn help_blocks_are_printed_as_written() {
             ],
         ),
     ] {
-        let mut cmd = Command::new(crate::common::bin());
+        let m = Marker::new("batch-help");
+        let mut cmd = m.watchdog();
         // Not a terminal, no COLUMNS: clap wraps at its default width, 100.
         cmd.args(args).env_remove("COLUMNS");
         let run = run_bounded(&mut cmd, LIMIT);
@@ -1585,6 +1586,13 @@ impl World {
 
 #[test]
 fn an_attempt_stopped_before_the_server_answered_is_named_for_its_phase() {
+    if !can_run(
+        "an_attempt_stopped_before_the_server_answered_is_named_for_its_phase",
+        cfg!(feature = "test-hooks"),
+        "a build with the test hooks (cargo test --features test-hooks, as scripts/test.sh runs it)",
+    ) {
+        return;
+    }
     let w = World::new("batch-phases");
     let dead = SynSink::start();
     let dead_url = dead.url("/a.jpg");

@@ -24,8 +24,10 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_watchdog"))
 }
 
-/// A unique tag for the processes of one test. Dropping it kills whatever still carries the tag, so a
-/// failing test cannot leave processes behind for the next one.
+/// A unique tag for the processes of one test. Dropping it fails the test when a process still
+/// carries the tag (after killing it, so that nothing is left for the next test): every test that has
+/// a marker proves that no process watchdog started outlived it. A test that leaves processes behind
+/// on purpose (a documented limit) says so with [`Marker::kill_survivors`] before the marker drops.
 pub struct Marker {
     value: String,
 }
@@ -85,6 +87,19 @@ impl Marker {
         }
     }
 
+    /// Kills every live process that carries the marker (a test's deliberate leftovers); returns how
+    /// many there were.
+    pub fn kill_survivors(&self) -> usize {
+        let alive = self.survivors();
+        for pid in &alive {
+            // SAFETY: plain kill(2) on a pid we just saw carrying our marker.
+            unsafe {
+                libc::kill(*pid as i32, libc::SIGKILL);
+            }
+        }
+        alive.len()
+    }
+
     /// Waits (bounded) until `count` live processes carry the marker; returns their pids.
     pub fn wait_for_processes(&self, count: usize, timeout: Duration) -> Vec<u32> {
         let deadline = Instant::now() + timeout;
@@ -99,14 +114,56 @@ impl Marker {
 }
 
 impl Drop for Marker {
+    /// Fails the test when a process outlived it. A process killed a moment ago can take a little while
+    /// to become a zombie, so this waits (bounded) before calling anything a survivor, then kills the
+    /// survivors and fails. When the test is already failing, the survivors are only killed: a second
+    /// panic would abort the whole test binary.
     fn drop(&mut self) {
-        for pid in self.survivors() {
-            // SAFETY: plain kill(2) on a pid we just saw carrying our marker.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut alive = self.survivors();
+        while !alive.is_empty() && Instant::now() < deadline && !std::thread::panicking() {
+            std::thread::sleep(Duration::from_millis(20));
+            alive = self.survivors();
+        }
+        if alive.is_empty() {
+            return;
+        }
+        let names: Vec<String> = alive.iter().map(|pid| describe(*pid)).collect();
+        self.kill_survivors();
+        if !std::thread::panicking() {
+            panic!(
+                "processes outlived watchdog (killed now): {}",
+                names.join(", ")
+            );
         }
     }
+}
+
+/// The opt-out for tests that cannot run here: set to 1, a test whose tool or privilege is missing
+/// says so on stderr and passes without running. Unset (scripts/test.sh and .ci/run never set it), such
+/// a test fails: a test that did not run is not a pass.
+pub const ALLOW_SKIP_ENV: &str = "WATCHDOG_TEST_ALLOW_SKIP";
+
+/// Whether `test` can run here, given whether what it needs is `available` (`needs` says what that is
+/// and how to get it). When it is missing the test fails, unless [`ALLOW_SKIP_ENV`] is `1`: then this
+/// says so on stderr and returns false, and the caller returns.
+pub fn can_run(test: &str, available: bool, needs: &str) -> bool {
+    if available {
+        return true;
+    }
+    let allowed = std::env::var(ALLOW_SKIP_ENV).is_ok_and(|v| v == "1");
+    assert!(
+        allowed,
+        "{test}: cannot run here: needs {needs} (set {ALLOW_SKIP_ENV}=1 to skip it on purpose)"
+    );
+    eprintln!("{test}: SKIPPED ({ALLOW_SKIP_ENV}=1): needs {needs}");
+    false
+}
+
+/// True when the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid takes nothing and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Pids of live processes whose environment has `name=value`.

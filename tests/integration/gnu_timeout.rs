@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{bin, run_bounded, tempdir, Marker, Run};
+use crate::common::{bin, can_run, run_bounded, tempdir, Marker, Run};
 
 pub(crate) const LIMIT: Duration = Duration::from_secs(40);
 
@@ -297,8 +297,11 @@ fn as_init_of_a_pid_namespace() {
     let m = Marker::new("gnu-init");
     let dir = tempdir();
     let probe = shell(&m, dir.path(), "unshare --pid --fork --map-root-user true");
-    if probe.code != Some(0) {
-        eprintln!("skipped: unshare --pid --fork --map-root-user is unavailable here");
+    if !can_run(
+        "as_init_of_a_pid_namespace",
+        probe.code == Some(0),
+        "`unshare --pid --fork --map-root-user` (util-linux, and user namespaces allowed)",
+    ) {
         return;
     }
     for form in FORMS {

@@ -387,26 +387,48 @@ fn stall_on_silence_exits_124() {
     m.assert_no_survivors();
 }
 
+/// A command that prints every 0.2 s for 3.2 s: more than three stall windows of 1 s, so only its
+/// output can keep it alive.
+const TICKS: usize = 16;
+
 #[test]
 fn output_keeps_a_command_alive_and_is_relayed_unchanged() {
     let m = Marker::new("aliveout");
-    let script = "for i in 1 2 3 4 5 6; do echo tick $i; echo err $i >&2; sleep 0.2; done";
-    let run = watchdog(&m, &["--stall", "1.5", "--", "sh", "-c", script]);
+    let script = format!(
+        "i=1; while [ $i -le {TICKS} ]; do echo tick $i; echo err $i >&2; sleep 0.2; i=$((i+1)); done"
+    );
+    let run = watchdog(&m, &["--stall", "1", "--", "sh", "-c", &script]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.stdout.lines().count(), 6);
-    assert!(run.stdout.starts_with("tick 1\n") && run.stdout.ends_with("tick 6\n"));
+    assert!(run.elapsed >= 3 * SECOND, "ran {:?}", run.elapsed);
+    assert_eq!(run.stdout.lines().count(), TICKS);
+    assert!(run.stdout.starts_with("tick 1\n") && run.stdout.ends_with(&format!("tick {TICKS}\n")));
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("err ")).count(),
-        6
+        TICKS
     );
+}
+
+#[test]
+fn output_on_stderr_alone_keeps_a_command_alive() {
+    let m = Marker::new("aliveerr");
+    let script =
+        format!("i=1; while [ $i -le {TICKS} ]; do echo err $i >&2; sleep 0.2; i=$((i+1)); done");
+    let run = watchdog(&m, &["--stall", "1", "--", "sh", "-c", &script]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.elapsed >= 3 * SECOND, "ran {:?}", run.elapsed);
+    assert_eq!(run.stderr.lines().count(), TICKS, "{}", run.stderr);
 }
 
 #[test]
 fn heartbeats_keep_a_silent_command_alive() {
     let m = Marker::new("aliveheartbeat");
-    let script = r#"for i in 1 2 3 4 5 6; do echo '{"event":"progress","bytes":1}' >&$WATCHDOG_PROGRESS_FD; sleep 0.2; done"#;
-    let run = watchdog(&m, &["--stall", "1.5", "--", "sh", "-c", script]);
+    let script = format!(
+        r#"i=1; while [ $i -le {TICKS} ]; do echo '{{"event":"progress","bytes":1}}' >&$WATCHDOG_PROGRESS_FD; sleep 0.2; i=$((i+1)); done"#
+    );
+    let run = watchdog(&m, &["--stall", "1", "--", "sh", "-c", &script]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.elapsed >= 3 * SECOND, "ran {:?}", run.elapsed);
+    assert_eq!(run.stdout, "");
 }
 
 #[test]
