@@ -132,18 +132,7 @@ def plan(rng, i):
         sig, kill_after, stall = "KILL", rng.choice([0.0, 0.0, 0.5]), None
         timeout = rng.choice([0.5, 0.8, 1.0, 1.5])
         external = (rng.choice(sorted(SIGNALS)), rng.uniform(0.05, timeout - 0.1))
-        return {
-            "trial": i,
-            "child": child,
-            "form": form,
-            "timeout": timeout,
-            "kill_after": kill_after,
-            "signal": sig,
-            "preserve": preserve,
-            "stall": stall,
-            "external": external,
-        }
-    if ends is not None:
+    elif ends is not None:
         timeout = max(timeout, 1.0)  # it ends by itself long before
     else:
         # -k 0 means no SIGKILL: only a child that dies of the first signal (or -s KILL) may get it.
