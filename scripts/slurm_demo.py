@@ -14,7 +14,8 @@ import json
 import os
 import sys
 
-from testserver import named_body as body
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+from testserver import named_body as body  # noqa: E402
 
 
 def read_list(path):
