@@ -62,7 +62,6 @@ with "== " opens its section), add it to COMPARISONS, and, for a figure README q
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import socket
@@ -654,7 +653,7 @@ def faulty_batch(run, faulty, wget2):
                 f"other files {col(5)}")
     w = results["watchdog"]
     c = results["curl-parallel"]
-    run.summary(f"the same with 10% stalling, dripping, truncating or silent items, 2 s deadline",
+    run.summary("the same with 10% stalling, dripping, truncating or silent items, 2 s deadline",
                 f"{median(r[0] for r in w):.1f} s, {median(r[3] for r in w):.0f} truncated files",
                 f"curl {median(r[0] for r in c):.1f} s, {median(r[3] for r in c):.0f} truncated", "")
 
@@ -739,7 +738,9 @@ def batch_memory(run, big, binaries):
         for label, _ in binaries:
             small, large = rows[(mode, 1000, label)], rows[(mode, big, label)]
             name = f"{mode}{(' ' + label) if label else ''}"
-            run.say(f"   {name:<7} 1,000 lines {small / 1024:5.1f} MB, {big:,} lines {large / 1024:5.1f} MB, ratio "
+            width = 15 if len(binaries) > 1 else 7
+            run.say(f"   {name:<{width}} 1,000 lines {small / 1024:5.1f} MB, {big:,} lines {large / 1024:5.1f} MB, "
+                    "ratio "
                     f"{ratio(large, small)}x, {(large - small) * 1024 / (big - 1000):.1f} bytes per extra line")
     shutil.rmtree(mem_dir, ignore_errors=True)
     for path in (mem_list, mem_report):
@@ -864,18 +865,23 @@ def bench_metrics(run):
     clean, _ = run.corpus_batch()
     rounds = run.rounds("BENCH_METRICS_ROUNDS", 11, 2)
     run.say(f"== --metrics FILE --progress-interval 1: the clean batch ({run.batch_n} files from nginx, 16 at a "
-            f"time), in turn for {rounds} rounds")
+            f"time, stderr to a file), with and without, in turn for {rounds} rounds")
     if run.base and len(binaries) == 1:
         run.say("   (the baseline has no --metrics: left out)")
+    # Without -q: stderr goes to a file, not a terminal, so --progress-interval writes its lines there,
+    # as in a batch job's log.
     d = os.path.join(run.dl, "metrics")
-    variants = []
+    variants, files = [], []
     for label, binary in binaries:
         prefix = f"{label}-" if label else ""
-        argv = [binary, "batch", f"{clean}.urls", "--out", d, "-j", "16", "-t", "10", "-q"]
-        metrics = os.path.join(run.out, f"{prefix}metrics.prom")
-        variants += [(f"{prefix}plain", argv), (f"{prefix}metrics", argv + ["--metrics", metrics,
-                                                                          "--progress-interval", "1"])]
+        argv = [binary, "batch", f"{clean}.urls", "--out", d, "-j", "16", "-t", "10"]
+        files.append(os.path.join(run.out, f"{prefix}metrics.prom"))
+        variants += [(f"{prefix}plain", argv),
+                     (f"{prefix}metrics", argv + ["--metrics", files[-1], "--progress-interval", "1"])]
     got = in_turn(run, rounds, variants, f"{clean}.sizes", d)
+    for path in files:
+        if not os.path.exists(path):
+            raise BenchError(f"--metrics {path}: no file was written")
     print_in_turn(run, got, [n for n, _ in variants], "plain")
 
 
@@ -900,7 +906,8 @@ def bench_cpu(run):
     got = in_turn(run, rounds, variants, f"{clean}.sizes", d)
     per_item = {n: median(c for _, c in got[n]) / run.batch_n * 1e6 for n, _ in variants}
     for name, _ in variants:
-        run.say(f"   {name:<19} {per_item[name]:6.0f} µs CPU per item  {ratio(per_item[name], per_item['curl-parallel'])}x "
+        to_curl = ratio(per_item[name], per_item["curl-parallel"])
+        run.say(f"   {name:<19} {per_item[name]:6.0f} µs CPU per item  {to_curl}x "
                 f"curl --parallel   (wall median {median(w for w, _ in got[name]) * 1e3:5.0f} ms)")
     run.summary("CPU per item (user+sys, all processes), clean batch",
                 f"{per_item['watchdog']:.0f} µs; `--no-sha256` {per_item['watchdog-no-sha256']:.0f} µs",
@@ -1035,7 +1042,7 @@ def bench_badnet(run):
     if subprocess.run(x + ["curl", "-sf", "-o", "/dev/null", "http://127.0.0.2/b/f00000.bin"]).returncode != 0:
         raise BenchError("the lab's normal host does not serve")
 
-    cap = env_int("BENCH_BADNET_CAP", 180)
+    cap = env_int("BENCH_BADNET_CAP", 180, 60, run.quick)
     base = os.path.join(srv, "badnet")
     d = os.path.join(run.dl, "bn")
     with open(f"{base}.expect") as f:
@@ -1088,7 +1095,8 @@ def bench_badnet(run):
                 statuses = {}
                 for e in items:
                     statuses[e["status"]] = statuses.get(e["status"], 0) + 1
-                run.say(f"     {host:<16} {len(items):>3} items  slowest {max(e['elapsed_ms'] for e in items) / 1000:5.1f} s"
+                slowest = max(e["elapsed_ms"] for e in items) / 1000
+                run.say(f"     {host:<16} {len(items):>3} items  slowest {slowest:5.1f} s"
                         f"  sum {sum(e['elapsed_ms'] for e in items) / 1000:6.1f} s  "
                         + ", ".join(f"{c} {s}" for s, c in sorted(statuses.items())))
     shutil.rmtree(d, ignore_errors=True)
@@ -1135,6 +1143,9 @@ def describe_machine(run, command):
                 mem = f"{int(line.split()[1]) / 1048576:.0f} GiB"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip() or "unknown"
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                      text=True).stdout.strip():
+        commit += " with uncommitted changes"
     tools = [version([run.watchdog, "--version"]), version(["timeout", "--version"]),
              " ".join((version(["curl", "--version"]) or "").split()[:2]) or None,
              version(["aria2c", "--version"]), " ".join((version(["wget2", "--version"]) or "").split()[:3]) or None,
@@ -1143,7 +1154,7 @@ def describe_machine(run, command):
              version(["hyperfine", "--version"]), f"Python {platform.python_version()}"]
     lines = [
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(run.started))} to "
-        f"{time.strftime('%H:%M UTC', time.gmtime())}; commit {commit}; `{command}`",
+        f"{time.strftime('%H:%M UTC', time.gmtime())}; commit {commit}",
         f"- CPU: {os.cpu_count()} x {cpu}",
         f"- Memory: {mem}; kernel {platform.release()}",
         f"- Load average at start: {' '.join(run.load_at_start) or 'unknown'}",
@@ -1158,12 +1169,13 @@ def describe_machine(run, command):
 def write_benchmarks(run, command):
     with open(os.path.join(REPO, "BENCHMARKS.md"), "w") as f:
         f.write("# Benchmarks\n\n")
-        f.write(f"Written by `{command}`; every comparison ran side by side in the same run, and figures are\n"
-                "medians (of hyperfine's runs, or of rounds taken in turn) with ratios to the peer named on\n"
-                "the line. Only loopback addresses were contacted.\n\n")
+        f.write(f"Written by `{command}`.\nEvery comparison ran side by side in the same run; figures are "
+                "medians (of hyperfine's runs, or of\nrounds taken in turn) with ratios to the peer named on the "
+                "line. Only loopback addresses were contacted.\n\n")
         f.write("\n".join(describe_machine(run, command)) + "\n\n")
         if run.summaries:
-            f.write("## Summary (README quotes this table)\n\n| what | watchdog | peer | ratio |\n| --- | --- | --- | --- |\n")
+            f.write("## Summary (README quotes this table)\n\n"
+                    "| what | watchdog | peer | ratio |\n| --- | --- | --- | --- |\n")
             for row in run.summaries:
                 f.write("| " + " | ".join(row) + " |\n")
             f.write("\n")
@@ -1199,6 +1211,8 @@ def main(argv):
     for name in which_:
         if name != "all" and name not in COMPARISONS:
             raise BenchError(f"unknown benchmark '{name}' ({', '.join(list(COMPARISONS) + ['all'])})", 2)
+    if "ab" in which_ and not os.environ.get("BENCH_BASELINE"):
+        raise BenchError("ab needs BENCH_BASELINE=/path/to/an/older/watchdog", 2)
     run = Run(quick)
     run.started = time.time()
     publish = not quick and (which_ == ["all"] or os.environ.get("BENCH_PUBLISH"))
