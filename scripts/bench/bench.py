@@ -185,7 +185,8 @@ def measure(argv, cwd=None, cap=None, stdout=subprocess.DEVNULL, stderr=subproce
     proc.returncode = os.waitstatus_to_exitcode(status)
     if expired.is_set():
         signal_group(signal.SIGKILL)  # whatever of the group outlived its leader
-    code = 124 if expired.is_set() else proc.returncode
+    # A death by signal N reads 128+N, as a shell reports it.
+    code = 124 if expired.is_set() else proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     return code, time.monotonic() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
@@ -400,6 +401,9 @@ http_access deny all
 
     def cleanup(self):
         self.stop_servers()
+        log = os.path.join(self.out, "testserver.log")
+        if os.path.exists(log) and os.path.getsize(log):
+            print(f"bench: scripts/testserver.py printed:\n{open(log).read()}", file=sys.stderr)
         for d in (self.out, self.dl):
             shutil.rmtree(d, ignore_errors=True)
 
