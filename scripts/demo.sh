@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# watchdog's main job on a self-contained loopback demo: a flaky local server, then downloads that
+# watchdog's main job on a self-contained loopback demo: a flaky local server (scripts/testserver.py), then downloads that
 # succeed, stall, drip past their deadline and serve the wrong content, each supervised by watchdog.
 # Needs only cargo and python3; no network beyond 127.0.0.1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet || exit 1
-WATCHDOG=$PWD/target/release/watchdog
+# WATCHDOG=/path/to/watchdog runs that binary instead of building this tree (release).
+if [ -z "${WATCHDOG:-}" ]; then
+  cargo build --release --quiet || exit 1
+  WATCHDOG=$PWD/target/release/watchdog
+fi
 OUT=$(mktemp -d /tmp/watchdog-demo.XXXXXX)
-python3 scripts/flaky_server.py >"$OUT/port" &
+python3 scripts/testserver.py >"$OUT/port" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
-for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ -s "$OUT/port" ] && break; sleep 0.05; done
+[ -s "$OUT/port" ] || { echo "demo: the test server (scripts/testserver.py) did not start" >&2; exit 1; }
 BASE="http://127.0.0.1:$(cat "$OUT/port")"
 mkdir -p "$OUT/imgs"
 

@@ -137,7 +137,7 @@ wait_for "the node to be idle" 30 node_idle
 say "cluster up: slurmctld $(cat "$tmp/slurmctld.pid"), slurmd $(cat "$tmp/slurmd.pid"), munged $(cat "$tmp/munge/munged.pid")"
 
 # --- the loopback server
-python3 "$repo/scripts/slurm_demo.py" serve "$tmp/port" "$tmp/requests.log" &
+python3 "$repo/scripts/testserver.py" --port-file "$tmp/port" --log "$tmp/requests.log" >/dev/null &
 server_pid=$!
 wait_for "the server" 10 test -s "$tmp/port"
 base=http://127.0.0.1:$(cat "$tmp/port")

@@ -1,81 +1,21 @@
 #!/usr/bin/env python3
-"""Helpers of scripts/slurm-demo.sh: a loopback server for the lists, and the checks of the reports.
+"""Helpers of scripts/slurm-demo.sh: the lists it serves and the checks of the reports. The server is
+scripts/testserver.py (--port-file, --log), whose /img/NAME and /slow/NAME these lists name.
 
-  slurm_demo.py serve PORT_FILE LOG_FILE       serve on 127.0.0.1 until killed; the port goes to PORT_FILE,
-                                               one line per request ("GET /img/x.jpg") to LOG_FILE
   slurm_demo.py list BASE N [SLOW [PREFIX]]    print a list of N items on BASE, every SLOW-th one slow
                                                (0: none), names starting with PREFIX
   slurm_demo.py check-array LIST OUT SHARDS    the shard reports are disjoint, cover LIST, files intact
   slurm_demo.py check-requeue LIST OUT TASK LOG  the requeued TASK resumed without fetching again
 
-Routes: /img/NAME answers at once; /slow/NAME sends the same body in 10 slices 0.5 s apart (5 s, never
-silent for long enough to trip --stall 3, well inside --timeout 10). The body of NAME is a JPEG header and
-a few kilobytes derived from NAME, so every file can be checked byte for byte.
+The body of NAME is testserver.named_body(NAME), so every file can be checked byte for byte.
 """
 import hashlib
-import http.server
 import json
 import os
 import sys
-import threading
-import time
 
-
-def body(name):
-    seed = hashlib.sha256(name.encode()).digest()
-    length = 2000 + seed[0] * 40
-    out = bytearray(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01")
-    block = seed
-    while len(out) < length:
-        block = hashlib.sha256(block).digest()
-        out += block
-    return bytes(out[:length])
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    log_lock = threading.Lock()
-    log_file = None
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        with Handler.log_lock:
-            Handler.log_file.write(f"GET {self.path}\n")
-            Handler.log_file.flush()
-        parts = self.path.split("/", 2)
-        if len(parts) != 3 or parts[1] not in ("img", "slow"):
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = body(parts[2])
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if parts[1] == "img":
-                self.wfile.write(data)
-                return
-            step = len(data) // 10 + 1
-            for i in range(0, len(data), step):
-                self.wfile.write(data[i:i + step])
-                self.wfile.flush()
-                time.sleep(0.5)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
-def serve(port_file, log_path):
-    Handler.log_file = open(log_path, "a", encoding="utf-8")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    with open(port_file + ".tmp", "w", encoding="utf-8") as f:
-        f.write(f"{server.server_address[1]}\n")
-    os.rename(port_file + ".tmp", port_file)
-    server.serve_forever()
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+from testserver import named_body as body  # noqa: E402
 
 
 def read_list(path):
@@ -162,7 +102,7 @@ def make_list(base, n, slow=0, prefix=""):
 
 
 def main():
-    commands = {"serve": serve, "list": make_list, "check-array": check_array, "check-requeue": check_requeue}
+    commands = {"list": make_list, "check-array": check_array, "check-requeue": check_requeue}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Files and lists for scripts/bench.sh, deterministic (fixed seed) so every run sees the same sizes.
+"""Files and lists for scripts/bench/bench.py (scripts/bench.sh), deterministic (fixed seed) so every
+run sees the same sizes. The misbehaving items are scripts/testserver.py's /stall, /drip, /close and
+/never paths.
 
   make_corpus.py big DIR BYTES
       DIR/www/big.bin of BYTES bytes.
@@ -130,7 +132,7 @@ def images(dir_, n, nginx):
         size = rng.randint(20_000, 80_000)
         name = f"i{i:05d}." + ("png" if i % 4 == 3 else "jpg")
         body = png_bytes(rng, size) if name.endswith("png") else jpeg_bytes(rng, size)
-        # images.sizes promises this size to count_files.py.
+        # images.sizes promises this size to bench.py's count_files.
         assert len(body) == size, (name, len(body), size)
         with open(os.path.join(www, name), "wb") as f:
             f.write(body)

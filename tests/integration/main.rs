@@ -13,5 +13,6 @@ mod proxy;
 mod proxy_servers;
 mod recipes;
 mod report;
+mod scripts_server;
 mod server;
 mod supervise;
