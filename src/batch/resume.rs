@@ -244,6 +244,38 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn a_sha256_that_is_not_64_hex_digits_is_not_trusted() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let good = ok_entry("https://h/good", "good", b"x");
+        let digest = good.sha256.clone().unwrap_or_default();
+        let mut report = format!("{}\n", good.to_json_line());
+        // One digit too many, and the right length with a letter that is no hex digit: the file is
+        // judged by its size alone, as for a line without a `sha256`.
+        for (name, sha256) in [
+            ("long", format!("{digest}0")),
+            ("bad", format!("{}g", &digest[..63])),
+        ] {
+            let mut entry = ok_entry(&format!("https://h/{name}"), name, b"x");
+            entry.sha256 = Some(sha256);
+            report.push_str(&entry.to_json_line());
+            report.push('\n');
+        }
+        let index = DoneIndex::read(Cursor::new(report), dir.path())?;
+        let prefix = u64::from_str_radix(&digest[..16], 16).ok();
+        let expected = |name: &str| index.expected(&format!("https://h/{name}"), name);
+        assert_eq!(expected("good")?.and_then(|e| e.sha256_prefix), prefix);
+        for name in ["long", "bad"] {
+            let got = expected(name)?;
+            assert_eq!(
+                got.map(|e| (e.bytes, e.sha256_prefix)),
+                Some((1, None)),
+                "{name}"
+            );
+        }
+        Ok(())
+    }
+
     /// A report longer than the index keeps in memory: every `ok` line is still found, from disk.
 
     #[test]
