@@ -203,6 +203,79 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn a_report_on_disk_is_read_back_and_a_directory_is_refused() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let report = dir.path().join("report.jsonl");
+        let entry = ok_entry("https://h/a.jpg", "a.jpg", b"body");
+        std::fs::write(&report, format!("{}\n", entry.to_json_line()))?;
+        let index = DoneIndex::load(&report, dir.path())?;
+        assert_eq!(
+            index.expected("https://h/a.jpg", "a.jpg")?.map(|e| e.bytes),
+            Some(4)
+        );
+        // `--report DIR` by mistake: refused with a reason, not read as an empty report.
+        match DoneIndex::load(dir.path(), dir.path()) {
+            Err(LoadError::Report(err)) => {
+                assert!(err.to_string().contains("not a regular file"), "{err}")
+            }
+            Err(other) => panic!("refused for the wrong reason: {other:?}"),
+            Ok(_) => panic!("a directory was read as a report"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn long_lines_are_read_back_up_to_64_kib() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        // A URL with a long query (8 kB) is still an item a rerun skips; a line over 64 KiB is not
+        // watchdog's and is ignored.
+        let long = format!("https://h/a.jpg?{}", "q".repeat(8 * 1024));
+        let too_long = format!("https://h/b.jpg?{}", "q".repeat(64 * 1024));
+        let report = format!(
+            "{}\n{}\n",
+            ok_entry(&long, "a.jpg", b"x").to_json_line(),
+            ok_entry(&too_long, "b.jpg", b"x").to_json_line()
+        );
+        let index = DoneIndex::read(Cursor::new(report), dir.path())?;
+        assert!(index.expected(&long, "a.jpg")?.is_some());
+        assert_eq!(index.expected(&too_long, "b.jpg")?, None);
+        assert_eq!(index.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_sha256_that_is_not_64_hex_digits_is_not_trusted() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let good = ok_entry("https://h/good", "good", b"x");
+        let digest = good.sha256.clone().unwrap_or_default();
+        let mut report = format!("{}\n", good.to_json_line());
+        // One digit too many, and the right length with a letter that is no hex digit: the file is
+        // judged by its size alone, as for a line without a `sha256`.
+        for (name, sha256) in [
+            ("long", format!("{digest}0")),
+            ("bad", format!("{}g", &digest[..63])),
+        ] {
+            let mut entry = ok_entry(&format!("https://h/{name}"), name, b"x");
+            entry.sha256 = Some(sha256);
+            report.push_str(&entry.to_json_line());
+            report.push('\n');
+        }
+        let index = DoneIndex::read(Cursor::new(report), dir.path())?;
+        let prefix = u64::from_str_radix(&digest[..16], 16).ok();
+        let expected = |name: &str| index.expected(&format!("https://h/{name}"), name);
+        assert_eq!(expected("good")?.and_then(|e| e.sha256_prefix), prefix);
+        for name in ["long", "bad"] {
+            let got = expected(name)?;
+            assert_eq!(
+                got.map(|e| (e.bytes, e.sha256_prefix)),
+                Some((1, None)),
+                "{name}"
+            );
+        }
+        Ok(())
+    }
+
     /// A report longer than the index keeps in memory: every `ok` line is still found, from disk.
 
     #[test]

@@ -132,6 +132,54 @@ mod tests {
     }
 
     #[test]
+    fn the_mixer_is_splitmix64() {
+        // The first two outputs of SplitMix64 seeded with 0, as published with its reference code.
+        assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(splitmix64(0x9E37_79B9_7F4A_7C15), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    /// The seed for which [`backoff`]'s mixer gives `random`: the mixer is a bijection, undone step
+    /// by step (xor-shifts by re-applying them, multiplications by the odd factor's inverse).
+    fn seed_giving(attempt: u32, random: u64) -> u64 {
+        fn unshift(y: u64, shift: u32) -> u64 {
+            let mut x = y;
+            for _ in 0..64 / shift {
+                x = y ^ (x >> shift);
+            }
+            x
+        }
+        fn inverse(odd: u64) -> u64 {
+            let mut inv = odd;
+            for _ in 0..6 {
+                inv = inv.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(inv)));
+            }
+            inv
+        }
+        let mut z = unshift(random, 31);
+        z = unshift(z.wrapping_mul(inverse(0x94D0_49BB_1331_11EB)), 27);
+        z = unshift(z.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9)), 30);
+        z.wrapping_sub(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[test]
+    fn the_ceiling_itself_is_a_possible_delay() {
+        // Full jitter is uniform in [0, ceiling], both ends included: 200 ms before the first retry,
+        // 400 ms before the second, 5 s from the sixth on.
+        for (attempt, ceiling) in [(1, 200), (2, 400), (6, 5000), (40, 5000)] {
+            let ceiling = Duration::from_millis(ceiling);
+            let top = seed_giving(attempt, ceiling.as_nanos() as u64);
+            assert_eq!(backoff(attempt, top), ceiling, "attempt {attempt}");
+            let bottom = seed_giving(attempt, ceiling.as_nanos() as u64 + 1);
+            assert_eq!(
+                backoff(attempt, bottom),
+                Duration::ZERO,
+                "attempt {attempt}"
+            );
+        }
+    }
+
+    #[test]
     fn seeds_vary() {
         let a = seed_from_clock();
         std::thread::sleep(Duration::from_millis(2));
