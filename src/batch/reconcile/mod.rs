@@ -61,6 +61,8 @@ pub struct ReconcileOptions {
     pub shard: Option<String>,
     /// The shard count for `--shard auto` under a Kubernetes Indexed Job.
     pub shard_count: Option<u32>,
+    /// Write the outcome as Prometheus metrics to this file.
+    pub metrics: Option<PathBuf>,
 }
 
 /// The list to reconcile against, and the share of it the reports should cover.
@@ -211,6 +213,15 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
     if let Err(e) = written {
         crate::report_error(format!("cannot write the output: {e}"));
         return Exit::Failure.into();
+    }
+    if let Some(path) = &args.metrics {
+        if let Err(e) = outcome.metrics().write_to(path) {
+            crate::report_error(format!(
+                "report: cannot write the metrics file '{}': {e}",
+                path.display()
+            ));
+            return Exit::Failure.into();
+        }
     }
     outcome.exit().into()
 }
