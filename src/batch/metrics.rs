@@ -232,30 +232,36 @@ impl Metrics {
         out
     }
 
-    /// Writes the file at `path` atomically: a temporary file beside it, renamed over it.
+    /// Writes the file at `path` atomically (see [`replace_file`]).
     pub fn write_to(&self, path: &Path) -> io::Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-        // Not `*.prom`: the textfile collector must never read the temporary file.
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.tmp", std::process::id()));
-        let temp = dir.join(temp_name);
-        let written = std::fs::File::create(&temp).and_then(|mut file| {
-            file.write_all(self.render().as_bytes())?;
-            file.sync_data()
-        });
-        match written.and_then(|()| std::fs::rename(&temp, path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                Err(e)
-            }
+        replace_file(path, self.render().as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` atomically: to a temporary file beside it, then renamed over it, so a
+/// reader sees the old file or the new one, never half of one.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    // Not `*.prom`: the textfile collector must never read the temporary file.
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = dir.join(temp_name);
+    let written = std::fs::File::create(&temp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_data()
+    });
+    match written.and_then(|()| std::fs::rename(&temp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
         }
     }
 }

@@ -481,6 +481,7 @@ impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
             shard: args.shard,
             shard_count: args.shard_count,
             metrics: args.metrics,
+            html: args.html,
         }
     }
 }
@@ -557,6 +558,12 @@ pub struct ReportArgs {
     /// replaced atomically, so a reconciliation job can publish its result.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+
+    /// Also write the outcome as one self-contained web page to FILE (no network needed to view
+    /// it): bars per status and per host, items done and not done over time, the slowest hosts, and
+    /// a filterable table of the items not done (the first 1000).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -433,3 +433,168 @@ fn a_metrics_file_that_cannot_be_written_stops_the_batch_before_any_download() {
     assert!(w.server.requests().is_empty(), "nothing downloaded");
     w.marker.assert_no_survivors();
 }
+
+/// The DOM of `page` after its script ran, as headless Chromium sees it with no network (in a
+/// network namespace of its own), and what Chromium logged of the page's console.
+fn chromium_dom(w: &World, page: &str) -> (String, String) {
+    let profile = w.path("chromium-profile");
+    let mut cmd = Command::new("unshare");
+    // Root makes a network namespace directly; anyone else needs a user namespace for it.
+    cmd.arg(if crate::common::is_root() {
+        "-n"
+    } else {
+        "-rn"
+    });
+    cmd.args([
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        &format!("--user-data-dir={}", s(&profile)),
+        "--dump-dom",
+        page,
+    ]);
+    let run = run_bounded(&mut cmd, Duration::from_secs(90));
+    assert_eq!(run.code, Some(0), "chromium: {}", run.stderr);
+    let console: String = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (run.stdout, console)
+}
+
+fn chromium_here(test: &str) -> bool {
+    let works = Command::new("unshare")
+        .arg(if crate::common::is_root() {
+            "-n"
+        } else {
+            "-rn"
+        })
+        .args(["chromium", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    can_run(
+        test,
+        works,
+        "chromium (Debian package chromium) and unshare (util-linux), with network namespaces",
+    )
+}
+
+/// The text of the element with `id` in `dom` (its first text, tags removed up to the next `<`).
+fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let rest = &dom[at..];
+    let start = rest.find('>').map_or(0, |i| i + 1);
+    let end = rest[start..].find('<').map_or(rest.len(), |i| start + i);
+    &rest[start..end]
+}
+
+#[test]
+fn report_html_is_a_page_a_browser_without_network_shows_with_counts_bars_and_rows() {
+    if !chromium_here(
+        "report_html_is_a_page_a_browser_without_network_shows_with_counts_bars_and_rows",
+    ) {
+        return;
+    }
+    let w = World::new("report-html");
+    let list = write_list(
+        &w,
+        "list.txt",
+        &[
+            "/data/1000",
+            "/data/2000",
+            "/image.png",
+            "/status/404?a",
+            "/status/404?b",
+            "/silent",
+        ],
+    );
+    let out = w.path("out");
+    let run = run_in(
+        &w,
+        &[
+            "batch",
+            &list,
+            "--out",
+            s(&out),
+            "--retries",
+            "0",
+            "-t",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let page = w.path("report.html");
+    let run = run_in(
+        &w,
+        &["report", "--html", s(&page), s(&out.join("report.jsonl"))],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let html = std::fs::read_to_string(&page).expect("read the page");
+    // Self-contained: nothing to fetch, and a policy that would refuse it.
+    for outside in [" src=", " href=", "@import", "url("] {
+        assert!(!html.contains(outside), "{outside} in the page");
+    }
+    assert!(html.contains("Content-Security-Policy"));
+
+    let url = format!("file://{}", s(&page));
+    let (dom, console) = chromium_dom(&w, &url);
+    assert_eq!(console, "", "console messages");
+    assert_eq!(text_of(&dom, "items"), "6");
+    assert_eq!(text_of(&dom, "done"), "3");
+    assert_eq!(text_of(&dom, "missing"), "3");
+    // A bar per status that occurred, with its count.
+    let by_status = dom
+        .split("id=\"by-status\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the bars per status");
+    let bars: Vec<(String, String)> = by_status
+        .split("<tr class=\"bar\" data-status=\"")
+        .skip(1)
+        .map(|row| {
+            let status = row.split('"').next().unwrap_or_default().to_string();
+            let n = row
+                .split("<td class=\"n\">")
+                .nth(1)
+                .and_then(|t| t.split('<').next())
+                .unwrap_or_default()
+                .to_string();
+            (status, n)
+        })
+        .collect();
+    let expected = [("ok", "3"), ("timeout", "1"), ("http_error", "2")];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(bars, expected);
+    assert!(by_status.contains("class=\"seg ok\" style=\"width:100.00%\""));
+    // The table: one row per item not done, all shown.
+    assert_eq!(dom.matches("<tr data-status=").count(), 3);
+    assert_eq!(text_of(&dom, "shown"), "3");
+    for target in ["/status/404?a", "/status/404?b", "/silent"] {
+        assert!(dom.contains(&w.url(target)), "{target} in the table");
+    }
+    assert!(!dom.contains(" hidden=\"\""));
+
+    // The filter, set from the address: only the timeout is left in view.
+    let (dom, console) = chromium_dom(&w, &format!("{url}#status=timeout"));
+    assert_eq!(console, "", "console messages");
+    assert_eq!(text_of(&dom, "shown"), "1");
+    assert_eq!(
+        dom.matches("<tr data-status=\"http_error\" hidden=\"\"")
+            .count(),
+        2,
+        "{dom}"
+    );
+    assert_eq!(dom.matches("<tr data-status=\"timeout\">").count(), 1);
+    w.marker.assert_no_survivors();
+}

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::batch::list::json_line;
 use crate::batch::metrics::{top_hosts, Metrics};
+
+use super::html::PageTally;
 use crate::batch::report::ReportEntry;
 use crate::batch::status::Status;
 use crate::batch::summary::StatusCounts;
@@ -72,6 +74,8 @@ pub struct Outcome {
     pub unlisted_credentials: u64,
     /// With `--list`: what the list held.
     pub list: Option<ListCounts>,
+    /// With `--html`: what the page shows beyond these counts.
+    pub page: Option<Box<PageTally>>,
 }
 
 /// With `--list`: the list's items (of the shard), and those no report mentions.
@@ -146,6 +150,9 @@ impl Outcome {
             self.first_started_ms = Some(self.first_started_ms.map_or(started, |s| s.min(started)));
             self.last_finished_ms = Some(self.last_finished_ms.map_or(at, |l| l.max(at)));
         }
+        if let Some(page) = self.page.as_mut() {
+            page.record(entry);
+        }
         let done = entry.status.is_done();
         if done {
             self.bytes += entry.bytes.unwrap_or(0);
@@ -166,6 +173,9 @@ impl Outcome {
             list.missing += 1;
         }
         self.note_missing("missing", url, Some(path), Some("no report mentions it"));
+        if let Some(page) = self.page.as_mut() {
+            page.record_never_tried(url, path);
+        }
         self.count_host(url, false);
     }
 
