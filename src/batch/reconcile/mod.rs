@@ -123,7 +123,12 @@ Output:
   report still being written) is named on stderr with its file and line number, and skipped.
   --failed writes one JSON object per item not done, {\"url\":...,\"path\":...} and the other keys
   its list line had (the report's extra), those of the reports first, then those never tried, in
-  list order. Two kinds are left out, with a note on stderr: invalid ones, whose list line must be
+  list order. --metrics FILE also writes the outcome in the Prometheus text format, as batch
+  --metrics does (without what only a running batch knows: in flight, the circuit breaker; the
+  times are the items' earliest start and latest finished_at). --html FILE also writes one
+  self-contained page (no network needed): bars per status and per host, items over time, the
+  slowest hosts, and a table of the first 1000 items not done, filterable (page.html#status=timeout
+  &q=TEXT sets the filter), saying how many it left out. Two kinds are left out, with a note on stderr: invalid ones, whose list line must be
   fixed first, and those whose URL had credentials, which reports never keep (***); a never-tried
   item is written with the list's own URL.
 
