@@ -22,7 +22,8 @@ pub struct RunStats {
     /// Per worker slot: `Some(bytes so far)` while it has an item.
     slots: Vec<Option<u64>>,
     tripped: HashSet<String>,
-    pub hosts: HostTally,
+    /// Items per host, counted only for the metrics file (a URL parse and a lookup per item).
+    pub hosts: Option<HostTally>,
     /// Items of this run read from the list so far (shard's share, invalid lines included).
     read: u64,
     /// The number of items of this run, once known: counted up front, or when the list ended.
@@ -30,14 +31,15 @@ pub struct RunStats {
 }
 
 impl RunStats {
-    /// `listed`: the items of the list when counted before the run.
-    pub fn new(listed: Option<u64>) -> RunStats {
+    /// `listed`: the items of the list when counted before the run; `per_host`: count items per
+    /// host.
+    pub fn new(listed: Option<u64>, per_host: bool) -> RunStats {
         RunStats {
             started: Instant::now(),
             started_at: SystemTime::now(),
             slots: Vec::new(),
             tripped: HashSet::new(),
-            hosts: HostTally::default(),
+            hosts: per_host.then(HostTally::default),
             read: 0,
             listed,
         }
@@ -54,7 +56,9 @@ impl RunStats {
     }
 
     pub fn ended(&mut self, entry: &ReportEntry) {
-        self.hosts.record(&entry.url, entry.status.is_done());
+        if let Some(hosts) = self.hosts.as_mut() {
+            hosts.record(&entry.url, entry.status.is_done());
+        }
     }
 
     pub fn worker_busy(&mut self, slot: usize) {
@@ -105,7 +109,7 @@ mod tests {
 
     #[test]
     fn in_flight_and_bytes_follow_the_workers() {
-        let mut stats = RunStats::new(None);
+        let mut stats = RunStats::new(None, false);
         stats.worker_busy(2);
         stats.worker_busy(0);
         stats.worker_progress(2, 100);

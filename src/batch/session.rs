@@ -328,7 +328,7 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
         })
         .flatten();
     let progress = show_progress.then(|| BatchProgress::new(listed));
-    let stats = RunStats::new(listed);
+    let stats = RunStats::new(listed, args.metrics.is_some());
     let mut watch = Watch::new(
         args.progress_interval,
         status_lines,

@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn a_line_says_where_the_run_is_and_how_fast_it_goes() {
-        let mut stats = RunStats::new(None);
+        let mut stats = RunStats::new(None, false);
         let start = stats.started;
         let mut summary = Summary::new();
         let mut line = StatusLine::new(start);

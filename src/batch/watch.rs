@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::metrics::{earlier_last_success, epoch_seconds, Metrics};
+use super::metrics::{earlier_last_success, epoch_seconds, HostTally, Metrics};
 use super::run_stats::RunStats;
 use super::status_line::StatusLine;
 use super::summary::Summary;
@@ -112,7 +112,7 @@ impl Watch {
             start_time: Some(epoch_seconds(stats.started_at)),
             end_time: ended.map(|_| now),
             last_success: self.last_success,
-            hosts: stats.hosts.top(),
+            hosts: stats.hosts.as_ref().map(HostTally::top).unwrap_or_default(),
         };
         metrics
             .write_to(path)
