@@ -204,6 +204,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_batch_bar_counts_failures_by_cause() {
+        let mut progress = BatchProgress::new(Some(3));
+        progress.item_done(true, 10, None);
+        progress.item_done(false, 0, Some("1 timeout".to_string()));
+        let message = progress.overall.message();
+        assert!(
+            message.starts_with("ok 1 failed 1 (1 timeout) · "),
+            "{message}"
+        );
+        progress.finish();
+    }
+
+    #[test]
     fn a_disabled_bar_ignores_everything() {
         let mut progress = FetchProgress::new(false);
         progress.observe(&ProgressLine::Progress {

@@ -346,6 +346,16 @@ mod tests {
         assert!(down
             .render(Duration::from_secs(1))
             .contains("1 connect_error (1 not tried: host down"));
+        assert_eq!(
+            summary.counts().render_failures().as_deref(),
+            Some("2 http_error")
+        );
+        assert_eq!(Summary::new().counts().render_failures(), None);
+        assert_eq!((summary.attempts, summary.retries), (0, 0));
+        let mut retried = ReportEntry::new("https://h/r", Status::Ok);
+        retried.attempts = 3;
+        summary.record(&retried);
+        assert_eq!((summary.attempts, summary.retries), (3, 2));
         let mut invalid_only = Summary::new();
         invalid_only.record(&ReportEntry::new("x", Status::Invalid));
         assert_eq!(invalid_only.exit(), Exit::SomeFailed);

@@ -119,3 +119,33 @@ impl Watch {
             .map_err(|e| format!("cannot write the metrics file '{}': {e}", path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_due_an_interval_apart_and_never_bunch_up_after_a_late_wake_up() {
+        let stats = RunStats::new(None, false);
+        let second = Duration::from_secs(1);
+        let off = Watch::new(None, true, None, &stats);
+        assert_eq!(off.due_at(), None);
+        let no_output = Watch::new(Some(second), false, None, &stats);
+        assert_eq!(
+            no_output.due_at(),
+            None,
+            "nothing to write, nothing scheduled"
+        );
+        let mut watch = Watch::new(Some(second), true, None, &stats);
+        let start = stats.started;
+        assert_eq!(watch.due_at(), Some(start + second));
+        let summary = Summary::new();
+        watch.tick(&summary, &stats, start + Duration::from_millis(500));
+        assert_eq!(watch.due_at(), Some(start + second), "not due yet");
+        watch.tick(&summary, &stats, start + Duration::from_millis(1100));
+        assert_eq!(watch.due_at(), Some(start + 2 * second));
+        // A loop late by several intervals writes one line, the next an interval later.
+        watch.tick(&summary, &stats, start + Duration::from_millis(5500));
+        assert_eq!(watch.due_at(), Some(start + Duration::from_millis(6500)));
+    }
+}
