@@ -183,7 +183,7 @@ impl Metrics {
         single(
             "watchdog_hosts_tripped",
             "gauge",
-            "Hosts whose circuit breaker (--host-failures) tripped in this run.",
+            "Hosts whose circuit breaker (--host-failures) held back items in this run.",
             self.hosts_tripped.map(|n| n.to_string()),
         );
         single(

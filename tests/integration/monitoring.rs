@@ -598,3 +598,52 @@ fn report_html_is_a_page_a_browser_without_network_shows_with_counts_bars_and_ro
     assert_eq!(dom.matches("<tr data-status=\"timeout\">").count(), 1);
     w.marker.assert_no_survivors();
 }
+
+#[test]
+fn the_metrics_count_the_hosts_the_circuit_breaker_tripped() {
+    if !promtool_here("the_metrics_count_the_hosts_the_circuit_breaker_tripped") {
+        return;
+    }
+    let w = World::new("metrics-breaker");
+    // Nothing listens on port 9: every connection is refused at once.
+    let list: String = (0..6)
+        .map(|i| format!("http://127.0.0.1:9/down/{i}\n"))
+        .chain(std::iter::once(w.url("/image.png") + "\n"))
+        .collect();
+    std::fs::write(w.path("list.txt"), list).expect("write the list");
+    let prom = w.path("batch.prom");
+    let run = run_in(
+        &w,
+        &[
+            "batch",
+            s(&w.path("list.txt")),
+            "--out",
+            s(&w.path("out")),
+            "-j",
+            "1",
+            "--retries",
+            "0",
+            "--host-failures",
+            "2",
+            "--metrics",
+            s(&prom),
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    promtool_accepts(&prom);
+    let metrics = samples(&std::fs::read_to_string(&prom).expect("read"));
+    assert_eq!(metrics["watchdog_hosts_tripped"], 1.0);
+    assert_eq!(
+        metrics["watchdog_items_not_tried_total"], 4.0,
+        "all but the first two"
+    );
+    assert_eq!(
+        metrics["watchdog_items_total{status=\"connect_error\"}"],
+        6.0
+    );
+    assert_eq!(
+        metrics["watchdog_attempts_total"], 3.0,
+        "the two, and the image"
+    );
+    w.marker.assert_no_survivors();
+}
