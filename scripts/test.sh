@@ -2,7 +2,8 @@
 # Runs the whole test suite on a fresh machine: installs what the tests need (nginx for the real-server
 # tests, curl for the supervised-curl test, util-linux's unshare/setpriv for the containment tests,
 # Squid, htpasswd and Dante for the proxy tests, perl and make to build the OpenSSL and libcurl that
-# go into the binary, PyYAML for the README's Kubernetes manifest), then `cargo test` with the test
+# go into the binary, PyYAML for the README's Kubernetes manifest, promtool from Debian's prometheus for
+# the metrics files, Chromium for the report page), then `cargo test` with the test
 # hooks built in (`--features test-hooks`; a build for users has none). Extra arguments go to
 # `cargo test`.
 #
@@ -31,13 +32,16 @@ command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v make >/dev/null 2>&1 || missing+=(make)
 perl -MIPC::Cmd -e 1 >/dev/null 2>&1 || missing+=(perl)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+# promtool checks the --metrics files; headless Chromium opens the report --html page.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${missing[*]}" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The tests start their own nginx, Squid and Dante on loopback ports; system ones are not needed.
-    for service in nginx squid danted; do service "$service" stop >/dev/null 2>&1 || true; done
+    for service in nginx squid danted prometheus; do service "$service" stop >/dev/null 2>&1 || true; done
   else
     echo "test: missing ${missing[*]}: install them (e.g. sudo apt-get install ${missing[*]})" >&2
     exit 1

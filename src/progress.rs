@@ -168,8 +168,9 @@ impl BatchProgress {
         }
     }
 
-    /// One list line is finished (lines that needed no download too).
-    pub fn item_done(&mut self, ok: bool, bytes: u64) {
+    /// One list line is finished (lines that needed no download too); `causes` are the failures so
+    /// far by status (`6 timeout, 4 http_error`), as the status lines in a log count them.
+    pub fn item_done(&mut self, ok: bool, bytes: u64, causes: Option<String>) {
         if ok {
             self.ok += 1;
         } else {
@@ -179,9 +180,10 @@ impl BatchProgress {
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         self.overall.inc(1);
         self.overall.set_message(format!(
-            "ok {} failed {} · {:.1} files/s · {:.1} MB/s",
+            "ok {} failed {}{} · {:.1} files/s · {:.1} MB/s",
             self.ok,
             self.failed,
+            causes.map(|c| format!(" ({c})")).unwrap_or_default(),
             (self.ok + self.failed) as f64 / seconds,
             self.bytes as f64 / seconds / 1e6
         ));
@@ -200,6 +202,19 @@ impl BatchProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batch_bar_counts_failures_by_cause() {
+        let mut progress = BatchProgress::new(Some(3));
+        progress.item_done(true, 10, None);
+        progress.item_done(false, 0, Some("1 timeout".to_string()));
+        let message = progress.overall.message();
+        assert!(
+            message.starts_with("ok 1 failed 1 (1 timeout) · "),
+            "{message}"
+        );
+        progress.finish();
+    }
 
     #[test]
     fn a_disabled_bar_ignores_everything() {

@@ -79,7 +79,7 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__batch)
-            opts="-o -j -t -q -H -x -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --proxy --noproxy --proxy-basic --proxy-digest --proxy-anyauth --help"
+            opts="-o -j -t -q -H -x -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --progress-interval --metrics --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --proxy --noproxy --proxy-basic --proxy-digest --proxy-anyauth --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -126,6 +126,14 @@ _watchdog() {
                     return 0
                     ;;
                 --shard-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -193,7 +201,7 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__report)
-            opts="-h --failed --json --index-dir --list --shard --shard-count --help"
+            opts="-h --failed --json --index-dir --list --shard --shard-count --metrics --html --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +220,14 @@ _watchdog() {
                     return 0
                     ;;
                 --shard-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --html)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -19,20 +19,24 @@ pub mod allocate;
 pub mod compact;
 pub mod hosts;
 pub mod list;
+pub mod metrics;
 mod options;
 pub mod plan;
 pub mod reconcile;
 pub mod report;
 pub mod resume;
 pub mod retry;
+pub mod run_stats;
 pub mod runner;
 pub mod session;
 pub mod shard;
 pub mod spill;
 pub mod status;
+pub mod status_line;
 pub mod summary;
 pub mod timestamp;
 pub mod verify;
+pub mod watch;
 pub mod worker;
 
 /// Runs `watchdog batch`.

@@ -40,5 +40,10 @@ pub struct BatchOptions {
     pub no_sha256: bool,
     /// Show no progress.
     pub quiet: bool,
+    /// How often a status line goes to stderr when it is no terminal, and the metrics file is
+    /// rewritten; `None`: never (the metrics file only at the start and the end).
+    pub progress_interval: Option<Duration>,
+    /// The Prometheus metrics file.
+    pub metrics: Option<PathBuf>,
     pub download: DownloadOptions,
 }

@@ -89,8 +89,14 @@ pub trait Items {
     fn worker_progress(&mut self, _slot: usize, _bytes: u64, _total: Option<u64>) {}
     /// Worker `slot` has no item any more.
     fn worker_idle(&mut self, _slot: usize) {}
-    /// An item was reported without an attempt: its host is down (the circuit breaker).
-    fn held_back(&mut self) {}
+    /// An item was reported without an attempt: its host (`host:port`) is down (the circuit breaker).
+    fn held_back(&mut self, _host: &str) {}
+    /// When the items want the loop awake for something of their own (a status line), if ever.
+    fn due_at(&self) -> Option<Instant> {
+        None
+    }
+    /// The loop is awake: do what is due by now.
+    fn tick(&mut self) {}
 }
 
 /// Per-item limits.
@@ -357,6 +363,7 @@ impl<'a> Runner<'a> {
                 self.reap();
             }
             self.check_timers();
+            self.items.tick();
             self.assign();
             if self.list_done
                 && self.retry.is_empty()
@@ -394,7 +401,7 @@ impl<'a> Runner<'a> {
             if let Verdict::Refuse(kind, message) = self.hosts.admit(&item.host, Instant::now()) {
                 // An earlier attempt may have left a partial file for its retry.
                 let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
-                self.items.held_back();
+                self.items.held_back(&item.host);
                 self.finish_failed(item, Status::from(kind), None, message);
                 continue;
             }
@@ -686,6 +693,9 @@ impl<'a> Runner<'a> {
             for at in timers.into_iter().flatten() {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
+        }
+        if let Some(at) = self.items.due_at() {
+            wake = Some(wake.map_or(at, |w| w.min(at)));
         }
         let signalled = self
             .processes

@@ -10,10 +10,12 @@ use super::list::ListReader;
 use super::plan::{Plan, Planner};
 use super::report::{new_run_id, open_report, ReportEntry, ReportPath, ReportWriter};
 use super::resume::{DoneIndex, LoadError};
+use super::run_stats::RunStats;
 use super::runner::{failure, open_list, Items, Limits, Pending, RunEnd, Runner};
 use super::shard::Shard;
 use super::status::Status;
 use super::summary::{Closing, Ending, Summary};
+use super::watch::Watch;
 use super::BatchOptions;
 use crate::exit::Exit;
 use crate::progress::BatchProgress;
@@ -31,6 +33,9 @@ struct ListItems {
     progress: Option<BatchProgress>,
     /// The directory the previous item needed, known to exist.
     last_dir: Option<PathBuf>,
+    /// In flight, per host, the list's length: for the status lines and the metrics file.
+    stats: RunStats,
+    watch: Watch,
 }
 
 impl ListItems {
@@ -44,6 +49,7 @@ impl ListItems {
             }
         }
         self.summary.record(&entry);
+        self.stats.ended(&entry);
         if let Some(progress) = self.progress.as_mut() {
             let ok = entry.status.is_done();
             progress.item_done(
@@ -53,6 +59,9 @@ impl ListItems {
                 } else {
                     0
                 },
+                (!ok)
+                    .then(|| self.summary.counts().render_failures())
+                    .flatten(),
             );
         }
     }
@@ -64,7 +73,11 @@ impl Items for ListItems {
             return None;
         }
         loop {
-            let entry = match self.reader.next()? {
+            let Some(next) = self.reader.next() else {
+                self.stats.list_ended();
+                return None;
+            };
+            let entry = match next {
                 Ok(entry) => entry,
                 Err(e) => {
                     self.fatal = Some(format!("cannot read the list: {e}"));
@@ -81,6 +94,7 @@ impl Items for ListItems {
             let (line_no, item, path, already) = match plan {
                 Plan::NotMine => continue,
                 Plan::Report(entry) => {
+                    self.stats.item_read();
                     self.record(entry);
                     continue;
                 }
@@ -97,6 +111,7 @@ impl Items for ListItems {
                     expected,
                 } => (line_no, item, path, Some(expected)),
             };
+            self.stats.item_read();
             // Most lists name no directories: the output directory exists, and a mkdir per item
             // would be wasted.
             let parent = Path::new(&path)
@@ -139,23 +154,37 @@ impl Items for ListItems {
         self.record(entry);
     }
 
-    fn held_back(&mut self) {
+    fn held_back(&mut self, host: &str) {
         self.summary.held_back += 1;
+        self.stats.held_back(host);
+    }
+
+    fn due_at(&self) -> Option<Instant> {
+        self.watch.due_at()
+    }
+
+    fn tick(&mut self) {
+        if self.watch.due_at().is_some() {
+            self.watch.tick(&self.summary, &self.stats, Instant::now());
+        }
     }
 
     fn worker_busy(&mut self, slot: usize, url: &str) {
+        self.stats.worker_busy(slot);
         if let Some(progress) = self.progress.as_mut() {
             progress.worker_busy(slot, url);
         }
     }
 
     fn worker_progress(&mut self, slot: usize, bytes: u64, total: Option<u64>) {
+        self.stats.worker_progress(slot, bytes);
         if let Some(progress) = self.progress.as_mut() {
             progress.worker_progress(slot, bytes, total);
         }
     }
 
     fn worker_idle(&mut self, slot: usize) {
+        self.stats.worker_idle(slot);
         if let Some(progress) = self.progress.as_mut() {
             progress.worker_idle(slot);
         }
@@ -173,7 +202,8 @@ fn index_failure(dir: &Path, err: &io::Error) -> String {
 }
 
 /// The number of lines of a list file that may be items (not blank, not comments), for the progress
-/// bar's total; `None` for stdin or a file that cannot be read. Only counted when a bar is drawn.
+/// bar's, the status lines' and the metrics' total; `None` for stdin or a file that cannot be read.
+/// Only counted when one of them is shown.
 fn count_items(list: &std::path::Path) -> Option<u64> {
     if list.as_os_str() == "-" {
         return None;
@@ -285,16 +315,30 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
             ))
         }
     };
-    let show_progress = !args.quiet && io::stderr().is_terminal();
-    // A shard takes an unknown part of the list, so its total is unknown too.
-    let progress = show_progress.then(|| {
-        BatchProgress::new(
+    let on_terminal = io::stderr().is_terminal();
+    let show_progress = !args.quiet && on_terminal;
+    let status_lines = !args.quiet && !on_terminal && args.progress_interval.is_some();
+    // A shard takes an unknown part of the list, so its total is unknown too (until it ended).
+    let listed = (show_progress || status_lines || args.metrics.is_some())
+        .then(|| {
             args.shard
                 .is_none()
                 .then(|| count_items(&args.list))
-                .flatten(),
-        )
-    });
+                .flatten()
+        })
+        .flatten();
+    let progress = show_progress.then(|| BatchProgress::new(listed));
+    let stats = RunStats::new(listed, args.metrics.is_some());
+    let mut watch = Watch::new(
+        args.progress_interval,
+        status_lines,
+        args.metrics.clone(),
+        &stats,
+    );
+    // The file is written at once: a path that cannot take it fails the run before any download.
+    if let Err(e) = watch.write_metrics(&Summary::new(), &stats, None) {
+        return failure(e);
+    }
     let mut items = ListItems {
         reader: ListReader::new(list),
         planner,
@@ -305,6 +349,8 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
         fatal: None,
         progress,
         last_dir: None,
+        stats,
+        watch,
     };
     let limits = Limits {
         jobs: args.jobs,
@@ -337,6 +383,8 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
     // says what happened (what cron mails and CI logs show).
     // A run stopped before any item ended was stopped by bad input (a list that cannot be read): its
     // one error line says everything.
+    let success = ending == Ending::Finished && items.summary.failed() == 0;
+    items.watch.finish(&items.summary, &items.stats, success);
     let stopped_at_once = ending == Ending::Stopped && items.summary.total() == 0;
     let quiet_success = args.quiet && ending == Ending::Finished && items.summary.failed() == 0;
     if !stopped_at_once && !quiet_success {

@@ -47,9 +47,18 @@ impl StatusCounts {
     /// `1150 ok, 30 skipped, 20 http_error`: the statuses that occur, in [`Status::ALL`]'s order;
     /// `None` when there are none.
     pub fn render(&self) -> Option<String> {
+        self.render_where(|_| true)
+    }
+
+    /// `6 timeout, 4 http_error`: the failures that occur, by status; `None` when there are none.
+    pub fn render_failures(&self) -> Option<String> {
+        self.render_where(|s| !s.is_done())
+    }
+
+    fn render_where(&self, keep: impl Fn(Status) -> bool) -> Option<String> {
         let counts: Vec<String> = Status::ALL
             .iter()
-            .filter(|s| self.count(**s) > 0)
+            .filter(|s| keep(**s) && self.count(**s) > 0)
             .map(|s| format!("{} {}", self.count(*s), s))
             .collect();
         (!counts.is_empty()).then(|| counts.join(", "))
@@ -65,6 +74,9 @@ pub struct Summary {
     /// Items reported without an attempt because their host was down (the circuit breaker); they are
     /// counted under their status too.
     pub held_back: u64,
+    /// Attempts of the items that ended, and of those the attempts after an item's first.
+    pub attempts: u64,
+    pub retries: u64,
     /// The first few failed items of each status (in [`Status::ALL`]'s order), as `URL: why`.
     named: [Vec<String>; Status::ALL.len()],
 }
@@ -111,6 +123,8 @@ impl Summary {
         if entry.status == Status::Ok {
             self.bytes += entry.bytes.unwrap_or(0);
         }
+        self.attempts += u64::from(entry.attempts);
+        self.retries += u64::from(entry.attempts.saturating_sub(1));
         let named = &mut self.named[entry.status.index()];
         if !entry.status.is_done() && named.len() < NAMED_PER_STATUS {
             let mut line = crate::redact::redact_credentials(&entry.url);
@@ -133,6 +147,11 @@ impl Summary {
 
     pub fn count(&self, status: Status) -> u64 {
         self.counts.count(status)
+    }
+
+    /// Items per status.
+    pub fn counts(&self) -> &StatusCounts {
+        &self.counts
     }
 
     pub fn total(&self) -> u64 {
@@ -327,6 +346,16 @@ mod tests {
         assert!(down
             .render(Duration::from_secs(1))
             .contains("1 connect_error (1 not tried: host down"));
+        assert_eq!(
+            summary.counts().render_failures().as_deref(),
+            Some("2 http_error")
+        );
+        assert_eq!(Summary::new().counts().render_failures(), None);
+        assert_eq!((summary.attempts, summary.retries), (0, 0));
+        let mut retried = ReportEntry::new("https://h/r", Status::Ok);
+        retried.attempts = 3;
+        summary.record(&retried);
+        assert_eq!((summary.attempts, summary.retries), (3, 2));
         let mut invalid_only = Summary::new();
         invalid_only.record(&ReportEntry::new("x", Status::Invalid));
         assert_eq!(invalid_only.exit(), Exit::SomeFailed);

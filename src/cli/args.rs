@@ -357,6 +357,18 @@ pub struct BatchArgs {
     #[arg(short = 'q', long, help_heading = "Output")]
     pub quiet: bool,
 
+    /// When stderr is not a terminal (a log file), write a status line to it this often: elapsed,
+    /// items ended of the total, ok, failed by cause, in flight, items/s and MB/s over the interval,
+    /// ETA; also how often --metrics is rewritten. 0 disables both (the metrics file is then written
+    /// at the start and the end only); -q disables the lines.
+    #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "30s", help_heading = "Output")]
+    pub progress_interval: std::option::Option<Duration>,
+
+    /// Write Prometheus metrics to FILE (text format, for node_exporter's textfile collector), replaced
+    /// atomically at the start, every --progress-interval and at the end.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub metrics: Option<PathBuf>,
+
     #[command(flatten, next_help_heading = "Bad networks")]
     pub network: Box<BadNetworkArgs>,
 
@@ -451,6 +463,8 @@ impl From<BatchArgs> for BatchOptions {
             shard_count: args.shard_count,
             no_sha256: args.no_sha256,
             quiet: args.quiet,
+            progress_interval: args.progress_interval,
+            metrics: args.metrics,
             download: (*args.download).into(),
         }
     }
@@ -466,6 +480,8 @@ impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
             list: args.list,
             shard: args.shard,
             shard_count: args.shard_count,
+            metrics: args.metrics,
+            html: args.html,
         }
     }
 }
@@ -537,6 +553,17 @@ pub struct ReportArgs {
     /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "N")]
     pub shard_count: Option<u32>,
+
+    /// Also write the outcome as Prometheus metrics to FILE (as `batch --metrics` writes them),
+    /// replaced atomically, so a reconciliation job can publish its result.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+
+    /// Also write the outcome as one self-contained web page to FILE (no network needed to view
+    /// it): bars per status and per host, items done and not done over time, the slowest hosts, and
+    /// a filterable table of the items not done (the first 1000).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -76,8 +76,31 @@ Report:
   never read back. DIR/report.jsonl is opened without following a symbolic link, as downloads
   inside DIR are: a link there is an error; an explicit --report PATH is opened as given.";
 
+/// The status lines and the metrics file of a batch nobody watches on a terminal.
+pub const BATCH_MONITORING_HELP: &str = "\
+Status lines:
+  When stderr is not a terminal (a log file), one line (wrapped here) every --progress-interval:
+  watchdog: progress: elapsed=1m30s ended=120/1000 ok=110 skipped=0 failed=10 timeout=6 \
+http_error=4 in_flight=4 items_per_s=2.0 mb_per_s=1.30 eta=7m20s
+  The keys, always in this order: elapsed; ended, items that ended of the total (? until known:
+  a list file is counted up front, stdin or a shard when the list ended); ok, skipped, failed, then
+  one <status>=N per failure cause seen; in_flight; items_per_s and mb_per_s over the last
+  interval; eta at the average rate so far (? until known). On a terminal the bar counts the same
+  failures by cause.
+
+Metrics (--metrics FILE):
+  The Prometheus text format (for node_exporter's textfile collector), replaced atomically (a
+  temporary .FILE.PID.tmp beside it, then a rename) at the start, every --progress-interval and at
+  the end: watchdog_items_total{status}, watchdog_items_listed, watchdog_downloaded_bytes_total,
+  watchdog_attempts_total, watchdog_retries_total, watchdog_items_in_flight,
+  watchdog_hosts_tripped, watchdog_items_not_tried_total, watchdog_start_time_seconds,
+  watchdog_end_time_seconds, watchdog_last_success_timestamp_seconds (a run with exit 0; carried
+  over by one that fails) and watchdog_host_items_total{host,result=\"done\"|\"not_done\"} for the
+  20 hosts with the most items, the rest as host=\"(other)\". A FILE that cannot be written stops
+  the batch before any download (exit 125).";
+
 pub(super) fn batch_after_help() -> String {
-    format!("{BATCH_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
+    format!("{BATCH_HELP}\n\n{BATCH_MONITORING_HELP}\n\n{BATCH_EXIT_STATUS_HELP}")
 }
 
 /// The one place watchdog differs from GNU timeout on purpose, shown by `--help` and the man page.

@@ -7,6 +7,7 @@ mod fetch;
 mod gnu_signals;
 mod gnu_timeout;
 mod man;
+mod monitoring;
 mod nginx;
 mod peer_timeout_suites;
 mod proxy;

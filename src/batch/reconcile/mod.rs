@@ -20,13 +20,15 @@
 //! `missing`; the list's keys are kept in another [`SpillMap`], so that the last pass can count the
 //! reports' items that are not on the list.
 //!
-//! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them.
+//! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them, [`html`] draws
+//! them as a page (`--html`).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::batch::list::{json_line, ListReader};
+use crate::batch::metrics::replace_file;
 use crate::batch::plan::{Plan, Planner};
 use crate::batch::report::item_key;
 use crate::batch::resume::DoneIndex;
@@ -34,12 +36,13 @@ use crate::batch::runner::open_list;
 use crate::batch::shard::Shard;
 use crate::batch::spill::SpillMap;
 use crate::batch::status::Status;
-use crate::batch::timestamp::parse_utc_millis;
+use crate::batch::timestamp::{format_utc_millis, parse_utc_millis};
 use crate::exit::Exit;
 
 use self::read::{for_each_line, Line, Source};
 use self::tally::{retry_line, ListCounts, Outcome};
 
+mod html;
 mod read;
 mod render;
 mod tally;
@@ -61,6 +64,10 @@ pub struct ReconcileOptions {
     pub shard: Option<String>,
     /// The shard count for `--shard auto` under a Kubernetes Indexed Job.
     pub shard_count: Option<u32>,
+    /// Write the outcome as Prometheus metrics to this file.
+    pub metrics: Option<PathBuf>,
+    /// Write the outcome as a web page to this file.
+    pub html: Option<PathBuf>,
 }
 
 /// The list to reconcile against, and the share of it the reports should cover.
@@ -116,7 +123,12 @@ Output:
   report still being written) is named on stderr with its file and line number, and skipped.
   --failed writes one JSON object per item not done, {\"url\":...,\"path\":...} and the other keys
   its list line had (the report's extra), those of the reports first, then those never tried, in
-  list order. Two kinds are left out, with a note on stderr: invalid ones, whose list line must be
+  list order. --metrics FILE also writes the outcome in the Prometheus text format, as batch
+  --metrics does (without what only a running batch knows: in flight, the circuit breaker; the
+  times are the items' earliest start and latest finished_at). --html FILE also writes one
+  self-contained page (no network needed): bars per status and per host, items over time, the
+  slowest hosts, and a table of the first 1000 items not done, filterable (page.html#status=timeout
+  &q=TEXT sets the filter), saying how many it left out. Two kinds are left out, with a note on stderr: invalid ones, whose list line must be
   fixed first, and those whose URL had credentials, which reports never keep (***); a never-tried
   item is written with the list's own URL.
 
@@ -185,6 +197,7 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
         scope.as_ref(),
         &index_dir,
         failed_out,
+        args.html.is_some(),
         &mut |message| crate::report_error(message),
     ) {
         Ok(outcome) => outcome,
@@ -211,6 +224,26 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
     if let Err(e) = written {
         crate::report_error(format!("cannot write the output: {e}"));
         return Exit::Failure.into();
+    }
+    if let Some(path) = &args.metrics {
+        if let Err(e) = outcome.metrics().write_to(path) {
+            crate::report_error(format!(
+                "report: cannot write the metrics file '{}': {e}",
+                path.display()
+            ));
+            return Exit::Failure.into();
+        }
+    }
+    if let Some(path) = &args.html {
+        let generated = format_utc_millis(std::time::SystemTime::now());
+        let page = outcome.render_html(&generated);
+        if let Err(e) = replace_file(path, page.as_bytes()) {
+            crate::report_error(format!(
+                "report: cannot write the page '{}': {e}",
+                path.display()
+            ));
+            return Exit::Failure.into();
+        }
     }
     outcome.exit().into()
 }
@@ -242,6 +275,7 @@ pub fn reconcile(
     scope: Option<&ListScope>,
     index_dir: &Path,
     mut failed: Option<&mut dyn Write>,
+    page: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<Outcome, String> {
     let index_error = |e: io::Error| {
@@ -256,6 +290,7 @@ pub fn reconcile(
     let mut latest: SpillMap<(u64, u64)> = SpillMap::new(index_dir);
     let mut outcome = Outcome {
         reports: files.len(),
+        page: page.then(Box::default),
         ..Outcome::default()
     };
     // Pass 1: the ordinal of each item's latest line, and every unreadable line named.
@@ -445,7 +480,9 @@ mod tests {
     fn run(files: &[PathBuf], dir: &Path) -> (Outcome, String, Vec<String>) {
         let mut list = Vec::new();
         let mut warnings = Vec::new();
-        let outcome = reconcile(files, None, dir, Some(&mut list), &mut |w| warnings.push(w));
+        let outcome = reconcile(files, None, dir, Some(&mut list), false, &mut |w| {
+            warnings.push(w)
+        });
         let outcome = outcome.unwrap_or_else(|e| panic!("{e}"));
         (
             outcome,
@@ -679,6 +716,7 @@ mod tests {
             Some(&scope),
             dir.path(),
             Some(&mut failed),
+            false,
             &mut |_| {},
         )
         .unwrap_or_else(|e| panic!("{e}"));

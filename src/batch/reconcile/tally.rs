@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::batch::list::json_line;
+use crate::batch::metrics::{top_hosts, Metrics};
+
+use super::html::PageTally;
 use crate::batch::report::ReportEntry;
 use crate::batch::status::Status;
 use crate::batch::summary::StatusCounts;
+use crate::batch::timestamp::parse_utc_millis;
 use crate::exit::Exit;
 use crate::redact::redact_credentials;
 use crate::url_parts::UrlParts;
@@ -53,6 +57,15 @@ pub struct Outcome {
     pub counts: StatusCounts,
     /// Bytes of the items done.
     pub bytes: u64,
+    /// Bytes of the items whose outcome is ok (downloaded).
+    pub downloaded: u64,
+    /// Attempts of the items' outcomes, and of those the attempts after an item's first.
+    pub attempts: u64,
+    pub retries: u64,
+    /// Milliseconds since the epoch: the earliest start (finished_at less elapsed_ms) and the latest
+    /// finished_at of the outcomes that have one.
+    pub first_started_ms: Option<u64>,
+    pub last_finished_ms: Option<u64>,
     pub hosts: HashMap<String, HostCount>,
     pub other_hosts: HostCount,
     pub first_missing: Vec<Missing>,
@@ -61,6 +74,8 @@ pub struct Outcome {
     pub unlisted_credentials: u64,
     /// With `--list`: what the list held.
     pub list: Option<ListCounts>,
+    /// With `--html`: what the page shows beyond these counts.
+    pub page: Option<Box<PageTally>>,
 }
 
 /// With `--list`: the list's items (of the shard), and those no report mentions.
@@ -125,6 +140,19 @@ impl Outcome {
     /// Counts `entry`, the latest outcome of its item.
     pub fn record(&mut self, entry: &ReportEntry) {
         self.counts.add(entry.status);
+        self.attempts += u64::from(entry.attempts);
+        self.retries += u64::from(entry.attempts.saturating_sub(1));
+        if entry.status == Status::Ok {
+            self.downloaded += entry.bytes.unwrap_or(0);
+        }
+        if let Some(at) = entry.finished_at.as_deref().and_then(parse_utc_millis) {
+            let started = at.saturating_sub(entry.elapsed_ms);
+            self.first_started_ms = Some(self.first_started_ms.map_or(started, |s| s.min(started)));
+            self.last_finished_ms = Some(self.last_finished_ms.map_or(at, |l| l.max(at)));
+        }
+        if let Some(page) = self.page.as_mut() {
+            page.record(entry);
+        }
         let done = entry.status.is_done();
         if done {
             self.bytes += entry.bytes.unwrap_or(0);
@@ -145,6 +173,9 @@ impl Outcome {
             list.missing += 1;
         }
         self.note_missing("missing", url, Some(path), Some("no report mentions it"));
+        if let Some(page) = self.page.as_mut() {
+            page.record_never_tried(url, path);
+        }
         self.count_host(url, false);
     }
 
@@ -179,6 +210,35 @@ impl Outcome {
             count.done += 1;
         } else {
             count.missing += 1;
+        }
+    }
+
+    /// The metrics of these outcomes (see [`Metrics`]): the run's times are those of the items, the
+    /// last success is the last item's end when every item is done; what only a running batch
+    /// knows (in flight, the circuit breaker) is left out.
+    pub fn metrics(&self) -> Metrics {
+        let ms = |ms: u64| ms as f64 / 1000.0;
+        Metrics {
+            counts: self.counts,
+            listed: self.list.as_ref().map(|list| list.items),
+            bytes: self.downloaded,
+            attempts: self.attempts,
+            retries: self.retries,
+            in_flight: None,
+            hosts_tripped: None,
+            held_back: None,
+            start_time: self.first_started_ms.map(ms),
+            end_time: self.last_finished_ms.map(ms),
+            last_success: self
+                .last_finished_ms
+                .filter(|_| self.exit() == Exit::Success)
+                .map(ms),
+            hosts: top_hosts(
+                self.hosts
+                    .iter()
+                    .map(|(h, c)| (h.as_str(), c.done, c.missing)),
+                (self.other_hosts.done, self.other_hosts.missing),
+            ),
         }
     }
 
