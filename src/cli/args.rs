@@ -47,7 +47,10 @@ fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 fires, watchdog signals the command's whole process tree, follows with SIGKILL after a grace period, and \
 returns only when no process it started is still running.\n\nGNU timeout's form works as well: \
 `watchdog [OPTIONS] DURATION COMMAND [ARG]...` is `watchdog [OPTIONS] --timeout DURATION -- COMMAND [ARG]...`. \
-Without `--` the first operand must be a DURATION; after `--` it is one only when it reads as a number.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
+Without `--` the first operand must be a DURATION; after `--` it is one only when it reads as a number. \
+Long options may be abbreviated to any unambiguous prefix, as GNU's getopt_long allows (`--kill=1`, \
+`--sig=KILL`, `--pres`); a prefix GNU timeout reads as one of its own options keeps that meaning (`--s` is \
+`--signal`, beside watchdog's `--stall`).\n\nWhen COMMAND is the bare word `fetch`, watchdog \
 runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
 give a path (./fetch) to run an external program of that name.",
     after_long_help = after_help(),
