@@ -74,6 +74,7 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l index-dir -
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l list -d 'The list the batches were given (`-` is stdin): its items that no report mentions were never tried, and count as `missing`' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l shard -d 'Check only shard K of N of the list (as `batch --shard`), or `auto` from Slurm / Kubernetes variables; needs --list' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l shard-count -d 'The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)' -r
-complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l failed -d 'Print the items whose latest outcome is not ok, one JSON object {"url","path"} a line, for `watchdog batch`; the summary goes to stderr'
-complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l json -d 'Print the summary as one JSON object'
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l failed -d 'Print the items not done that a retry may fix (timeouts, stalls, 5xx, never tried), one JSON object {"url","path"} a line, for `watchdog batch`, which must be given the same --out (the paths are relative to it); the summary goes to stderr'
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l include-permanent -d 'With --failed, also list the items a retry will not fix (a 404, a body --expect or --sha256 refused, a local I/O error), once their cause is dealt with'
+complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l json -d 'Print the summary as one JSON object, with every item not done (not_done)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'

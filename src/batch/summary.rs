@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::report::ReportEntry;
+use super::retry::retry_may_fix;
 use super::status::Status;
 use crate::exit::Exit;
 
@@ -67,6 +68,8 @@ pub struct Summary {
     pub held_back: u64,
     /// The first few failed items of each status (in [`Status::ALL`]'s order), as `URL: why`.
     named: [Vec<String>; Status::ALL.len()],
+    /// Failed items a retry may fix (see [`retry_may_fix`]).
+    retryable: u64,
 }
 
 /// How many failed items of each status the closing summary names.
@@ -108,6 +111,9 @@ impl Summary {
 
     pub fn record(&mut self, entry: &ReportEntry) {
         self.counts.add(entry.status);
+        if retry_may_fix(entry) {
+            self.retryable += 1;
+        }
         if entry.status == Status::Ok {
             self.bytes += entry.bytes.unwrap_or(0);
         }
@@ -115,12 +121,8 @@ impl Summary {
         if !entry.status.is_done() && named.len() < NAMED_PER_STATUS {
             let mut line = crate::redact::redact_credentials(&entry.url);
             if let Some(error) = &entry.error {
-                // Most errors name the URL already: once on the line is enough.
-                let error = error
-                    .strip_prefix(entry.url.as_str())
-                    .or_else(|| error.strip_prefix(line.as_str()))
-                    .and_then(|rest| rest.strip_prefix(": "))
-                    .unwrap_or(error);
+                let error = error_without_url(&entry.url, error);
+                let error = error_without_url(&line, error);
                 line.push_str(": ");
                 line.push_str(error);
             }
@@ -233,15 +235,17 @@ impl Summary {
         if let Some(report) = closing.report {
             let _ = write!(text, "\nreport: {}", report.display());
         }
-        let retryable = self.failed() - self.count(Status::Invalid);
+        let permanent = self.failed() - self.retryable - self.count(Status::Invalid);
         if closing.ending != Ending::Finished {
             text.push_str("\nto resume, run the same command again: items done are skipped");
-        } else if let (Some(report), true) = (closing.report, retryable > 0) {
+        } else if let (Some(report), true) = (closing.report, self.retryable > 0) {
             let report = shell_word(&report.to_string_lossy());
             let _ = write!(
                 text,
-                "\nto retry what failed: watchdog report --failed {report} > retry.txt && watchdog \
-                 batch retry.txt --out {}{}",
+                "\nto retry the {} item{} a retry may fix: watchdog report --failed {report} > \
+                 retry.txt && watchdog batch retry.txt --out {}{}",
+                self.retryable,
+                if self.retryable == 1 { "" } else { "s" },
                 shell_word(&closing.out.to_string_lossy()),
                 if closing.report_given {
                     format!(" --report {report}")
@@ -250,11 +254,28 @@ impl Summary {
                 }
             );
         }
+        if permanent > 0 && closing.ending == Ending::Finished {
+            let _ = write!(
+                text,
+                "\n{permanent} failed item{} a retry will not fix (a 404, a body refused, a local \
+                 error): see their errors",
+                if permanent == 1 { "" } else { "s" },
+            );
+        }
         if self.count(Status::Invalid) > 0 {
             text.push_str("\ninvalid items are not retried: correct their list lines");
         }
         text
     }
+}
+
+/// A report's error without the URL it starts with (`URL: the server answered 404`): most errors name
+/// the URL already, and once on a line is enough.
+pub(crate) fn error_without_url<'a>(url: &str, error: &'a str) -> &'a str {
+    error
+        .strip_prefix(url)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(error)
 }
 
 /// `word` as one word of a POSIX shell command line: as it is when it holds nothing the shell
@@ -361,8 +382,8 @@ mod tests {
         assert!(!text.contains("pw"), "{text}");
         assert!(
             text.ends_with(
-                "to retry what failed: watchdog report --failed 'my dir/report.jsonl' > retry.txt \
-                 && watchdog batch retry.txt --out 'my dir' --report 'my dir/report.jsonl'"
+                "to retry the 5 items a retry may fix: watchdog report --failed 'my dir/report.jsonl' \
+                 > retry.txt && watchdog batch retry.txt --out 'my dir' --report 'my dir/report.jsonl'"
             ),
             "{text}"
         );
@@ -393,5 +414,16 @@ mod tests {
             "{interrupted}"
         );
         assert!(!interrupted.contains("nothing to do"));
+        // A 404 is not worth a retry: no retry command for it, a word that says why.
+        let mut not_found = Summary::new();
+        let mut entry = ReportEntry::new("https://h/gone", Status::HttpError);
+        entry.http_status = Some(404);
+        not_found.record(&entry);
+        let text = not_found.render_closing(&closing);
+        assert!(!text.contains("to retry"), "{text}");
+        assert!(
+            text.ends_with("1 failed item a retry will not fix (a 404, a body refused, a local error): see their errors"),
+            "{text}"
+        );
     }
 }

@@ -464,6 +464,7 @@ impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
         crate::batch::reconcile::ReconcileOptions {
             files: args.files,
             failed: args.failed,
+            include_permanent: args.include_permanent,
             json: args.json,
             index_dir: args.index_dir,
             list: args.list,
@@ -510,16 +511,22 @@ streams, in flat memory; a line that is not a report line is named with its line
 )]
 pub struct ReportArgs {
     /// Batch reports (JSON Lines), in any order, except that reruns which wrote separate reports go
-    /// oldest first.
+    /// oldest first; `-` reads one from stdin.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
-    /// Print the items whose latest outcome is not ok, one JSON object {"url","path"} a line, for
-    /// `watchdog batch`; the summary goes to stderr.
+    /// Print the items not done that a retry may fix (timeouts, stalls, 5xx, never tried), one JSON
+    /// object {"url","path"} a line, for `watchdog batch`, which must be given the same --out (the
+    /// paths are relative to it); the summary goes to stderr.
     #[arg(long)]
     pub failed: bool,
 
-    /// Print the summary as one JSON object.
+    /// With --failed, also list the items a retry will not fix (a 404, a body --expect or --sha256
+    /// refused, a local I/O error), once their cause is dealt with.
+    #[arg(long, requires = "failed")]
+    pub include_permanent: bool,
+
+    /// Print the summary as one JSON object, with every item not done (not_done).
     #[arg(long)]
     pub json: bool,
 

@@ -2110,24 +2110,27 @@ fn the_default_report_is_not_written_through_a_symlink() {
 fn a_failing_batch_names_its_failures_the_report_and_the_retry_command_even_with_q() {
     let w = World::new("batch-summary-failures");
     let list = format!(
-        "{}\n{}\n{}\nftp://host/x\n",
+        "{}\n{}\n{}\n{}\n{}\nftp://host/x\n",
         w.url("/file/ok.bin"),
         w.url("/nothing/here/1"),
         w.url("/nothing/here/2"),
+        w.url("/status/503"),
+        w.url("/status/500"),
     );
-    let run = w.batch(&list, &["-q"]);
+    let run = w.batch(&list, &["-q", "--retries", "0"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let out = s(&w.out()).to_string();
     for expected in [
-        "4 items in",
-        "2 http_error:",
+        "6 items in",
+        "4 http_error:",
         &format!("  {}: the server answered 404", w.url("/nothing/here/1")),
         "1 invalid:",
         &format!("report: {out}/report.jsonl"),
         &format!(
-            "to retry what failed: watchdog report --failed {out}/report.jsonl > retry.txt && \
-             watchdog batch retry.txt --out {out}"
+            "to retry the 2 items a retry may fix: watchdog report --failed {out}/report.jsonl > \
+             retry.txt && watchdog batch retry.txt --out {out}"
         ),
+        "2 failed items a retry will not fix (a 404, a body refused, a local error)",
     ] {
         assert!(
             run.stderr.contains(expected),
@@ -2135,7 +2138,8 @@ fn a_failing_batch_names_its_failures_the_report_and_the_retry_command_even_with
             run.stderr
         );
     }
-    // The command does what it says: the retry list holds the two 404s, not the ok or invalid item.
+    // The command does what it says: the retry list holds the 503 and the 500, not the 404s, the ok
+    // or the invalid item.
     let retry = run_bounded(
         w.marker
             .watchdog()
@@ -2143,7 +2147,8 @@ fn a_failing_batch_names_its_failures_the_report_and_the_retry_command_even_with
         LIMIT,
     );
     assert_eq!(retry.stdout.lines().count(), 2, "{}", retry.stdout);
-    assert!(retry.stdout.contains("/nothing/here/2"), "{}", retry.stdout);
+    assert!(retry.stdout.contains("/status/503"), "{}", retry.stdout);
+    assert!(retry.stdout.contains("/status/500"), "{}", retry.stdout);
     // A quiet run that succeeds says nothing.
     let quiet = w.batch(&format!("{}\n", w.url("/file/ok.bin")), &["-q"]);
     assert_eq!(quiet.code, Some(0), "{}", quiet.stderr);
@@ -2190,7 +2195,7 @@ fn an_interrupted_batch_says_so_counts_what_was_not_done_and_says_how_to_resume(
         stderr.contains("to resume, run the same command again"),
         "{stderr}"
     );
-    assert!(!stderr.contains("to retry what failed"), "{stderr}");
+    assert!(!stderr.contains("to retry the"), "{stderr}");
     w.marker.assert_no_survivors();
 }
 
