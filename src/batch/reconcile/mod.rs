@@ -78,37 +78,22 @@ pub struct ListScope {
 pub const REPORT_HELP: &str = "\
 Examples:
   watchdog report --list urls.txt /data/imgs/report-*.jsonl
-      Every item of the list accounted for: counts per status and per host, bytes, and the items
-      still missing, including those no report mentions (never tried: a killed run, a shard that
-      never ran).
-  watchdog report --failed --list urls.txt /data/imgs/report-*.jsonl > retry.jsonl
-  watchdog batch retry.jsonl --out /data/imgs --report /data/imgs/report-retry.jsonl
+      Every item of the list accounted for: counts per status and per host, bytes, and the items still missing, including those no report mentions (never tried: a killed run, a shard that never ran).
+  watchdog report --failed --list urls.txt imgs/report-*.jsonl > retry.jsonl
+  watchdog batch retry.jsonl --out imgs --report imgs/report-retry.jsonl
       List the items not done that a retry may fix, or never tried (JSON lines with url, path and the list line's other keys; the summary goes to stderr), and fetch exactly those, each to the path batch gave it: the same --out as before, since the paths are relative to it.
-  ssh host cat imgs/report.jsonl | watchdog report -
-      Read a report from stdin.
   watchdog report --list urls.txt --shard 3/16 /data/imgs/report-3.jsonl
       Check one shard's report against its share of the list.
   watchdog report --json report.jsonl
       The summary as one JSON object, for a pipeline.
+  ssh host cat imgs/report.jsonl | watchdog report -
+      Read a report from stdin.
 
 Latest outcome:
-  An item is its path and URL, as batch keys it (for resuming, and for --list). Of an item's lines,
-  the one with the latest finished_at is its outcome (a line of an older watchdog, without one, is
-  older than any line with one; lines of the same millisecond, or without a time, count in the order
-  read: files in the order given, each top to bottom), so the order of the files does not matter. A
-  skipped line never replaces another outcome: it says the item was complete from an earlier run,
-  or a duplicate of a line whose own outcome stands. An item counts as done when its outcome is ok
-  or skipped.
+  An item is its path and URL, as batch keys it (for resuming, and for --list). Of an item's lines, the one with the latest finished_at is its outcome (a line of an older watchdog, without one, is older than any line with one; lines of the same millisecond, or without a time, count in the order read: files in the order given, each top to bottom), so the order of the files does not matter. A skipped line never replaces another outcome: it says the item was complete from an earlier run, or a duplicate of a line whose own outcome stands. An item counts as done when its outcome is ok or skipped.
 
 The list:
-  Without --list, only the items the reports mention are seen: the summary says how many, and an
-  item never tried (the run was killed, a shard never ran) is not counted anywhere. With --list, the
-  list is read as batch reads it (the same names, duplicates and shards: --shard and --shard-count
-  as batch takes them), and every item of it (of the shard) that no report mentions is missing
-  (never tried); an invalid list line no report mentions counts as invalid. Items are named as a
-  batch whose --out is the first FILE's directory names them. Items of the reports that are not on
-  the list (or not in the shard) are counted and named in the summary: reports of another list, or
-  of a batch whose --out was elsewhere.
+  Without --list, only the items the reports mention are seen: the summary says how many, and an item never tried (the run was killed, a shard never ran) is not counted anywhere. With --list, the list is read as batch reads it (the same names, duplicates and shards: --shard and --shard-count as batch takes them), and every item of it (of the shard) that no report mentions is missing (never tried); an invalid list line no report mentions counts as invalid. Items are named as a batch whose --out is the first FILE's directory names them. Items of the reports that are not on the list (or not in the shard) are counted and named in the summary: reports of another list, or of a batch whose --out was another directory.
 
 Output:
   A summary on stdout (on stderr with --failed): the counts of the latest outcomes per status (and missing, never tried), per host (the 10 with the most items; --json has up to 10,000), bytes of the items done, and the items not done grouped by cause (status, and an http_error's code): first those a retry may fix (timeout, stall, 5xx, 429, connection refused, never tried: the rule batch retries by), then those it will not (a 404, a body refused, a local I/O error), each cause with its count and its first 3 items as aligned columns: path, URL, error.
@@ -117,18 +102,19 @@ Output:
   --json writes the summary as one object; its not_done lists every item not done: url, path, status, http_status, error, retry_may_fix.
 
 Memory:
-  Flat over reports and lists of any length: past 32,768 items the indexes move to unnamed files in
-  --index-dir (the first FILE's directory unless given), about 32 to 64 bytes of disk per item.
+  Flat over reports and lists of any length: past 32,768 items the indexes move to unnamed files in --index-dir (the first FILE's directory unless given), about 32 to 64 bytes of disk per item.
 
 Exit status:
-  0        every item is done (ok or skipped), and every line was a report line; without --list,
-           only the items the reports mention are known to be done
-  1        at least one item's latest outcome is a failure or invalid, or (with --list) an item
-           was never tried
-  2        every item is done, but some lines could not be read (named on stderr)
-  125      watchdog itself failed: a bad option, a FILE or LIST that cannot be read, a FILE that
-           is not a regular file or not a batch report, an index directory that cannot be
-           written, stdout closed";
+  0        every item is done (ok or skipped), and every line was a report
+           line; without --list, only the items the reports mention are
+           known to be done
+  1        at least one item's latest outcome is a failure or invalid, or
+           (with --list) an item was never tried
+  2        every item is done, but some lines could not be read (named on
+           stderr)
+  125      watchdog itself failed: a bad option, a FILE or LIST that cannot
+           be read, a FILE that is not a regular file or not a batch report,
+           an index directory that cannot be written, stdout closed";
 
 /// Unreadable lines named on stderr per file; the rest are counted.
 const BAD_LINES_NAMED: u64 = 20;
