@@ -16,7 +16,7 @@ use super::status::Status;
 use super::summary::{Closing, Ending, Summary};
 use super::BatchOptions;
 use crate::exit::Exit;
-use crate::progress::BatchProgress;
+use crate::progress::{BatchProgress, ItemEnd};
 
 /// The list, the planner and the report, seen by the runner as a stream of items.
 struct ListItems {
@@ -45,15 +45,11 @@ impl ListItems {
         }
         self.summary.record(&entry);
         if let Some(progress) = self.progress.as_mut() {
-            let ok = entry.status.is_done();
-            progress.item_done(
-                ok,
-                if entry.status == Status::Ok {
-                    entry.bytes.unwrap_or(0)
-                } else {
-                    0
-                },
-            );
+            progress.item_done(match entry.status {
+                Status::Ok => ItemEnd::Downloaded(entry.bytes.unwrap_or(0)),
+                Status::Skipped => ItemEnd::Skipped,
+                _ => ItemEnd::Failed,
+            });
         }
     }
 }

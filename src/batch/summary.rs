@@ -157,7 +157,7 @@ impl Summary {
 
     /// Two lines for a person, e.g.
     /// `1200 items in 1m 05s: 1150 ok, 30 skipped, 20 http_error` and
-    /// `17.7 files/s, 2.4 MB/s (153.2 MB downloaded)`.
+    /// `17.7 files/s, 2.3 MiB/s (146.1 MiB downloaded)`.
     pub fn render(&self, elapsed: Duration) -> String {
         let mut counts = self
             .counts
@@ -172,11 +172,11 @@ impl Summary {
         let seconds = elapsed.as_secs_f64().max(0.001);
         let items = self.total();
         format!(
-            "{items} item{} in {}: {counts}\n{:.1} files/s, {:.1} MB/s ({} downloaded)",
+            "{items} item{} in {}: {counts}\n{:.1} files/s, {}/s ({} downloaded)",
             if items == 1 { "" } else { "s" },
             render_duration(elapsed),
             self.count(Status::Ok) as f64 / seconds,
-            self.bytes as f64 / 1e6 / seconds,
+            render_bytes((self.bytes as f64 / seconds) as u64),
             render_bytes(self.bytes),
         )
     }
@@ -301,13 +301,15 @@ fn render_duration(elapsed: Duration) -> String {
     }
 }
 
-/// A byte count as a person reads it: `550 B`, `1.2 MB`.
+/// A byte count as a person reads it, in the binary units the progress bars use: `550 B`,
+/// `1.2 MiB`.
 pub(crate) fn render_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1024;
     match bytes {
-        0..=999 => format!("{bytes} B"),
-        1_000..=999_999 => format!("{:.1} kB", bytes as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} MB", bytes as f64 / 1e6),
-        _ => format!("{:.1} GB", bytes as f64 / 1e9),
+        0..KIB => format!("{bytes} B"),
+        KIB..0x10_0000 => format!("{:.1} KiB", bytes as f64 / KIB as f64),
+        0x10_0000..0x4000_0000 => format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64),
+        _ => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
     }
 }
 
@@ -336,7 +338,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("0.5 files/s, 1.2 MB/s (2.5 MB downloaded)"),
+            text.contains("0.5 files/s, 1.2 MiB/s (2.4 MiB downloaded)"),
             "{text}"
         );
         assert!(Summary::new()
