@@ -42,7 +42,7 @@ complete -c watchdog -n "__fish_watchdog_needs_command" -s h -l help -d 'Print h
 complete -c watchdog -n "__fish_watchdog_needs_command" -s V -l version -d 'Print version'
 complete -c watchdog -n "__fish_watchdog_needs_command" -a "batch" -d 'Download a list of URLs, each in a supervised worker process, and report on every item'
 complete -c watchdog -n "__fish_watchdog_needs_command" -a "report" -d 'Sum up batch reports (shards, reruns): the latest outcome of every item, what is still missing'
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s o -l out -d 'Directory the files are written to' -r -F
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s o -l out -d 'Directory the files are written to (created if missing); one that no file can be created in fails before any request is sent' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s j -l jobs -d 'Concurrent downloads (at most 1024)' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s t -l timeout -d 'Deadline of each attempt of each item; 0 disables it. The default bounds a batch that nobody tuned: no item can hold a worker for more than ten minutes per attempt' -r
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l stall -d 'Stop an attempt when no data arrives for this long; 0 disables it' -r

@@ -235,6 +235,14 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
             args.out.display()
         ));
     }
+    // Before any request: a directory no file can be created in would fail every item, after its
+    // download (the default report inside it fails on its own; --report elsewhere does not).
+    if let Err(e) = crate::batch::spill::create_unlinked_file(&args.out) {
+        return failure(format!(
+            "--out '{}': cannot create files there: {e}",
+            args.out.display()
+        ));
+    }
     let report = match &args.report {
         Some(path) => ReportPath::Given(path.clone()),
         None => ReportPath::Default(args.out.join("report.jsonl")),

@@ -270,7 +270,9 @@ pub struct FetchArgs {
     #[arg(value_name = "URL")]
     pub url: String,
 
-    /// Where to write the file; `-` writes to stdout. Default: the URL's last path segment, sanitized.
+    /// Where to write the file; `-` writes to stdout; a directory (one that exists, or a path ending
+    /// in /) gets the file under the URL's name, as curl --output-dir does. Default: the URL's last
+    /// path segment, sanitized, in the current directory.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -302,7 +304,8 @@ pub struct BatchArgs {
     #[arg(value_name = "LIST")]
     pub list: PathBuf,
 
-    /// Directory the files are written to.
+    /// Directory the files are written to (created if missing); one that no file can be created in
+    /// fails before any request is sent.
     #[arg(
         short = 'o',
         long,

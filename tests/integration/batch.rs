@@ -2293,6 +2293,28 @@ fn a_negative_count_and_a_file_given_as_out_get_messages_that_name_the_problem()
     w.marker.assert_no_survivors();
 }
 
+/// An --out no file can be created in fails before any request, with the report elsewhere too (the
+/// default report inside it fails on its own): every download would have been lost after it arrived.
+/// /proc/1 is a directory even root cannot create files in.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_out_directory_that_cannot_be_written_fails_before_any_request() {
+    let w = World::new("batch-out-unwritable");
+    let list = w.write_list("list.txt", &format!("{}\n", w.url("/file/a.bin")));
+    let report = w.path("report.jsonl");
+    let run = w.run(&[s(&list), "--out", "/proc/1", "--report", s(&report)]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("watchdog: batch: --out '/proc/1': cannot create files there: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(w.server.requests_for("/file/a.bin"), 0);
+    w.marker.assert_no_survivors();
+}
+
 #[test]
 fn jobs_beyond_the_cap_are_clamped_with_a_note() {
     let w = World::new("batch-jobs-cap");
