@@ -90,18 +90,22 @@ impl From<Exit> for ExitCode {
 /// The exit-status table shown by `--help`, the man page and the README.
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0        the command exited 0 (for fetch: the file is complete at its final path)
+  0        the command exited 0 (for fetch: the file is complete at its path)
   1-123    the command's own exit status
-  124      watchdog stopped the command: the --timeout deadline passed (or watchdog got SIGALRM),
-           or --stall fired (with --preserve-status, the command's own status instead)
+  124      watchdog stopped the command: the --timeout deadline passed (or
+           watchdog got SIGALRM), or --stall fired (with --preserve-status,
+           the command's own status instead)
   125      watchdog itself failed (bad option or duration, internal error)
   126      the command was found but could not be run
   127      the command was not found
-  137      watchdog had to SIGKILL the command (-s KILL, or the escalation after -k)
-  128+N    the command died of signal N that watchdog did not send (also after one it forwarded):
-           watchdog dies of N too, as GNU timeout, so a shell shows 128+N and Python -N (it exits
-           128+N only where it cannot die of it, as PID 1 of a PID namespace). After a forwarded
-           signal the command's own status stands. 'the monitored command dumped core' if it did.
+  137      watchdog had to SIGKILL the command (-s KILL, or the escalation
+           after -k)
+  128+N    the command died of signal N that watchdog did not send (also after
+           one it forwarded): watchdog dies of N too, as GNU timeout, so a
+           shell shows 128+N and Python -N (it exits 128+N only where it
+           cannot die of it, as PID 1 of a PID namespace). After a forwarded
+           signal the command's own status stands. 'the monitored command
+           dumped core' if it did.
 
 Fetch exit status:
   The built-in fetch worker adds one code per kind of failure:
@@ -110,22 +114,28 @@ Fetch exit status:
   12  connection refused, unreachable, or --connect-timeout passed
   13  TLS handshake or certificate verification failed
   14  HTTP error status (4xx/5xx) or too many redirects
-  15  truncated body (closed before Content-Length bytes, or an image cut short)
+  15  truncated body (closed before Content-Length bytes, or an image cut
+      short)
   16  content rejected by --expect, --max-size or --sha256
   17  local I/O error (disk full, permission denied, missing directory)
   18  the server's answer was not valid HTTP
-  19  the proxy failed: it refused (403), demanded authentication that could not be given (407),
-      could not be resolved or reached, answered garbage, or could not reach the server (502-504)";
+  19  the proxy failed: it refused (403), demanded authentication that
+      could not be given (407), could not be resolved or reached, answered
+      garbage, or could not reach the server (502-504)";
 
 /// The batch mode's exit-status table, shown by `watchdog batch --help` and its man page.
 pub const BATCH_EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0        every item is done: downloaded, already complete from an earlier run, or a duplicate
-  1        at least one item failed or one list line was invalid; the report says which and why
-           (run the same command again to retry: items already done are skipped)
-  125      watchdog itself failed (bad option, unreadable list, a report that is a directory, a
-           symbolic link at DIR/report.jsonl, or not writable, an index not writable)
-  128+N    stopped by signal N; the report holds every item finished before it";
+  0        every item is done: downloaded, already complete from an earlier
+           run, or a duplicate
+  1        at least one item failed or one list line was invalid; the report
+           says which and why (run the same command again to retry: items
+           already done are skipped)
+  125      watchdog itself failed (bad option, unreadable list, a report that
+           is a directory, a symbolic link at DIR/report.jsonl, or not
+           writable, an index not writable)
+  128+N    stopped by signal N; the report holds every item that ended
+           before the signal";
 
 #[cfg(test)]
 mod tests {

@@ -2,10 +2,16 @@
 //! by the worker's progress lines (bytes, rate and ETA when the size is known, a spinner when not).
 //! The supervisor decides whether to draw it (stderr is a terminal and no `--quiet`); when disabled
 //! nothing is drawn at all.
+//!
+//! Both bars speak one unit family, binary (KiB, MiB, as indicatif's `{bytes}` does), and show no ETA
+//! until there is something to estimate from: `ETA -` rather than a made-up `ETA 0s`.
 
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState,
+    ProgressStyle,
+};
 
 use crate::protocol::ProgressLine;
 
@@ -15,7 +21,8 @@ pub struct FetchProgress {
     bar: Option<ProgressBar>,
 }
 
-const BAR_TEMPLATE: &str = "{spinner} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}";
+const BAR_TEMPLATE: &str =
+    "{spinner} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta_known}";
 const SPINNER_TEMPLATE: &str = "{spinner} {bytes} {bytes_per_sec} {elapsed}";
 
 impl FetchProgress {
@@ -87,8 +94,36 @@ fn set_style(bar: &ProgressBar, total: Option<u64>) {
         SPINNER_TEMPLATE
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
+        let style = style.with_key(
+            "eta_known",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&render_eta(state.pos(), state.len(), state.eta()));
+            },
+        );
         bar.set_style(style.progress_chars("=> "));
     }
+}
+
+/// The ETA of a download: `-` until a byte has arrived (indicatif would say `0s`), then indicatif's
+/// estimate, `0s` only once the whole size is there.
+fn render_eta(position: u64, length: Option<u64>, eta: Duration) -> String {
+    match length {
+        Some(length) if position >= length => "0s".to_string(),
+        Some(_) if position > 0 => HumanDuration(eta).to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+/// How one list line of a batch ended, as the overall bar counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemEnd {
+    /// Downloaded, with its size.
+    Downloaded(u64),
+    /// Nothing to do (complete from an earlier run, a duplicate): no download, so it counts in no
+    /// rate and no ETA.
+    Skipped,
+    /// Failed, or invalid.
+    Failed,
 }
 
 /// What a person sees during `watchdog batch` on a terminal: one overall bar (done/total, ok/failed,
@@ -97,14 +132,59 @@ pub struct BatchProgress {
     multi: MultiProgress,
     overall: ProgressBar,
     workers: Vec<Option<ProgressBar>>,
-    ok: u64,
-    failed: u64,
-    bytes: u64,
+    counts: OverallCounts,
     started: Instant,
 }
 
-const OVERALL_TEMPLATE: &str =
-    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}";
+/// What the overall bar of a batch has counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct OverallCounts {
+    downloaded: u64,
+    skipped: u64,
+    failed: u64,
+    bytes: u64,
+}
+
+impl OverallCounts {
+    fn add(&mut self, end: ItemEnd) {
+        match end {
+            ItemEnd::Downloaded(bytes) => {
+                self.downloaded += 1;
+                self.bytes += bytes;
+            }
+            ItemEnd::Skipped => self.skipped += 1,
+            ItemEnd::Failed => self.failed += 1,
+        }
+    }
+
+    /// `ok 10 skipped 90 failed 1 · 2.0 files/s · 1.5 MiB/s · ETA 45s`: the rates count downloads
+    /// only, and the ETA (when the list's length is known) extrapolates the items attempted so far,
+    /// `-` before one has ended.
+    fn render(&self, elapsed: Duration, remaining: Option<u64>, causes: Option<&str>) -> String {
+        let seconds = elapsed.as_secs_f64().max(0.001);
+        let mut text = format!(
+            "ok {} skipped {} failed {}{} · {:.1} files/s · {}/s",
+            self.downloaded,
+            self.skipped,
+            self.failed,
+            causes.map(|c| format!(" ({c})")).unwrap_or_default(),
+            self.downloaded as f64 / seconds,
+            HumanBytes((self.bytes as f64 / seconds) as u64)
+        );
+        if let Some(remaining) = remaining {
+            let attempted = self.downloaded + self.failed;
+            let eta = if attempted == 0 {
+                "-".to_string()
+            } else {
+                HumanDuration(elapsed.mul_f64(remaining as f64 / attempted as f64)).to_string()
+            };
+            text.push_str(&format!(" · ETA {eta}"));
+        }
+        text
+    }
+}
+
+const OVERALL_TEMPLATE: &str = "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}";
 const OVERALL_UNKNOWN_TEMPLATE: &str = "{spinner} [{elapsed_precise}] {pos} done {msg}";
 const WORKER_TEMPLATE: &str = "  {prefix:>3} {wide_msg} {bytes}/{total_bytes}";
 
@@ -122,15 +202,19 @@ impl BatchProgress {
             overall.set_style(style);
         }
         overall.enable_steady_tick(Duration::from_millis(200));
-        BatchProgress {
+        let progress = BatchProgress {
             multi,
             overall,
             workers: Vec::new(),
-            ok: 0,
-            failed: 0,
-            bytes: 0,
+            counts: OverallCounts::default(),
             started: Instant::now(),
-        }
+        };
+        progress.overall.set_message(progress.counts.render(
+            Duration::ZERO,
+            total.map(|_| progress.overall.length().unwrap_or(0)),
+            None,
+        ));
+        progress
     }
 
     /// Worker `slot` took the item `url`.
@@ -170,22 +254,18 @@ impl BatchProgress {
 
     /// One list line is finished (lines that needed no download too); `causes` are the failures so
     /// far by status (`6 timeout, 4 http_error`), as the status lines in a log count them.
-    pub fn item_done(&mut self, ok: bool, bytes: u64, causes: Option<String>) {
-        if ok {
-            self.ok += 1;
-        } else {
-            self.failed += 1;
-        }
-        self.bytes += bytes;
-        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+    pub fn item_done(&mut self, end: ItemEnd, causes: Option<String>) {
+        self.counts.add(end);
         self.overall.inc(1);
-        self.overall.set_message(format!(
-            "ok {} failed {}{} · {:.1} files/s · {:.1} MB/s",
-            self.ok,
-            self.failed,
-            causes.map(|c| format!(" ({c})")).unwrap_or_default(),
-            (self.ok + self.failed) as f64 / seconds,
-            self.bytes as f64 / seconds / 1e6
+        let remaining = self
+            .overall
+            .length()
+            .filter(|length| *length > 0)
+            .map(|length| length.saturating_sub(self.overall.position()));
+        self.overall.set_message(self.counts.render(
+            self.started.elapsed(),
+            remaining,
+            causes.as_deref(),
         ));
     }
 
@@ -206,11 +286,11 @@ mod tests {
     #[test]
     fn the_batch_bar_counts_failures_by_cause() {
         let mut progress = BatchProgress::new(Some(3));
-        progress.item_done(true, 10, None);
-        progress.item_done(false, 0, Some("1 timeout".to_string()));
+        progress.item_done(ItemEnd::Downloaded(10), None);
+        progress.item_done(ItemEnd::Failed, Some("1 timeout".to_string()));
         let message = progress.overall.message();
         assert!(
-            message.starts_with("ok 1 failed 1 (1 timeout) · "),
+            message.starts_with("ok 1 skipped 0 failed 1 (1 timeout) · "),
             "{message}"
         );
         progress.finish();
@@ -225,6 +305,44 @@ mod tests {
         });
         assert!(progress.bar.is_none());
         progress.finish();
+    }
+
+    #[test]
+    fn no_eta_before_there_is_something_to_estimate_from() {
+        assert_eq!(render_eta(0, Some(1000), Duration::ZERO), "-");
+        assert_eq!(render_eta(0, None, Duration::ZERO), "-");
+        assert_eq!(
+            render_eta(500, Some(1000), Duration::from_secs(3)),
+            "3 seconds"
+        );
+        assert_eq!(render_eta(1000, Some(1000), Duration::ZERO), "0s");
+        let start = OverallCounts::default().render(Duration::ZERO, Some(100), None);
+        assert!(start.ends_with("ETA -"), "{start}");
+        assert!(!start.contains("0s"), "{start}");
+    }
+
+    #[test]
+    fn the_overall_rate_counts_downloads_only_in_binary_units() {
+        let mut counts = OverallCounts::default();
+        for _ in 0..90 {
+            counts.add(ItemEnd::Skipped);
+        }
+        let skipped_only = counts.render(Duration::from_secs(10), Some(10), None);
+        assert!(
+            skipped_only.contains("0.0 files/s · 0 B/s · ETA -"),
+            "{skipped_only}"
+        );
+        for _ in 0..10 {
+            counts.add(ItemEnd::Downloaded(1024 * 1024));
+        }
+        counts.add(ItemEnd::Failed);
+        let text = counts.render(Duration::from_secs(10), Some(22), None);
+        assert!(
+            text.starts_with("ok 10 skipped 90 failed 1 · 1.0 files/s · 1.00 MiB/s · ETA "),
+            "{text}"
+        );
+        // 11 items attempted in 10 s: 22 more take about 20 s, whatever the 90 skipped took.
+        assert!(text.ends_with("ETA 20 seconds"), "{text}");
     }
 
     #[test]

@@ -201,7 +201,7 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__report)
-            opts="-h --failed --json --index-dir --list --shard --shard-count --metrics --html --help"
+            opts="-h --failed --include-permanent --json --index-dir --list --shard --shard-count --metrics --html --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -10,7 +10,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::report::ReportEntry;
+use super::status::Status;
 use crate::failure::FailureKind;
+
+/// The words of a report's error for an item whose worker process died with it (see the runner),
+/// which [`retry_may_fix`] reads back: such an `io_error` says nothing about the item.
+pub const WORKER_DIED_WITH_ITEM: &str = "with this item in hand";
 
 /// The backoff before the first retry.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -27,6 +33,36 @@ pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// may succeed if tried again.
 pub fn is_retriable(kind: FailureKind, http_status: Option<u16>) -> bool {
     kind.is_retriable(http_status)
+}
+
+/// Whether running the batch again may fix an item whose latest outcome is `entry`: the rule batch
+/// mode retries by ([`FailureKind::is_retriable`]), read back from the report line. A timeout, a
+/// stall, a 503 may; a 404, a body `--expect` refused, an invalid line, a full disk will not until
+/// someone changes something. Never for an item that is done.
+pub fn retry_may_fix(entry: &ReportEntry) -> bool {
+    let kind = match entry.status {
+        Status::Ok | Status::Skipped => return false,
+        Status::Timeout => FailureKind::TimedOut,
+        Status::Stalled => FailureKind::Stalled,
+        Status::HttpError => FailureKind::HttpStatus,
+        Status::DnsError => FailureKind::Dns,
+        Status::ConnectError => FailureKind::Connect,
+        Status::TlsError => FailureKind::Tls,
+        Status::ProxyError => FailureKind::Proxy,
+        Status::Truncated => FailureKind::Truncated,
+        Status::Rejected => FailureKind::Rejected,
+        Status::Invalid => FailureKind::InvalidUrl,
+        Status::IoError
+            if entry
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(WORKER_DIED_WITH_ITEM)) =>
+        {
+            FailureKind::WorkerDied
+        }
+        Status::IoError => FailureKind::LocalIo,
+    };
+    kind.is_retriable(entry.http_status)
 }
 
 /// The delay before retry number `attempt` (1 for the first retry): uniform in `[0, min(5 s, 200 ms ×
@@ -93,6 +129,31 @@ mod tests {
         ] {
             assert!(!is_retriable(kind, None), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_report_line_says_whether_a_retry_may_fix_its_item() {
+        let line = |status: Status, http_status: Option<u16>, error: &str| {
+            let mut entry = ReportEntry::new("https://h/a", status);
+            entry.http_status = http_status;
+            entry.error = Some(error.to_string());
+            retry_may_fix(&entry)
+        };
+        assert!(line(Status::Stalled, None, "no data"));
+        assert!(line(Status::Timeout, Some(200), "deadline"));
+        assert!(line(Status::HttpError, Some(503), "busy"));
+        assert!(line(Status::ConnectError, None, "refused"));
+        assert!(!line(Status::HttpError, Some(404), "not found"));
+        assert!(!line(Status::HttpError, None, "too many redirects"));
+        assert!(!line(Status::Rejected, Some(200), "not an image"));
+        assert!(!line(Status::Invalid, None, "not a URL"));
+        assert!(!line(Status::Ok, Some(200), ""));
+        assert!(!line(Status::IoError, None, "No space left on device"));
+        assert!(line(
+            Status::IoError,
+            None,
+            &format!("the worker process was killed by signal 9 (SIGKILL) {WORKER_DIED_WITH_ITEM}")
+        ));
     }
 
     #[test]

@@ -27,7 +27,9 @@ use super::hosts::{Hosts, Verdict};
 use super::list::Extra;
 use super::report::ReportEntry;
 use super::resume::Expected;
-use super::retry::{backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP};
+use super::retry::{
+    backoff, is_retriable, seed_from_clock, RETRY_AFTER_CAP, WORKER_DIED_WITH_ITEM,
+};
 use super::status::Status;
 use super::worker::{worker_args, Assignment};
 use super::BatchOptions;
@@ -857,11 +859,11 @@ impl<'a> Runner<'a> {
 fn worker_death(how: Ended) -> String {
     match how {
         Ended::Signal(signal) | Ended::CoreDump(signal) => format!(
-            "the worker process was killed by signal {signal} (SIG{}) with this item in hand",
+            "the worker process was killed by signal {signal} (SIG{}) {WORKER_DIED_WITH_ITEM}",
             crate::signals::signal_name(signal)
         ),
         Ended::Code(code) => {
-            format!("the worker process exited with status {code} with this item in hand")
+            format!("the worker process exited with status {code} {WORKER_DIED_WITH_ITEM}")
         }
     }
 }

@@ -18,7 +18,7 @@ use super::summary::{Closing, Ending, Summary};
 use super::watch::Watch;
 use super::BatchOptions;
 use crate::exit::Exit;
-use crate::progress::BatchProgress;
+use crate::progress::{BatchProgress, ItemEnd};
 
 /// The list, the planner and the report, seen by the runner as a stream of items.
 struct ListItems {
@@ -51,18 +51,15 @@ impl ListItems {
         self.summary.record(&entry);
         self.stats.ended(&entry);
         if let Some(progress) = self.progress.as_mut() {
-            let ok = entry.status.is_done();
-            progress.item_done(
-                ok,
-                if entry.status == Status::Ok {
-                    entry.bytes.unwrap_or(0)
-                } else {
-                    0
-                },
-                (!ok)
-                    .then(|| self.summary.counts().render_failures())
-                    .flatten(),
-            );
+            let end = match entry.status {
+                Status::Ok => ItemEnd::Downloaded(entry.bytes.unwrap_or(0)),
+                Status::Skipped => ItemEnd::Skipped,
+                _ => ItemEnd::Failed,
+            };
+            let causes = (!entry.status.is_done())
+                .then(|| self.summary.counts().render_failures())
+                .flatten();
+            progress.item_done(end, causes);
         }
     }
 }
@@ -266,6 +263,14 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return failure(format!(
             "cannot create the output directory '{}': {e}",
+            args.out.display()
+        ));
+    }
+    // Before any request: a directory no file can be created in would fail every item, after its
+    // download (the default report inside it fails on its own; --report elsewhere does not).
+    if let Err(e) = crate::batch::spill::create_unlinked_file(&args.out) {
+        return failure(format!(
+            "--out '{}': cannot create files there: {e}",
             args.out.display()
         ));
     }

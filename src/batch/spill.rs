@@ -348,8 +348,15 @@ fn encode<V: SlotValue>(raw: &mut [u8], key: u64, value: V) {
     }
 }
 
-/// A new file in `dir`, already removed from it: see the module documentation.
+/// A new file in `dir`, already removed from it, read at random: see the module documentation.
 fn create_unlinked(dir: &Path) -> io::Result<File> {
+    let file = create_unlinked_file(dir)?;
+    advise_random_access(&file);
+    Ok(file)
+}
+
+/// A new file in `dir`, already removed from it, so that nothing is left behind whatever happens.
+pub(crate) fn create_unlinked_file(dir: &Path) -> io::Result<File> {
     static CREATED: AtomicU64 = AtomicU64::new(0);
     let mut attempts = 0;
     loop {
@@ -368,7 +375,6 @@ fn create_unlinked(dir: &Path) -> io::Result<File> {
         {
             Ok(file) => {
                 std::fs::remove_file(&path)?;
-                advise_random_access(&file);
                 return Ok(file);
             }
             // Left by a process of the same id that was killed between these two calls.

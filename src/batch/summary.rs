@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::report::ReportEntry;
+use super::retry::retry_may_fix;
 use super::status::Status;
 use crate::exit::Exit;
 
@@ -79,6 +80,8 @@ pub struct Summary {
     pub retries: u64,
     /// The first few failed items of each status (in [`Status::ALL`]'s order), as `URL: why`.
     named: [Vec<String>; Status::ALL.len()],
+    /// Failed items a retry may fix (see [`retry_may_fix`]).
+    retryable: u64,
 }
 
 /// How many failed items of each status the closing summary names.
@@ -120,6 +123,9 @@ impl Summary {
 
     pub fn record(&mut self, entry: &ReportEntry) {
         self.counts.add(entry.status);
+        if retry_may_fix(entry) {
+            self.retryable += 1;
+        }
         if entry.status == Status::Ok {
             self.bytes += entry.bytes.unwrap_or(0);
         }
@@ -129,12 +135,8 @@ impl Summary {
         if !entry.status.is_done() && named.len() < NAMED_PER_STATUS {
             let mut line = crate::redact::redact_credentials(&entry.url);
             if let Some(error) = &entry.error {
-                // Most errors name the URL already: once on the line is enough.
-                let error = error
-                    .strip_prefix(entry.url.as_str())
-                    .or_else(|| error.strip_prefix(line.as_str()))
-                    .and_then(|rest| rest.strip_prefix(": "))
-                    .unwrap_or(error);
+                let error = error_without_url(&entry.url, error);
+                let error = error_without_url(&line, error);
                 line.push_str(": ");
                 line.push_str(error);
             }
@@ -174,7 +176,7 @@ impl Summary {
 
     /// Two lines for a person, e.g.
     /// `1200 items in 1m 05s: 1150 ok, 30 skipped, 20 http_error` and
-    /// `17.7 files/s, 2.4 MB/s (153.2 MB downloaded)`.
+    /// `17.7 files/s, 2.3 MiB/s (146.1 MiB downloaded)`.
     pub fn render(&self, elapsed: Duration) -> String {
         let mut counts = self
             .counts
@@ -189,11 +191,11 @@ impl Summary {
         let seconds = elapsed.as_secs_f64().max(0.001);
         let items = self.total();
         format!(
-            "{items} item{} in {}: {counts}\n{:.1} files/s, {:.1} MB/s ({} downloaded)",
+            "{items} item{} in {}: {counts}\n{:.1} files/s, {}/s ({} downloaded)",
             if items == 1 { "" } else { "s" },
             render_duration(elapsed),
             self.count(Status::Ok) as f64 / seconds,
-            self.bytes as f64 / 1e6 / seconds,
+            render_bytes((self.bytes as f64 / seconds) as u64),
             render_bytes(self.bytes),
         )
     }
@@ -252,15 +254,17 @@ impl Summary {
         if let Some(report) = closing.report {
             let _ = write!(text, "\nreport: {}", report.display());
         }
-        let retryable = self.failed() - self.count(Status::Invalid);
+        let permanent = self.failed() - self.retryable - self.count(Status::Invalid);
         if closing.ending != Ending::Finished {
             text.push_str("\nto resume, run the same command again: items done are skipped");
-        } else if let (Some(report), true) = (closing.report, retryable > 0) {
+        } else if let (Some(report), true) = (closing.report, self.retryable > 0) {
             let report = shell_word(&report.to_string_lossy());
             let _ = write!(
                 text,
-                "\nto retry what failed: watchdog report --failed {report} > retry.txt && watchdog \
-                 batch retry.txt --out {}{}",
+                "\nto retry the {} item{} a retry may fix: watchdog report --failed {report} > \
+                 retry.txt && watchdog batch retry.txt --out {}{}",
+                self.retryable,
+                if self.retryable == 1 { "" } else { "s" },
                 shell_word(&closing.out.to_string_lossy()),
                 if closing.report_given {
                     format!(" --report {report}")
@@ -269,11 +273,28 @@ impl Summary {
                 }
             );
         }
+        if permanent > 0 && closing.ending == Ending::Finished {
+            let _ = write!(
+                text,
+                "\n{permanent} failed item{} a retry will not fix (a 404, a body refused, a local \
+                 error): see their errors",
+                if permanent == 1 { "" } else { "s" },
+            );
+        }
         if self.count(Status::Invalid) > 0 {
             text.push_str("\ninvalid items are not retried: correct their list lines");
         }
         text
     }
+}
+
+/// A report's error without the URL it starts with (`URL: the server answered 404`): most errors name
+/// the URL already, and once on a line is enough.
+pub(crate) fn error_without_url<'a>(url: &str, error: &'a str) -> &'a str {
+    error
+        .strip_prefix(url)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(error)
 }
 
 /// `word` as one word of a POSIX shell command line: as it is when it holds nothing the shell
@@ -299,13 +320,15 @@ fn render_duration(elapsed: Duration) -> String {
     }
 }
 
-/// A byte count as a person reads it: `550 B`, `1.2 MB`.
+/// A byte count as a person reads it, in the binary units the progress bars use: `550 B`,
+/// `1.2 MiB`.
 pub(crate) fn render_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1024;
     match bytes {
-        0..=999 => format!("{bytes} B"),
-        1_000..=999_999 => format!("{:.1} kB", bytes as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} MB", bytes as f64 / 1e6),
-        _ => format!("{:.1} GB", bytes as f64 / 1e9),
+        0..KIB => format!("{bytes} B"),
+        KIB..0x10_0000 => format!("{:.1} KiB", bytes as f64 / KIB as f64),
+        0x10_0000..0x4000_0000 => format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64),
+        _ => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
     }
 }
 
@@ -334,7 +357,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("0.5 files/s, 1.2 MB/s (2.5 MB downloaded)"),
+            text.contains("0.5 files/s, 1.2 MiB/s (2.4 MiB downloaded)"),
             "{text}"
         );
         assert!(Summary::new()
@@ -390,8 +413,8 @@ mod tests {
         assert!(!text.contains("pw"), "{text}");
         assert!(
             text.ends_with(
-                "to retry what failed: watchdog report --failed 'my dir/report.jsonl' > retry.txt \
-                 && watchdog batch retry.txt --out 'my dir' --report 'my dir/report.jsonl'"
+                "to retry the 5 items a retry may fix: watchdog report --failed 'my dir/report.jsonl' \
+                 > retry.txt && watchdog batch retry.txt --out 'my dir' --report 'my dir/report.jsonl'"
             ),
             "{text}"
         );
@@ -422,5 +445,16 @@ mod tests {
             "{interrupted}"
         );
         assert!(!interrupted.contains("nothing to do"));
+        // A 404 is not worth a retry: no retry command for it, a word that says why.
+        let mut not_found = Summary::new();
+        let mut entry = ReportEntry::new("https://h/gone", Status::HttpError);
+        entry.http_status = Some(404);
+        not_found.record(&entry);
+        let text = not_found.render_closing(&closing);
+        assert!(!text.contains("to retry"), "{text}");
+        assert!(
+            text.ends_with("1 failed item a retry will not fix (a 404, a body refused, a local error): see their errors"),
+            "{text}"
+        );
     }
 }

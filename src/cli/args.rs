@@ -46,12 +46,15 @@ fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     long_about = "Run COMMAND under a hard deadline (--timeout) and an optional stall watch (--stall). When either \
 fires, watchdog signals the command's whole process tree, follows with SIGKILL after a grace period, and \
 returns only when no process it started is still running.\n\nGNU timeout's form works as well: \
-`watchdog [OPTIONS] DURATION COMMAND [ARG]...` is `watchdog [OPTIONS] --timeout DURATION -- COMMAND [ARG]...`. \
-Without `--` the first operand must be a DURATION; after `--` it is one only when it reads as a number.\n\nWhen COMMAND is the bare word `fetch`, watchdog \
+`watchdog [OPTION]... DURATION COMMAND [ARG]...` is `watchdog [OPTION]... --timeout DURATION -- COMMAND [ARG]...`. \
+Without `--` the first operand must be a DURATION; after `--` it is one only when it reads as a number. \
+Long options may be abbreviated to any unambiguous prefix, as GNU's getopt_long allows (`--kill=1`, \
+`--sig=KILL`, `--pres`); a prefix GNU timeout reads as one of its own options keeps that meaning (`--s` is \
+`--signal`, beside watchdog's `--stall`).\n\nWhen COMMAND is the bare word `fetch`, watchdog \
 runs its built-in download worker instead of looking `fetch` up on PATH (see `watchdog -- fetch --help`); \
 give a path (./fetch) to run an external program of that name.",
     after_long_help = after_help(),
-    override_usage = "watchdog [OPTIONS] DURATION COMMAND [ARG]...\n       watchdog [OPTIONS] -- COMMAND [ARG]...\n       watchdog batch [OPTIONS] LIST\n       watchdog report [OPTIONS] FILE...",
+    override_usage = "watchdog [OPTION]... DURATION COMMAND [ARG]...\n       watchdog [OPTION]... -- COMMAND [ARG]...\n       watchdog batch [OPTION]... LIST\n       watchdog report [OPTION]... FILE...",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     disable_help_subcommand = true
@@ -90,8 +93,8 @@ pub struct SuperviseArgs {
           help_heading = "Deadline")]
     pub timeout: std::option::Option<Duration>,
 
-    /// Stop the command when it shows no sign of life for this long: no line on the progress channel and
-    /// no output on stdout/stderr (which watchdog then relays). 0 disables it.
+    /// Stop the command when it shows no sign of life for this long (no line on the progress channel,
+    /// no output on stdout or stderr, which watchdog relays); 0 disables it.
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "0",
           help_heading = "Deadline")]
     pub stall: std::option::Option<Duration>,
@@ -112,13 +115,14 @@ pub struct SuperviseArgs {
     #[arg(short = 'p', long, help_heading = "Stopping")]
     pub preserve_status: bool,
 
-    /// Keep the command in watchdog's process group so it can read from the terminal. Only the command
-    /// itself gets the first signal; its descendants are still swept before watchdog exits.
+    /// Keep the command in watchdog's process group, so that it can read from the terminal. Only the
+    /// command itself gets the first signal; its descendants are swept all the same before watchdog
+    /// exits.
     #[arg(short = 'f', long, help_heading = "Stopping")]
     pub foreground: bool,
 
     /// Print a line on stderr whenever watchdog sends a signal, exactly as GNU timeout does (the reason
-    /// is in --events). Given twice, also a line naming how the tree is contained (--contain).
+    /// is in --events). Given twice, also a line that names the --contain mechanism used.
     #[arg(short = 'v', long, action = clap::ArgAction::Count, help_heading = "Output")]
     pub verbose: u8,
 
@@ -130,7 +134,8 @@ pub struct SuperviseArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub events: Option<PathBuf>,
 
-    /// How the command's process tree is held (see "How the tree is contained" in the README).
+    /// How the command's process tree is held: one of the values below; -vv and --events name the
+    /// one used.
     #[arg(
         long,
         value_name = "HOW",
@@ -227,8 +232,8 @@ pub struct DownloadArgs {
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_digest: bool,
 
-    /// Authenticate to the proxy with the most secure scheme its 407 answer offers (one more round
-    /// trip per connection).
+    /// Authenticate to the proxy with the strongest scheme its 407 answer offers, at the cost of one
+    /// more round trip per connection.
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_anyauth: bool,
 }
@@ -265,7 +270,9 @@ pub struct FetchArgs {
     #[arg(value_name = "URL")]
     pub url: String,
 
-    /// Where to write the file; `-` writes to stdout. Default: the URL's last path segment, sanitized.
+    /// Where to write the file; `-` writes to stdout; a directory (one that exists, or a path ending
+    /// in /) gets the file under the URL's name, as curl --output-dir does. Default: the URL's last
+    /// path segment, sanitized, in the current directory.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -297,7 +304,8 @@ pub struct BatchArgs {
     #[arg(value_name = "LIST")]
     pub list: PathBuf,
 
-    /// Directory the files are written to.
+    /// Directory the files are written to (created if missing); one that no file can be created in
+    /// fails before any request is sent.
     #[arg(
         short = 'o',
         long,
@@ -329,7 +337,8 @@ pub struct BatchArgs {
     pub stall: std::option::Option<Duration>,
 
     /// Retries per item after a failure that may be transient, with exponential backoff and jitter,
-    /// and at least the server's Retry-After (up to 60 s; an item asked to wait longer is not retried).
+    /// and at least the server's Retry-After (up to 60 s: an item asked to wait longer is left for a
+    /// later run).
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = count::<u32>, allow_negative_numbers = true, help_heading = "Limits")]
     pub retries: u32,
 
@@ -342,7 +351,8 @@ pub struct BatchArgs {
     #[arg(long, value_name = "K/N|auto", help_heading = "Sharding")]
     pub shard: Option<String>,
 
-    /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    /// With `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX set): the number of
+    /// shards.
     #[arg(long, value_name = "N", help_heading = "Sharding")]
     pub shard_count: Option<u32>,
 
@@ -359,13 +369,13 @@ pub struct BatchArgs {
 
     /// When stderr is not a terminal (a log file), write a status line to it this often: elapsed,
     /// items ended of the total, ok, failed by cause, in flight, items/s and MB/s over the interval,
-    /// ETA; also how often --metrics is rewritten. 0 disables both (the metrics file is then written
-    /// at the start and the end only); -q disables the lines.
+    /// ETA; also how often --metrics is rewritten. 0 turns both off (the metrics file is then
+    /// written only at the start and at the end); -q turns the status lines off too.
     #[arg(long, value_name = "DURATION", value_parser = optional_duration, default_value = "30s", help_heading = "Output")]
     pub progress_interval: std::option::Option<Duration>,
 
-    /// Write Prometheus metrics to FILE (text format, for node_exporter's textfile collector), replaced
-    /// atomically at the start, every --progress-interval and at the end.
+    /// Write Prometheus metrics to FILE (text format, for node_exporter's textfile collector): the
+    /// file is replaced atomically at the start, at every --progress-interval and when the run ends.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub metrics: Option<PathBuf>,
 
@@ -475,6 +485,7 @@ impl From<ReportArgs> for crate::batch::reconcile::ReconcileOptions {
         crate::batch::reconcile::ReconcileOptions {
             files: args.files,
             failed: args.failed,
+            include_permanent: args.include_permanent,
             json: args.json,
             index_dir: args.index_dir,
             list: args.list,
@@ -523,16 +534,22 @@ streams, in flat memory; a line that is not a report line is named with its line
 )]
 pub struct ReportArgs {
     /// Batch reports (JSON Lines), in any order, except that reruns which wrote separate reports go
-    /// oldest first.
+    /// oldest first; `-` reads one from stdin.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
-    /// Print the items whose latest outcome is not ok, one JSON object {"url","path"} a line, for
-    /// `watchdog batch`; the summary goes to stderr.
+    /// Print the items not done that a retry may fix (timeouts, stalls, 5xx, never tried), one JSON
+    /// object {"url","path"} a line, for `watchdog batch`, which must be given the same --out (the
+    /// paths are relative to it); the summary goes to stderr.
     #[arg(long)]
     pub failed: bool,
 
-    /// Print the summary as one JSON object.
+    /// With --failed, also list the items a retry will not fix (a 404, a body --expect or --sha256
+    /// refused, a local I/O error), once their cause is dealt with.
+    #[arg(long, requires = "failed")]
+    pub include_permanent: bool,
+
+    /// Print the summary as one JSON object; its not_done lists every item not done.
     #[arg(long)]
     pub json: bool,
 
@@ -545,12 +562,13 @@ pub struct ReportArgs {
     #[arg(long, value_name = "LIST")]
     pub list: Option<PathBuf>,
 
-    /// Check only shard K of N of the list (as `batch --shard`), or `auto` from Slurm / Kubernetes
+    /// Check only shard K of N of the list (as batch --shard does), or `auto` from Slurm or Kubernetes
     /// variables; needs --list.
     #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
 
-    /// The shard count for `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    /// With `--shard auto` under a Kubernetes Indexed Job (JOB_COMPLETION_INDEX set): the number of
+    /// shards.
     #[arg(long, value_name = "N")]
     pub shard_count: Option<u32>,
 

@@ -520,7 +520,7 @@ pub fn worker_main(args: &FetchOptions) -> ExitCode {
 }
 
 fn run_worker(args: &FetchOptions, progress: &mut ProgressWriter) -> Result<Outcome, FetchError> {
-    let prepared = default_output(args).and_then(|output| {
+    let prepared = default_output(args.output.as_deref(), &args.url).and_then(|output| {
         let fetcher = Fetcher::new(&args.download)?;
         Ok((output, fetcher))
     });
@@ -547,18 +547,39 @@ fn run_worker(args: &FetchOptions, progress: &mut ProgressWriter) -> Result<Outc
     fetcher.fetch(&request, progress)
 }
 
-/// `-o PATH`, or the URL's last path segment in the current directory.
-fn default_output(args: &FetchOptions) -> Result<Output, FetchError> {
-    if let Some(path) = &args.output {
-        return Ok(Output::from_path(path));
-    }
-    match crate::names::name_from_url(&args.url) {
-        Some(name) => Ok(Output::File(PathBuf::from(name))),
+/// `-o PATH`; `-o DIR` (an existing directory, or a path ending in `/`), the URL's last path segment
+/// in DIR, as curl's `--output-dir` and wget's `-P` put it; else that name in the current directory.
+/// Decided before any request: a DIR that does not exist, or a URL that names no file, fails first.
+fn default_output(output: Option<&Path>, url: &str) -> Result<Output, FetchError> {
+    let dir = match output {
+        Some(path) if path.as_os_str() != "-" && names_a_directory(path) => {
+            if !path.is_dir() {
+                return Err(FetchError::new(
+                    FailureKind::LocalIo,
+                    format!(
+                        "-o '{}': no such directory (create it first, or give the file's own path)",
+                        path.display()
+                    ),
+                ));
+            }
+            path
+        }
+        Some(path) => return Ok(Output::from_path(path)),
+        None => Path::new(""),
+    };
+    match crate::names::name_from_url(url) {
+        Some(name) => Ok(Output::File(dir.join(name))),
         None => Err(FetchError::new(
             FailureKind::Usage,
             "cannot name the output file after this URL (its path has no file name); choose one with -o PATH",
         )),
     }
+}
+
+/// Whether `-o PATH` names a directory to put the file in: one that exists, or a path ending in `/`.
+fn names_a_directory(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().ends_with(b"/") || path.is_dir()
 }
 
 #[cfg(test)]
@@ -575,6 +596,31 @@ mod tests {
         assert_eq!((r.start, r.total), (Some(5), None));
         assert!(parse_content_range("items 1-2/3").is_none());
         assert!(parse_content_range("bytes x-2/3").is_none());
+    }
+
+    #[test]
+    fn a_directory_given_to_o_takes_the_file_under_the_urls_name() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let into = |output: &Path| default_output(Some(output), "http://h/x/a.jpg?q=1").ok();
+        assert_eq!(
+            into(dir.path()),
+            Some(Output::File(dir.path().join("a.jpg")))
+        );
+        let slash = PathBuf::from(format!("{}/", dir.path().display()));
+        assert_eq!(into(&slash), Some(Output::File(slash.join("a.jpg"))));
+        assert_eq!(
+            into(Path::new("b.jpg")),
+            Some(Output::File(PathBuf::from("b.jpg")))
+        );
+        let missing = PathBuf::from(format!("{}/", dir.path().join("nope").display()));
+        let err = default_output(Some(&missing), "http://h/a.jpg");
+        assert!(
+            matches!(&err, Err(e) if e.failure_kind() == FailureKind::LocalIo
+                && e.to_string().contains("no such directory")),
+            "{err:?}"
+        );
+        assert!(default_output(Some(dir.path()), "http://h/").is_err());
+        Ok(())
     }
 
     #[test]

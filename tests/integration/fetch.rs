@@ -67,6 +67,45 @@ fn an_image_is_downloaded_and_reported_on_the_progress_channel() {
     w.marker.assert_no_survivors();
 }
 
+/// `-o DIR` puts the file in DIR under the URL's name, as `curl --output-dir` and `wget -P` do (it used
+/// to download the whole body and then fail to rename it onto the directory); a DIR that does not
+/// exist fails before any request is sent.
+#[test]
+fn o_with_a_directory_saves_into_it_or_fails_before_the_download() {
+    let w = World::new("fetch-o-dir");
+    let dir = w.path("imgs");
+    std::fs::create_dir_all(&dir).expect("make the directory");
+    for given in [
+        s(&dir).to_string(),
+        format!("{}/", s(&dir)),
+        ".".to_string(),
+    ] {
+        let run = w.supervised(
+            &["--timeout", "5"],
+            &[&w.url("/file/cats/a.bin"), "-o", &given],
+        );
+        assert_eq!(run.code, Some(0), "-o {given}: {}", run.stderr);
+    }
+    let body = crate::server::file_body("/file/cats/a.bin");
+    assert_eq!(read(&dir.join("a.bin")), body);
+    assert_eq!(read(&w.path("a.bin")), body);
+    let asked = w.server.requests_for("/file/cats/b.bin");
+    let missing = format!("{}/", s(&w.path("nope")));
+    let run = w.supervised(
+        &["--timeout", "5"],
+        &[&w.url("/file/cats/b.bin"), "-o", &missing],
+    );
+    assert_eq!(run.code, Some(17), "{}", run.stderr);
+    assert!(run.stderr.contains("no such directory"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(
+        w.server.requests_for("/file/cats/b.bin"),
+        asked,
+        "no request sent"
+    );
+    w.marker.assert_no_survivors();
+}
+
 #[test]
 fn headers_then_silence_is_stopped_by_the_deadline() {
     let w = World::new("fetch-stall-deadline");

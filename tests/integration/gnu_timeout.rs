@@ -459,6 +459,63 @@ fn the_command_inherits_the_callers_dispositions() {
     m.assert_no_survivors();
 }
 
+/// getopt_long's abbreviations: any unambiguous prefix of a long option is that option, with its
+/// value after `=` or in the next word, so `sed s/timeout/watchdog/` keeps a script that used them
+/// working; a prefix GNU timeout reads as one of its own options (`--s`, `--signal`) keeps that
+/// meaning beside watchdog's `--stall`; an ambiguous one is getopt's one line and 125.
+#[test]
+fn long_options_may_be_abbreviated_as_getopt_long_takes_them() {
+    let m = Marker::new("gnu-abbrev");
+    let run = |args: &[&str]| run_bounded(m.watchdog().args(args), LIMIT);
+    for (args, code) in [
+        // SIGKILL right after the first signal, which the command ignores.
+        (
+            &[
+                "--kill=.1",
+                "--sig=USR1",
+                ".1",
+                "sh",
+                "-c",
+                "trap '' USR1; sleep 10",
+            ][..],
+            137,
+        ),
+        (&["--k", ".1", "--s", "KILL", ".1", "sleep", "10"], 137),
+        (&["--pres", "--si=INT", ".1", "sleep", "10"], 130),
+        (&["--fore", ".1", "sleep", "10"], 124),
+        (&["--verb", "--ti=.1", "--", "sleep", "10"], 124),
+        (&["--st", ".1", "--", "sleep", "10"], 124),
+        (&["--he"], 0),
+    ] {
+        let run = run(args);
+        assert_eq!(run.code, Some(code), "{args:?}: {}", run.stderr);
+    }
+    let verbose = run(&["--verb", ".1", "sleep", "10"]);
+    assert_eq!(
+        verbose.stderr, "watchdog: sending signal TERM to command 'sleep'\n",
+        "--verb is --verbose"
+    );
+    for (args, message) in [
+        (
+            &["--ver", "1", "true"][..],
+            "watchdog: option '--ver' is ambiguous; possibilities: '--verbose' '--version'\n",
+        ),
+        (
+            &["--pres=1", "1", "true"],
+            "watchdog: option '--preserve-status' doesn't allow an argument\n",
+        ),
+        (
+            &["--sigx=KILL", "1", "true"],
+            "watchdog: unrecognized option '--sigx'\n",
+        ),
+    ] {
+        let run = run(args);
+        assert_eq!(run.code, Some(125), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr, message, "{args:?}");
+    }
+    m.assert_no_survivors();
+}
+
 /// GNU's form beside watchdog's own: modes stay modes, `--` keeps a command with no deadline, glued
 /// short values are values, and a missing command or duration is one line and 125.
 #[test]

@@ -131,7 +131,7 @@ fn shards_reruns_duplicates_and_a_malformed_line_reconcile_to_one_outcome_per_it
     );
     assert!(run.stdout.contains("done 15"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("http_error  404  ") && run.stdout.contains("/status/404"),
+        run.stdout.contains("  http_error 404  1\n") && run.stdout.contains("/status/404"),
         "{}",
         run.stdout
     );
@@ -248,10 +248,149 @@ fn bad_files_are_one_error_line_and_exit_125() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     let run = w.run_watchdog(&["report"]);
     assert_eq!(run.code, Some(125));
-    // Only unreadable lines: nothing missing, but not clean either.
-    std::fs::write(w.path("junk.jsonl"), "hello\n").expect("write");
+    // Not one report line: not a report at all (a list given by mistake), one line and 125.
+    std::fs::write(w.path("junk.jsonl"), "hello\nhttps://h/a.jpg\n").expect("write");
     let run = w.run_watchdog(&["report", s(&w.path("junk.jsonl"))]);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("junk.jsonl': not a batch report"),
+        "{}",
+        run.stderr
+    );
+    // --include-permanent only with --failed.
+    let run = w.run_watchdog(&["report", "--include-permanent", s(&w.path("junk.jsonl"))]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+}
+
+/// What a person or a pipeline does with a report: the URL list given by mistake is an error, not 20
+/// warnings; `-` reads stdin; the text groups what is not done by cause, what a retry may fix apart
+/// from what it will not (a 404), aligned; `--failed` lists only what a retry may fix unless told
+/// `--include-permanent`; `--json` lists every item not done.
+#[test]
+fn report_separates_what_a_retry_may_fix_from_what_it_will_not() {
+    let w = World::new("report-causes");
+    let mut list = String::new();
+    for target in [
+        "/file/fine.bin",
+        "/status/404?a",
+        "/status/404?b",
+        "/status/410",
+        "/status/503",
+        "/status/500?long-enough-to-shift-the-columns",
+    ] {
+        list.push_str(&format!("{}\n", w.server.url(target)));
+    }
+    list.push_str("ftp://h/x\n");
+    std::fs::write(w.path("list.txt"), &list).expect("write the list");
+    let out = w.path("out");
+    let report = out.join("report.jsonl");
+    let run = w.run_watchdog(&[
+        "batch",
+        "list.txt",
+        "--out",
+        s(&out),
+        "--retries",
+        "0",
+        "-q",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("to retry the 2 items a retry may fix: watchdog report --failed")
+            && run.stderr.contains("3 failed items a retry will not fix"),
+        "{}",
+        run.stderr
+    );
+
+    // The list instead of the report.
+    let run = w.run_watchdog(&["report", "list.txt"]);
+    assert_eq!(run.code, Some(125), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().collect::<Vec<_>>(),
+        ["watchdog: report: 'list.txt': not a batch report: none of its 7 lines is a report line \
+          (line 1: not a report line: expected value at column 1)"]
+    );
+
+    // The text: grouped by cause, retryable first, columns aligned.
+    let run = w.run_watchdog(&["report", s(&report)]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let text = run.stdout;
+    assert!(
+        text.contains("not done: 6 items, 2 a retry may fix, 4 it will not\n"),
+        "{text}"
+    );
+    let may = text.find("a retry may fix (").expect(&text);
+    let will_not = text.find("a retry will not fix").expect(&text);
+    let at = |what: &str| {
+        text.find(what)
+            .unwrap_or_else(|| panic!("{what} in {text}"))
+    };
+    assert!(
+        may < at("  http_error 503  1\n") && at("  http_error 500  1\n") < will_not,
+        "{text}"
+    );
+    assert!(
+        will_not < at("  http_error 404  2\n") && will_not < at("  invalid"),
+        "{text}"
+    );
+    assert!(text.contains("the same --out"), "{text}");
+    let item_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("    ")).collect();
+    assert_eq!(item_lines.len(), 6, "{text}");
+    let url_columns: BTreeSet<usize> = item_lines
+        .iter()
+        .map(|l| l.find("http://").or_else(|| l.find("ftp://")).unwrap_or(0))
+        .collect();
+    assert_eq!(url_columns.len(), 1, "URLs in one column:\n{text}");
+    // The URL is not repeated inside the error.
+    for line in &item_lines {
+        assert_eq!(line.matches("://").count(), 1, "{line}");
+    }
+
+    // `-` is stdin: the same summary as the file.
+    let from_file = w.run_watchdog(&["report", "--json", s(&report)]);
+    let mut cmd: Command = w.marker.watchdog();
+    cmd.args(["report", "--json", "-"])
+        .current_dir(w.root.path());
+    let bytes = std::fs::read(&report).expect("read the report");
+    let from_stdin = crate::common::run_bounded_with_input(&mut cmd, Some(&bytes), LIMIT);
+    assert_eq!(from_stdin.code, Some(1), "{}", from_stdin.stderr);
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+
+    // --json lists every item not done, with whether a retry may fix it.
+    let json: serde_json::Value = serde_json::from_str(from_file.stdout.trim()).expect("JSON");
+    let not_done = json["not_done"].as_array().expect("not_done");
+    assert_eq!(not_done.len(), 6, "{json}");
+    let retryable: BTreeSet<String> = not_done
+        .iter()
+        .filter(|i| i["retry_may_fix"] == true)
+        .map(|i| i["http_status"].to_string())
+        .collect();
+    assert_eq!(
+        retryable,
+        BTreeSet::from(["500".to_string(), "503".to_string()])
+    );
+
+    // --failed: what a retry may fix; --include-permanent: the 404s and the 410 too, never the
+    // invalid line.
+    let run = w.run_watchdog(&["report", "--failed", s(&report)]);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("/status/503") && run.stdout.contains("/status/500"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("3 items not listed: a retry will not fix them")
+            && run.stderr.contains("--include-permanent"),
+        "{}",
+        run.stderr
+    );
+    let run = w.run_watchdog(&["report", "--failed", "--include-permanent", s(&report)]);
+    assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout);
+    assert!(!run.stdout.contains("ftp://"), "{}", run.stdout);
+    w.marker.assert_no_survivors();
 }
 
 /// Waits until the report at `path` has `n` lines, while `child` still runs.

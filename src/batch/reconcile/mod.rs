@@ -52,8 +52,10 @@ mod tally;
 pub struct ReconcileOptions {
     /// The reports, oldest run first.
     pub files: Vec<PathBuf>,
-    /// Print the items still not ok as a list for `watchdog batch`.
+    /// Print the items still not ok that a retry may fix as a list for `watchdog batch`.
     pub failed: bool,
+    /// With `failed`: also the items a retry will not fix.
+    pub include_permanent: bool,
     /// The summary as one JSON object.
     pub json: bool,
     /// Where the on-disk index goes past the in-memory limit.
@@ -83,67 +85,43 @@ pub struct ListScope {
 pub const REPORT_HELP: &str = "\
 Examples:
   watchdog report --list urls.txt /data/imgs/report-*.jsonl
-      Every item of the list accounted for: counts per status and per host, bytes, and the items
-      still missing, including those no report mentions (never tried: a killed run, a shard that
-      never ran).
-  watchdog report --failed --list urls.txt /data/imgs/report-*.jsonl > retry.jsonl
-  watchdog batch retry.jsonl --out /data/imgs --report /data/imgs/report-retry.jsonl
-      List the items still not ok or never tried (JSON lines with url, path and the list line's
-      other keys; the summary goes to stderr), and fetch exactly those, each to the path batch gave
-      it.
+      Every item of the list accounted for: counts per status and per host, bytes, and the items still missing, including those no report mentions (never tried: a killed run, a shard that never ran).
+  watchdog report --failed --list urls.txt imgs/report-*.jsonl > retry.jsonl
+  watchdog batch retry.jsonl --out imgs --report imgs/report-retry.jsonl
+      List the items not done that a retry may fix, or never tried (JSON lines with url, path and the list line's other keys; the summary goes to stderr), and fetch exactly those, each to the path batch gave it: the same --out as before, since the paths are relative to it.
   watchdog report --list urls.txt --shard 3/16 /data/imgs/report-3.jsonl
       Check one shard's report against its share of the list.
   watchdog report --json report.jsonl
       The summary as one JSON object, for a pipeline.
+  ssh host cat imgs/report.jsonl | watchdog report -
+      Read a report from stdin.
 
 Latest outcome:
-  An item is its path and URL, as batch keys it (for resuming, and for --list). Of an item's lines,
-  the one with the latest finished_at is its outcome (a line of an older watchdog, without one, is
-  older than any line with one; lines of the same millisecond, or without a time, count in the order
-  read: files in the order given, each top to bottom), so the order of the files does not matter. A
-  skipped line never replaces another outcome: it says the item was complete from an earlier run,
-  or a duplicate of a line whose own outcome stands. An item counts as done when its outcome is ok
-  or skipped.
+  An item is its path and URL, as batch keys it (for resuming, and for --list). Of an item's lines, the one with the latest finished_at is its outcome (a line of an older watchdog, without one, is older than any line with one; lines of the same millisecond, or without a time, count in the order read: files in the order given, each top to bottom), so the order of the files does not matter. A skipped line never replaces another outcome: it says the item was complete from an earlier run, or a duplicate of a line whose own outcome stands. An item counts as done when its outcome is ok or skipped.
 
 The list:
-  Without --list, only the items the reports mention are seen: the summary says how many, and an
-  item never tried (the run was killed, a shard never ran) is not counted anywhere. With --list, the
-  list is read as batch reads it (the same names, duplicates and shards: --shard and --shard-count
-  as batch takes them), and every item of it (of the shard) that no report mentions is missing
-  (never tried); an invalid list line no report mentions counts as invalid. Items are named as a
-  batch whose --out is the first FILE's directory names them. Items of the reports that are not on
-  the list (or not in the shard) are counted and named in the summary: reports of another list, or
-  of a batch whose --out was elsewhere.
+  Without --list, only the items the reports mention are seen: the summary says how many, and an item never tried (the run was killed, a shard never ran) is not counted anywhere. With --list, the list is read as batch reads it (the same names, duplicates and shards: --shard and --shard-count as batch takes them), and every item of it (of the shard) that no report mentions is missing (never tried); an invalid list line no report mentions counts as invalid. Items are named as a batch whose --out is the first FILE's directory names them. Items of the reports that are not on the list (or not in the shard) are counted and named in the summary: reports of another list, or of a batch whose --out was another directory.
 
 Output:
-  A summary on stdout (on stderr with --failed): the counts of the latest outcomes per status (and
-  missing, never tried), per host (the 10 with the most items; --json has up to 10,000), bytes of
-  the items done, and the first items not done with their status and error. A line that is not a report
-  line (not JSON, a missing or mistyped field, longer than 64 KiB, the incomplete last line of a
-  report still being written) is named on stderr with its file and line number, and skipped.
-  --failed writes one JSON object per item not done, {\"url\":...,\"path\":...} and the other keys
-  its list line had (the report's extra), those of the reports first, then those never tried, in
-  list order. --metrics FILE also writes the outcome in the Prometheus text format, as batch
-  --metrics does (without what only a running batch knows: in flight, the circuit breaker; the
-  times are the items' earliest start and latest finished_at). --html FILE also writes one
-  self-contained page (no network needed): bars per status and per host, items over time, the
-  slowest hosts, and a table of the first 1000 items not done, filterable (page.html#status=timeout
-  &q=TEXT sets the filter), saying how many it left out. Two kinds are left out, with a note on stderr: invalid ones, whose list line must be
-  fixed first, and those whose URL had credentials, which reports never keep (***); a never-tried
-  item is written with the list's own URL.
+  A summary on stdout (on stderr with --failed): the counts of the latest outcomes per status (and missing, never tried), per host (the 10 with the most items; --json has up to 10,000), bytes of the items done, and the items not done grouped by cause (status, and an http_error's code): first those a retry may fix (timeout, stall, 5xx, 429, connection refused, never tried: the rule batch retries by), then those it will not (a 404, a body refused, a local I/O error), each cause with its count and its first 3 items as aligned columns: path, URL, error.
+  A line that is not a report line (not JSON, a missing or mistyped field, longer than 64 KiB, the incomplete last line of a report still being written) is named on stderr with its file and line number, and skipped. A file with lines but not one report line (the URL list given by mistake) is an error: not a batch report.
+  --failed writes one JSON object per item not done that a retry may fix, {\"url\":...,\"path\":...} and the other keys its list line had (the report's extra), those of the reports first, then those never tried, in list order; --include-permanent adds those a retry will not fix. Left out, with a note on stderr: invalid ones, whose list line must be fixed first, and those whose URL had credentials, which reports never keep (***); a never-tried item is written with the list's own URL.
+  --json writes the summary as one object; its not_done lists every item not done: url, path, status, http_status, error, retry_may_fix. --metrics FILE also writes the outcome in the Prometheus text format, as batch --metrics does (without what only a running batch knows: in flight, the circuit breaker; the times are the items' earliest start and latest finished_at). --html FILE also writes one self-contained page (no network needed): bars per status and per host, items over time, the slowest hosts, and a table of the first 1000 items not done, filterable (page.html#status=timeout&q=TEXT sets the filter), saying how many it left out.
 
 Memory:
-  Flat over reports and lists of any length: past 32,768 items the indexes move to unnamed files in
-  --index-dir (the first FILE's directory unless given), about 32 to 64 bytes of disk per item.
+  Flat over reports and lists of any length: past 32,768 items the indexes move to unnamed files in --index-dir (the first FILE's directory unless given), about 32 to 64 bytes of disk per item.
 
 Exit status:
-  0        every item is done (ok or skipped), and every line was a report line; without --list,
-           only the items the reports mention are known to be done
-  1        at least one item's latest outcome is a failure or invalid, or (with --list) an item
-           was never tried
-  2        every item is done, but some lines could not be read (named on stderr)
-  125      watchdog itself failed: a bad option, a FILE or LIST that cannot be read or a FILE that
-           is not a regular file, an index directory that cannot be written, stdout closed";
+  0        every item is done (ok or skipped), and every line was a report
+           line; without --list, only the items the reports mention are
+           known to be done
+  1        at least one item's latest outcome is a failure or invalid, or
+           (with --list) an item was never tried
+  2        every item is done, but some lines could not be read (named on
+           stderr)
+  125      watchdog itself failed: a bad option, a FILE or LIST that cannot
+           be read, a FILE that is not a regular file or not a batch report,
+           an index directory that cannot be written, stdout closed";
 
 /// Unreadable lines named on stderr per file; the rest are counted.
 const BAD_LINES_NAMED: u64 = 20;
@@ -192,11 +170,30 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let failed_out: Option<&mut dyn Write> = if args.failed { Some(&mut out) } else { None };
-    let outcome = match reconcile(
+    let not_done = if args.json {
+        match crate::batch::spill::create_unlinked_file(&index_dir) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                crate::report_error(format!(
+                    "report: cannot keep the list of items not done in '{}': {e} (give \
+                     --index-dir a writable directory)",
+                    index_dir.display()
+                ));
+                return Exit::Failure.into();
+            }
+        }
+    } else {
+        None
+    };
+    let mut outcome = match reconcile(
         &args.files,
         scope.as_ref(),
         &index_dir,
-        failed_out,
+        Wanted {
+            failed: failed_out,
+            include_permanent: args.include_permanent,
+            not_done,
+        },
         args.html.is_some(),
         &mut |message| crate::report_error(message),
     ) {
@@ -206,20 +203,22 @@ pub fn run(args: ReconcileOptions) -> ExitCode {
             return Exit::Failure.into();
         }
     };
-    let summary = if args.json {
-        outcome.render_json()
-    } else {
-        outcome.render_text()
+    let write_summary = |outcome: &mut Outcome, to: &mut dyn Write| {
+        if args.json {
+            outcome.write_json(to)
+        } else {
+            to.write_all(outcome.render_text().as_bytes())
+        }
     };
     let written = if args.failed {
         out.flush().and_then(|()| {
             let stderr = io::stderr();
             let mut err = stderr.lock();
             outcome.write_retry_notes(&mut err)?;
-            err.write_all(summary.as_bytes())
+            write_summary(&mut outcome, &mut err)
         })
     } else {
-        out.write_all(summary.as_bytes()).and_then(|()| out.flush())
+        write_summary(&mut outcome, &mut out).and_then(|()| out.flush())
     };
     if let Err(e) = written {
         crate::report_error(format!("cannot write the output: {e}"));
@@ -267,17 +266,32 @@ fn rank(entry: &crate::batch::report::ReportEntry) -> u64 {
     }
 }
 
-/// Reads `files` (see the module documentation), and with `scope` the list, writes the retry list to
-/// `failed` when given, and names every unreadable line through `warn`. Fails when a file cannot be
-/// read or the index cannot be kept.
+/// What [`reconcile`] writes beside the outcome it returns.
+pub struct Wanted<'a> {
+    /// The retry list (`--failed`): the items not done that a retry may fix.
+    pub failed: Option<&'a mut dyn Write>,
+    /// Also the items a retry will not fix (`--include-permanent`).
+    pub include_permanent: bool,
+    /// A file for every item not done, as JSON lines (`--json`): see [`Outcome::not_done`].
+    pub not_done: Option<std::fs::File>,
+}
+
+/// Reads `files` (see the module documentation), and with `scope` the list, writes what `wanted`
+/// asks for, and names every unreadable line through `warn`. Fails when a file cannot be read, holds
+/// lines but not one report line (a list given by mistake), or the index cannot be kept.
 pub fn reconcile(
     files: &[PathBuf],
     scope: Option<&ListScope>,
     index_dir: &Path,
-    mut failed: Option<&mut dyn Write>,
+    wanted: Wanted,
     page: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<Outcome, String> {
+    let Wanted {
+        mut failed,
+        include_permanent,
+        not_done,
+    } = wanted;
     let index_error = |e: io::Error| {
         format!(
             "cannot keep the index of items in '{}': {e} (give --index-dir a writable directory with \
@@ -291,20 +305,29 @@ pub fn reconcile(
     let mut outcome = Outcome {
         reports: files.len(),
         page: page.then(Box::default),
+        not_done: not_done.map(io::BufWriter::new),
         ..Outcome::default()
     };
     // Pass 1: the ordinal of each item's latest line, and every unreadable line named.
     let mut ordinal = 0u64;
     for path in files {
-        let (source, file) = Source::open(path)?;
+        let (source, file) = Source::open(path, index_dir)?;
         let mut named = 0u64;
         let mut bad_here = 0u64;
+        let mut entries_here = 0u64;
+        // Held back until the file shows a report line: a file without one is an error of its own.
+        let mut held: Vec<String> = Vec::new();
+        let mut first_bad: Option<String> = None;
         for_each_line(file, &source, &mut |line_no, line, last| {
             ordinal += 1;
             outcome.lines += 1;
             match line {
                 Line::Blank => {}
                 Line::Entry(entry) => {
+                    entries_here += 1;
+                    for warning in held.drain(..) {
+                        warn(warning);
+                    }
                     let key = entry.key();
                     let rank = rank(&entry);
                     match latest.get(key).map_err(index_error)? {
@@ -314,6 +337,7 @@ pub fn reconcile(
                 }
                 Line::Bad(reason) => {
                     bad_here += 1;
+                    first_bad.get_or_insert_with(|| format!("line {line_no}: {reason}"));
                     if named < BAD_LINES_NAMED {
                         named += 1;
                         let reason = if last && source.ends_mid_line {
@@ -323,19 +347,29 @@ pub fn reconcile(
                         } else {
                             reason
                         };
-                        warn(format!(
-                            "{}: line {line_no}: {reason}; skipped",
-                            source.path.display()
-                        ));
+                        let warning =
+                            format!("{}: line {line_no}: {reason}; skipped", source.name());
+                        if entries_here == 0 {
+                            held.push(warning);
+                        } else {
+                            warn(warning);
+                        }
                     }
                 }
             }
             Ok(())
         })?;
+        if entries_here == 0 && bad_here > 0 {
+            return Err(format!(
+                "report: '{}': not a batch report: none of its {bad_here} lines is a report line ({})",
+                source.name(),
+                first_bad.unwrap_or_default()
+            ));
+        }
         if bad_here > named {
             warn(format!(
                 "{}: {} more lines that are not report lines; skipped",
-                source.path.display(),
+                source.name(),
                 bad_here - named
             ));
         }
@@ -418,7 +452,7 @@ pub fn reconcile(
     // Pass 3: each item's outcome, from its latest line.
     let mut ordinal = 0u64;
     for source in &sources {
-        let file = read::open(&source.path)?;
+        let file = source.reopen()?;
         for_each_line(file, source, &mut |_, line, _| {
             ordinal += 1;
             let Line::Entry(entry) = line else {
@@ -443,13 +477,20 @@ pub fn reconcile(
             if entry.status.is_done() {
                 return Ok(());
             }
-            match retry_line(&entry) {
+            match retry_line(&entry, include_permanent) {
                 Ok(line) => write_failed(&line)?,
                 Err("credentials") => outcome.unlisted_credentials += 1,
+                Err("permanent") => outcome.unlisted_permanent += 1,
                 Err(_) => outcome.unlisted_invalid += 1,
             }
             Ok(())
         })?;
+    }
+    if let Some(e) = outcome.not_done_error.take() {
+        return Err(format!(
+            "cannot keep the list of items not done in '{}': {e}",
+            index_dir.display()
+        ));
     }
     Ok(outcome)
 }
@@ -480,9 +521,12 @@ mod tests {
     fn run(files: &[PathBuf], dir: &Path) -> (Outcome, String, Vec<String>) {
         let mut list = Vec::new();
         let mut warnings = Vec::new();
-        let outcome = reconcile(files, None, dir, Some(&mut list), false, &mut |w| {
-            warnings.push(w)
-        });
+        let wanted = Wanted {
+            failed: Some(&mut list),
+            include_permanent: true,
+            not_done: None,
+        };
+        let outcome = reconcile(files, None, dir, wanted, false, &mut |w| warnings.push(w));
         let outcome = outcome.unwrap_or_else(|e| panic!("{e}"));
         (
             outcome,
@@ -715,7 +759,11 @@ mod tests {
             &[report],
             Some(&scope),
             dir.path(),
-            Some(&mut failed),
+            Wanted {
+                failed: Some(&mut failed),
+                include_permanent: true,
+                not_done: None,
+            },
             false,
             &mut |_| {},
         )

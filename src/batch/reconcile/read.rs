@@ -2,7 +2,7 @@
 //! had when it was opened, each line parsed into a [`ReportEntry`] or named as not one.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::batch::list::read_bounded_line;
@@ -17,6 +17,8 @@ pub struct Source {
     pub len: u64,
     /// Whether the file ends in the middle of a line (a batch is writing it, or was killed).
     pub ends_mid_line: bool,
+    /// For `-`: the copy of standard input.
+    spool: Option<File>,
 }
 
 /// What one line of a report is.
@@ -67,18 +69,67 @@ pub fn open(path: &Path) -> Result<File, String> {
 
 impl Source {
     /// Opens the report at `path` and takes its length now: what a running batch appends later is
-    /// not read.
-    pub fn open(path: &Path) -> Result<(Source, File), String> {
-        let file = open(path)?;
+    /// not read. `-` is standard input, copied first into an unlinked file in `spool_dir`, since a
+    /// report is read twice.
+    pub fn open(path: &Path, spool_dir: &Path) -> Result<(Source, File), String> {
+        let stdin = path.as_os_str() == "-";
+        let file = if stdin {
+            spool_stdin(spool_dir)?
+        } else {
+            open(path)?
+        };
         let error = |e: io::Error| format!("cannot read the report '{}': {e}", path.display());
         let len = file.metadata().map_err(error)?.len();
         let source = Source {
             path: path.to_path_buf(),
             len,
             ends_mid_line: ends_mid_line(&file, len).map_err(error)?,
+            spool: if stdin {
+                Some(file.try_clone().map_err(error)?)
+            } else {
+                None
+            },
         };
         Ok((source, file))
     }
+
+    /// The report again, from its start, for the second pass.
+    pub fn reopen(&self) -> Result<File, String> {
+        match &self.spool {
+            None => open(&self.path),
+            Some(spool) => {
+                let error = |e: io::Error| format!("cannot read standard input again: {e}");
+                let mut file = spool.try_clone().map_err(error)?;
+                file.seek(SeekFrom::Start(0)).map_err(error)?;
+                Ok(file)
+            }
+        }
+    }
+
+    /// The report as messages name it.
+    pub fn name(&self) -> String {
+        if self.spool.is_some() {
+            "standard input".to_string()
+        } else {
+            self.path.display().to_string()
+        }
+    }
+}
+
+/// Standard input, copied into an unlinked file in `dir` and rewound.
+fn spool_stdin(dir: &Path) -> Result<File, String> {
+    let error = |e: io::Error| {
+        format!(
+            "cannot keep a copy of standard input in '{}': {e} (give --index-dir a writable \
+             directory)",
+            dir.display()
+        )
+    };
+    let mut file = crate::batch::spill::create_unlinked_file(dir).map_err(error)?;
+    io::copy(&mut io::stdin().lock(), &mut file)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    file.seek(SeekFrom::Start(0)).map_err(error)?;
+    Ok(file)
 }
 
 /// Whether the last byte of the first `len` bytes of `file` is not a newline.
@@ -98,8 +149,7 @@ pub fn for_each_line(
     source: &Source,
     each: &mut dyn FnMut(u64, Line, bool) -> Result<(), String>,
 ) -> Result<(), String> {
-    let read_error =
-        |e: io::Error| format!("cannot read the report '{}': {e}", source.path.display());
+    let read_error = |e: io::Error| format!("cannot read the report '{}': {e}", source.name());
     let mut reader = BufReader::with_capacity(64 * 1024, file.take(source.len));
     let mut buf = Vec::new();
     let mut line_no = 0u64;

@@ -1,7 +1,7 @@
 //! Rendering `watchdog report`'s outcome: the summary for a person, the JSON object for a pipeline, and
 //! the notes that go with a retry list.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
@@ -106,25 +106,70 @@ impl Outcome {
             }
         }
         if self.missing() > 0 {
-            text.push_str(&format!(
-                "missing (the first {} of {}; `watchdog report --failed` lists them all for `watchdog batch`):\n",
-                self.first_missing.len(),
-                self.missing()
-            ));
-            for item in &self.first_missing {
-                text.push_str(&format!(
-                    "  {}  {}  {}{}\n",
-                    item.status,
-                    item.path.as_deref().unwrap_or("-"),
-                    item.url,
-                    item.error
-                        .as_deref()
-                        .map(|e| format!("  ({e})"))
-                        .unwrap_or_default()
-                ));
-            }
+            self.render_not_done(&mut text);
         }
         text
+    }
+
+    /// The items not done, grouped by cause: those a retry may fix, then those it will not, each
+    /// cause with its count and its first few items, aligned in columns (path, URL, error).
+    fn render_not_done(&self, text: &mut String) {
+        let causes = self.causes_sorted();
+        let shown = || causes.iter().flat_map(|(_, items)| items.first.iter());
+        let path_width = shown()
+            .map(|m| m.path.as_deref().unwrap_or("-").chars().count())
+            .max()
+            .unwrap_or(0);
+        let url_width = shown().map(|m| m.url.chars().count()).max().unwrap_or(0);
+        let label_width = causes
+            .iter()
+            .map(|(c, _)| c.label().chars().count())
+            .max()
+            .unwrap_or(0);
+        text.push_str(&format!(
+            "not done: {} item{}, {} a retry may fix, {} it will not\n",
+            self.missing(),
+            plural(self.missing()),
+            self.retryable,
+            self.permanent()
+        ));
+        for retry_may_fix in [true, false] {
+            let group: Vec<_> = causes
+                .iter()
+                .filter(|(c, _)| c.retry_may_fix == retry_may_fix)
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            text.push_str(if retry_may_fix {
+                "a retry may fix (`watchdog report --failed` lists them for `watchdog batch`, which \
+                 must be given the same --out: the paths are relative to it):\n"
+            } else {
+                "a retry will not fix, until their cause is dealt with (`--failed \
+                 --include-permanent` lists them too):\n"
+            });
+            for (cause, items) in group {
+                text.push_str(&format!(
+                    "  {:label_width$}  {}\n",
+                    cause.label(),
+                    items.count
+                ));
+                for item in &items.first {
+                    let line = format!(
+                        "    {:path_width$}  {:url_width$}  {}",
+                        item.path.as_deref().unwrap_or("-"),
+                        item.url,
+                        item.error.as_deref().unwrap_or("")
+                    );
+                    text.push_str(line.trim_end());
+                    text.push('\n');
+                }
+                let more = items.count - items.first.len() as u64;
+                if more > 0 {
+                    text.push_str(&format!("    and {more} more\n"));
+                }
+            }
+        }
     }
 
     /// `10 ok, 2 http_error, 88 missing`.
@@ -136,6 +181,30 @@ impl Outcome {
             (Some(counts), 0) => counts,
             (Some(counts), missing) => format!("{counts}, {missing} missing"),
         }
+    }
+
+    /// The summary as one JSON object on one line, with `not_done`: every item not done, as
+    /// `{"url","path","status","http_status","error","retry_may_fix"}`, read back from
+    /// [`Outcome::not_done`] (an empty list when it was not kept).
+    pub fn write_json(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let summary = self.render_json();
+        let summary = summary.trim_end();
+        let head = summary.strip_suffix('}').unwrap_or(summary);
+        out.write_all(head.as_bytes())?;
+        out.write_all(b",\"not_done\":[")?;
+        if let Some(spool) = self.not_done.take() {
+            let mut file = spool.into_inner().map_err(|e| e.into_error())?;
+            file.seek(SeekFrom::Start(0))?;
+            let mut first = true;
+            for line in BufReader::new(file).lines() {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                first = false;
+                out.write_all(line?.as_bytes())?;
+            }
+        }
+        out.write_all(b"]}\n")
     }
 
     /// The summary as one JSON object, on one line.
@@ -194,6 +263,17 @@ impl Outcome {
 
     /// With `--failed`: what was listed, and why some missing items were not.
     pub fn write_retry_notes(&self, err: &mut dyn Write) -> io::Result<()> {
+        if self.unlisted_permanent > 0 {
+            writeln!(
+                err,
+                "watchdog: {} item{} not listed: a retry will not fix {} (a 404, a body refused, a \
+                 local error; see the summary); --include-permanent lists {} too",
+                self.unlisted_permanent,
+                plural(self.unlisted_permanent),
+                if self.unlisted_permanent == 1 { "it" } else { "them" },
+                if self.unlisted_permanent == 1 { "it" } else { "them" },
+            )?;
+        }
         if self.unlisted_invalid > 0 {
             writeln!(
                 err,

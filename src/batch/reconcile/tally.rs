@@ -2,6 +2,8 @@
 //! the exit status they imply.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
 
@@ -10,8 +12,9 @@ use crate::batch::metrics::{top_hosts, Metrics};
 
 use super::html::PageTally;
 use crate::batch::report::ReportEntry;
+use crate::batch::retry::retry_may_fix;
 use crate::batch::status::Status;
-use crate::batch::summary::StatusCounts;
+use crate::batch::summary::{error_without_url, StatusCounts};
 use crate::batch::timestamp::parse_utc_millis;
 use crate::exit::Exit;
 use crate::redact::redact_credentials;
@@ -19,8 +22,8 @@ use crate::url_parts::UrlParts;
 
 /// Hosts counted one by one; items of any further host are summed up as other hosts.
 const MAX_HOSTS: usize = 10_000;
-/// Items not done kept to show in the text summary.
-pub const MISSING_SHOWN: usize = 10;
+/// Items not done shown per cause in the text summary.
+pub const SHOWN_PER_CAUSE: usize = 3;
 
 /// The host of a URL as the summary shows it: lowercase, without credentials and port; `-` when there
 /// is none (an invalid line).
@@ -41,11 +44,39 @@ pub struct HostCount {
 /// A missing item shown in the text summary.
 #[derive(Debug, Clone)]
 pub struct Missing {
-    /// A status word, or `missing` for an item of the list that no report mentions.
-    pub status: &'static str,
     pub url: String,
     pub path: Option<String>,
+    /// Without the URL it often starts with: the line names it already.
     pub error: Option<String>,
+}
+
+/// Why items are not done, as the text summary groups them: what a retry may fix apart from what it
+/// will not, then the status, and for an HTTP error the answer's code (a 404 apart from a 503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cause {
+    /// See [`retry_may_fix`]; an item never tried may always be fixed by a retry.
+    pub retry_may_fix: bool,
+    /// A status word, or `missing` for an item of the list that no report mentions.
+    pub status: &'static str,
+    pub http_status: Option<u16>,
+}
+
+impl Cause {
+    /// `http_error 404`, `stalled`, `missing (never tried)`.
+    pub fn label(&self) -> String {
+        match (self.status, self.http_status) {
+            ("missing", _) => "missing (never tried)".to_string(),
+            (status @ ("http_error" | "proxy_error"), Some(code)) => format!("{status} {code}"),
+            (status, _) => status.to_string(),
+        }
+    }
+}
+
+/// The items of one cause: how many, and the first few.
+#[derive(Debug, Clone, Default)]
+pub struct CauseItems {
+    pub count: u64,
+    pub first: Vec<Missing>,
 }
 
 /// What the reports add up to.
@@ -68,14 +99,23 @@ pub struct Outcome {
     pub last_finished_ms: Option<u64>,
     pub hosts: HashMap<String, HostCount>,
     pub other_hosts: HostCount,
-    pub first_missing: Vec<Missing>,
+    /// The items not done, by cause (a few dozen causes at most: statuses and HTTP codes).
+    pub causes: HashMap<Cause, CauseItems>,
+    /// Items not done that a retry may fix.
+    pub retryable: u64,
     /// With `--failed`: missing items left out of the list.
     pub unlisted_invalid: u64,
     pub unlisted_credentials: u64,
+    /// Items a retry will not fix, left out without `--include-permanent`.
+    pub unlisted_permanent: u64,
     /// With `--list`: what the list held.
     pub list: Option<ListCounts>,
     /// With `--html`: what the page shows beyond these counts.
     pub page: Option<Box<PageTally>>,
+    /// With `--json`: every item not done, one JSON object a line, in an unlinked file (a list of
+    /// any length in flat memory), and the first error writing it.
+    pub not_done: Option<BufWriter<File>>,
+    pub not_done_error: Option<io::Error>,
 }
 
 /// With `--list`: the list's items (of the shard), and those no report mentions.
@@ -157,8 +197,13 @@ impl Outcome {
         if done {
             self.bytes += entry.bytes.unwrap_or(0);
         } else {
+            let cause = Cause {
+                retry_may_fix: retry_may_fix(entry),
+                status: entry.status.as_str(),
+                http_status: entry.http_status,
+            };
             self.note_missing(
-                entry.status.as_str(),
+                cause,
                 &entry.url,
                 entry.path.as_deref(),
                 entry.error.as_deref(),
@@ -172,28 +217,63 @@ impl Outcome {
         if let Some(list) = self.list.as_mut() {
             list.missing += 1;
         }
-        self.note_missing("missing", url, Some(path), Some("no report mentions it"));
+        let cause = Cause {
+            retry_may_fix: true,
+            status: "missing",
+            http_status: None,
+        };
+        self.note_missing(cause, url, Some(path), Some("no report mentions it"));
         if let Some(page) = self.page.as_mut() {
             page.record_never_tried(url, path);
         }
         self.count_host(url, false);
     }
 
-    fn note_missing(
-        &mut self,
-        status: &'static str,
-        url: &str,
-        path: Option<&str>,
-        error: Option<&str>,
-    ) {
-        if self.first_missing.len() < MISSING_SHOWN {
-            self.first_missing.push(Missing {
-                status,
-                url: redact_credentials(url),
+    /// Items not done that a retry will not fix: their cause must be dealt with first.
+    pub fn permanent(&self) -> u64 {
+        self.missing() - self.retryable
+    }
+
+    fn note_missing(&mut self, cause: Cause, url: &str, path: Option<&str>, error: Option<&str>) {
+        if cause.retry_may_fix {
+            self.retryable += 1;
+        }
+        let url = redact_credentials(url);
+        let error = error.map(|e| redact_credentials(error_without_url(&url, e)));
+        if let Some(out) = self.not_done.as_mut() {
+            let line = serde_json::json!({
+                "url": url,
+                "path": path,
+                "status": cause.status,
+                "http_status": cause.http_status,
+                "error": error,
+                "retry_may_fix": cause.retry_may_fix,
+            });
+            if let Err(e) = writeln!(out, "{line}") {
+                self.not_done_error.get_or_insert(e);
+            }
+        }
+        let items = self.causes.entry(cause).or_default();
+        items.count += 1;
+        if items.first.len() < SHOWN_PER_CAUSE {
+            items.first.push(Missing {
+                url,
                 path: path.map(str::to_string),
-                error: error.map(redact_credentials),
+                error,
             });
         }
+    }
+
+    /// The causes of the items not done, those a retry may fix first, then by number of items.
+    pub fn causes_sorted(&self) -> Vec<(Cause, &CauseItems)> {
+        let mut causes: Vec<(Cause, &CauseItems)> =
+            self.causes.iter().map(|(c, items)| (*c, items)).collect();
+        causes.sort_by(|a, b| {
+            (b.0.retry_may_fix, b.1.count)
+                .cmp(&(a.0.retry_may_fix, a.1.count))
+                .then_with(|| a.0.label().cmp(&b.0.label()))
+        });
+        causes
     }
 
     fn count_host(&mut self, url: &str, done: bool) {
@@ -251,10 +331,14 @@ impl Outcome {
     }
 }
 
-/// The line `watchdog batch` takes back for a missing item, or why there is none.
-pub fn retry_line(entry: &ReportEntry) -> Result<String, &'static str> {
+/// The line `watchdog batch` takes back for a missing item, or why there is none: `invalid`,
+/// `credentials`, or `permanent` (a retry will not fix it) unless `include_permanent`.
+pub fn retry_line(entry: &ReportEntry, include_permanent: bool) -> Result<String, &'static str> {
     if entry.status == Status::Invalid {
         return Err("invalid");
+    }
+    if !include_permanent && !retry_may_fix(entry) {
+        return Err("permanent");
     }
     if redact_credentials(&entry.url) != entry.url || entry.url.contains("://***@") {
         return Err("credentials");
@@ -271,20 +355,20 @@ mod tests {
         let line = r#"{"url":"https://h/a","path":"a","status":"timeout","http_status":null,"bytes":null,"sha256":null,"attempts":1,"elapsed_ms":5,"error":null,"extra":{"id":12345678901234567890,"caption":"x"}}"#;
         let entry: ReportEntry = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            retry_line(&entry).as_deref(),
+            retry_line(&entry, false).as_deref(),
             Ok(r#"{"url":"https://h/a","path":"a","id":12345678901234567890,"caption":"x"}"#)
         );
         // An old line without extra, and one whose extra is not an object: url and path only.
         let old = r#"{"url":"https://h/b","path":"b","status":"timeout","http_status":null,"bytes":null,"sha256":null,"attempts":1,"elapsed_ms":5,"error":null}"#;
         let entry: ReportEntry = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            retry_line(&entry).as_deref(),
+            retry_line(&entry, false).as_deref(),
             Ok(r#"{"url":"https://h/b","path":"b"}"#)
         );
         let odd = old.replace("\"error\":null", "\"error\":null,\"extra\":[1]");
         let entry: ReportEntry = serde_json::from_str(&odd).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            retry_line(&entry).as_deref(),
+            retry_line(&entry, false).as_deref(),
             Ok(r#"{"url":"https://h/b","path":"b"}"#)
         );
     }
