@@ -158,6 +158,30 @@ impl<V: SlotValue> DiskTable<V> {
         Ok(old)
     }
 
+    /// Looks `key` up and, when `change` returns a value for what it found, stores that value: one
+    /// probe where a lookup and an insert would take two. Returns what was there before.
+    pub fn update(
+        &mut self,
+        key: u64,
+        change: impl FnOnce(Option<V>) -> Option<V>,
+    ) -> io::Result<Option<V>> {
+        if key == 0 {
+            let old = self.zero;
+            if let Some(value) = change(old) {
+                self.zero = Some(value);
+            }
+            return Ok(old);
+        }
+        let (slot, old) = self.find(key)?;
+        if let Some(value) = change(old) {
+            self.write_slot(slot, key, value)?;
+            if old.is_none() {
+                self.added()?;
+            }
+        }
+        Ok(old)
+    }
+
     /// Inserts entries whose keys the table does not hold yet (and that are distinct), a few thousand
     /// at a time with one read and one write per stretch of the table they fall in.
     pub fn insert_all(&mut self, entries: impl Iterator<Item = (u64, V)>) -> io::Result<()> {
@@ -464,6 +488,29 @@ impl<V: SlotValue> SpillMap<V> {
         }
     }
 
+    /// Looks `key` up and, when `change` returns a value for what it found, stores that value (one
+    /// probe on disk where [`SpillMap::get`] and [`SpillMap::insert`] would take two). Returns what was
+    /// there before. Fails as `insert` does.
+    pub fn update(
+        &mut self,
+        key: u64,
+        change: impl FnOnce(Option<V>) -> Option<V>,
+    ) -> io::Result<Option<V>> {
+        match &mut self.store {
+            Store::Memory(map) => {
+                let old = map.get(key);
+                if let Some(value) = change(old) {
+                    map.insert(key, value);
+                    if old.is_none() {
+                        self.spill_if_full()?;
+                    }
+                }
+                Ok(old)
+            }
+            Store::Disk(table) => table.update(key, change),
+        }
+    }
+
     /// Moves the entries to a new disk table once there are more than the memory holds.
     fn spill_if_full(&mut self) -> io::Result<()> {
         if let Store::Memory(map) = &self.store {
@@ -646,6 +693,36 @@ mod tests {
         }
         assert!(map.file_bytes() > 0);
         assert_eq!(entries_in(dir.path())?, 0, "the file is unlinked");
+        Ok(())
+    }
+
+    #[test]
+    fn update_changes_adds_or_leaves_a_value_with_one_probe_in_memory_and_on_disk() -> io::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let mut rng = Rng(5);
+        for memory_entries in [1000, 10] {
+            let mut map = SpillMap::<u64>::with_memory_entries(dir.path(), memory_entries);
+            let mut model = HashMap::new();
+            for i in 0..200u64 {
+                let key = if i % 50 == 0 { 0 } else { rng.next() % 150 };
+                // Raise a value, never lower it; add what is missing.
+                let old = map.update(key, |old| match old {
+                    Some(v) if v >= i % 7 => None,
+                    _ => Some(i % 7),
+                })?;
+                assert_eq!(old, model.get(&key).copied(), "{key}");
+                let value = model.entry(key).or_insert(i % 7);
+                *value = (*value).max(i % 7);
+                // Nothing is stored for a missing key the change leaves alone.
+                assert_eq!(map.update(1 << 40 | i, |_| None)?, None);
+            }
+            assert_eq!(map.is_on_disk(), memory_entries == 10);
+            assert_eq!(map.len(), model.len());
+            for (key, value) in &model {
+                assert_eq!(map.get(*key)?, Some(*value));
+            }
+        }
         Ok(())
     }
 

@@ -17,8 +17,8 @@
 //! report that a running batch is still appending to is read as one consistent snapshot. With
 //! `--list`, a pass between the two plans the list as batch would (the same [`Planner`]: names,
 //! shard, duplicates) and looks every item's key up: what no report mentions was never tried,
-//! `missing`; the list's keys are kept in another [`SpillMap`], so that the last pass can count the
-//! reports' items that are not on the list.
+//! `missing`; an item the reports mention is marked as listed in the same probe, so that the last pass
+//! can count the reports' items that are not on the list. Every step probes the index once per line.
 //!
 //! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them, [`html`] draws
 //! them as a page (`--html`).
@@ -276,6 +276,20 @@ pub struct Wanted<'a> {
     pub not_done: Option<std::fs::File>,
 }
 
+/// The bit of a latest line's ordinal that says the item is on the list (pass 2): ordinals count
+/// lines, far below it.
+const LISTED: u64 = 1 << 63;
+
+/// Marks the item `key` of the list as listed in `latest`; returns whether no report mentions it
+/// (it was never tried).
+fn mark_listed(latest: &mut SpillMap<(u64, u64)>, key: u64) -> io::Result<bool> {
+    let old = latest.update(key, |old| {
+        old.filter(|(_, at)| at & LISTED == 0)
+            .map(|(rank, at)| (rank, at | LISTED))
+    })?;
+    Ok(old.is_none())
+}
+
 /// Reads `files` (see the module documentation), and with `scope` the list, writes what `wanted`
 /// asks for, and names every unreadable line through `warn`. Fails when a file cannot be read, holds
 /// lines but not one report line (a list given by mistake), or the index cannot be kept.
@@ -328,12 +342,13 @@ pub fn reconcile(
                     for warning in held.drain(..) {
                         warn(warning);
                     }
-                    let key = entry.key();
                     let rank = rank(&entry);
-                    match latest.get(key).map_err(index_error)? {
-                        Some((before, _)) if before > rank => {}
-                        _ => latest.insert(key, (rank, ordinal)).map_err(index_error)?,
-                    }
+                    latest
+                        .update(entry.key(), |old| match old {
+                            Some((before, _)) if before > rank => None,
+                            _ => Some((rank, ordinal)),
+                        })
+                        .map_err(index_error)?;
                 }
                 Line::Bad(reason) => {
                     bad_here += 1;
@@ -382,11 +397,10 @@ pub fn reconcile(
         }
         Ok(())
     };
-    // Pass 2, with --list: the list, keyed as batch keys it; what no report mentions is missing. The
-    // list's keys are kept, to find the reports' items that are not on it.
-    let mut listed: Option<SpillMap<u64>> = None;
+    // Pass 2, with --list: the list, keyed as batch keys it; what no report mentions is missing. An
+    // item the reports mention is marked as listed where its latest line is noted (one probe does
+    // both), to find the reports' items that are not on the list.
     if let Some(scope) = scope {
-        let listed = listed.insert(SpillMap::new(index_dir));
         outcome.list = Some(ListCounts {
             path: scope.path.display().to_string(),
             shard: (scope.shard != Shard::ALL).then(|| scope.shard.to_string()),
@@ -421,8 +435,7 @@ pub fn reconcile(
                     if let Some(list) = outcome.list.as_mut() {
                         list.items += 1;
                     }
-                    listed.insert(entry.key(), 1).map_err(index_error)?;
-                    if latest.get(entry.key()).map_err(index_error)?.is_none() {
+                    if mark_listed(&mut latest, entry.key()).map_err(index_error)? {
                         if let Some(list) = outcome.list.as_mut() {
                             list.invalid_unreported += 1;
                         }
@@ -435,8 +448,7 @@ pub fn reconcile(
                         list.items += 1;
                     }
                     let key = item_key(&path, &item.url);
-                    listed.insert(key, 1).map_err(index_error)?;
-                    if latest.get(key).map_err(index_error)?.is_some() {
+                    if !mark_listed(&mut latest, key).map_err(index_error)? {
                         continue;
                     }
                     outcome.record_never_tried(&item.url, &path);
@@ -458,20 +470,16 @@ pub fn reconcile(
             let Line::Entry(entry) = line else {
                 return Ok(());
             };
-            if latest
-                .get(entry.key())
-                .map_err(index_error)?
-                .map(|(_, at)| at)
-                != Some(ordinal)
-            {
+            let Some((_, at)) = latest.get(entry.key()).map_err(index_error)? else {
+                return Ok(());
+            };
+            if at & !LISTED != ordinal {
                 return Ok(());
             }
             outcome.record(&entry);
-            if let Some(listed) = &listed {
-                if listed.get(entry.key()).map_err(index_error)?.is_none() {
-                    if let Some(list) = outcome.list.as_mut() {
-                        list.not_on_list += 1;
-                    }
+            if at & LISTED == 0 {
+                if let Some(list) = outcome.list.as_mut() {
+                    list.not_on_list += 1;
                 }
             }
             if entry.status.is_done() {
