@@ -227,6 +227,10 @@ pub struct DownloadArgs {
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_digest: bool,
 
+    /// Authenticate to the proxy with NTLM.
+    #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
+    pub proxy_ntlm: bool,
+
     /// Authenticate to the proxy with the most secure scheme its 407 answer offers (one more round
     /// trip per connection).
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
@@ -238,6 +242,8 @@ impl DownloadArgs {
     fn proxy_auth(&self) -> ProxyAuth {
         if self.proxy_digest {
             ProxyAuth::Digest
+        } else if self.proxy_ntlm {
+            ProxyAuth::Ntlm
         } else if self.proxy_anyauth {
             ProxyAuth::Any
         } else {
