@@ -245,6 +245,16 @@ fn refusal(
                 "watchdog sent no credentials: put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)".to_string()
             } else if route.proxy_auth == ProxyAuth::Any {
                 "watchdog tried the schemes it offers (--proxy-anyauth) and the credentials were refused: check the user name and password".to_string()
+            } else if !facts.proxy_offers.is_empty()
+                && !facts
+                    .proxy_offers
+                    .iter()
+                    .any(|offer| offer.eq_ignore_ascii_case(route.proxy_auth.name()))
+            {
+                format!(
+                    "watchdog tried {}, which it does not offer: choose one it offers with --proxy-digest, --proxy-ntlm or --proxy-anyauth",
+                    route.proxy_auth.name()
+                )
             } else {
                 format!(
                     "watchdog tried {} and was refused: check the user name and password, or choose the scheme it offers with --proxy-digest, --proxy-ntlm or --proxy-anyauth",

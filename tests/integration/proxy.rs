@@ -311,8 +311,8 @@ fn a_407_names_the_schemes_the_proxy_offered_and_what_was_tried() {
     let wrong = squid.url_with(PROXY_USER, "wrong-password");
     let cases: [(&str, &[&str], &str); 4] = [
         (&squid.url(), &[], "sent no credentials"),
-        (&with_password, &[], "tried Basic"),
-        (&wrong, &["--proxy-digest"], "tried Digest"),
+        (&with_password, &[], "tried Basic, which it does not offer"),
+        (&wrong, &["--proxy-digest"], "tried Digest and was refused"),
         (&wrong, &["--proxy-anyauth"], "--proxy-anyauth"),
     ];
     for url in [w.url("/image.png"), tls.url("/image.png")] {
@@ -340,7 +340,11 @@ fn a_407_names_the_schemes_the_proxy_offered_and_what_was_tried() {
     );
     assert_eq!(run.code, Some(19), "{}", run.stderr);
     assert_one_proxy_line(&run);
-    for says in ["offers NTLM", "tried Basic", "--proxy-ntlm"] {
+    for says in [
+        "offers NTLM",
+        "tried Basic, which it does not offer",
+        "--proxy-ntlm",
+    ] {
         assert!(run.stderr.contains(says), "{says}: {}", run.stderr);
     }
     assert!(!exists(&out));
