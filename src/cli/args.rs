@@ -232,8 +232,12 @@ pub struct DownloadArgs {
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_digest: bool,
 
-    /// Authenticate to the proxy with the strongest scheme its 407 answer offers, at the cost of one
-    /// more round trip per connection.
+    /// Authenticate to the proxy with NTLM.
+    #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
+    pub proxy_ntlm: bool,
+
+    /// Authenticate to the proxy with the most secure scheme its 407 answer offers (one more round
+    /// trip per connection).
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_anyauth: bool,
 }
@@ -243,6 +247,8 @@ impl DownloadArgs {
     fn proxy_auth(&self) -> ProxyAuth {
         if self.proxy_digest {
             ProxyAuth::Digest
+        } else if self.proxy_ntlm {
+            ProxyAuth::Ntlm
         } else if self.proxy_anyauth {
             ProxyAuth::Any
         } else {

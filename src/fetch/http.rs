@@ -336,6 +336,7 @@ fn configure(
             match auth {
                 ProxyAuth::Basic => methods.basic(true),
                 ProxyAuth::Digest => methods.digest(true),
+                ProxyAuth::Ntlm => methods.ntlm(true),
                 ProxyAuth::Any => methods.auto(true),
             };
             easy.proxy_auth(&methods)?;

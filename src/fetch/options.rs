@@ -16,12 +16,10 @@ pub enum Expect {
 }
 
 /// How watchdog authenticates to an HTTP proxy that asks (407), with the credentials in the proxy
-/// URL: curl's `--proxy-basic`, `--proxy-digest`, `--proxy-anyauth`.
+/// URL: curl's `--proxy-basic`, `--proxy-digest`, `--proxy-ntlm`, `--proxy-anyauth`.
 ///
-/// Not offered: Negotiate (Kerberos), since the libcurl built in has no GSS-API, which would load the
-/// Kerberos libraries at every start of watchdog, also as a plain `timeout` replacement; and NTLM,
-/// since curl 8.22 compiles it only with `CURL_ENABLE_NTLM` and `HAVE_DES_ECB_ENCRYPT` defined, which
-/// the `curl-sys` build does not do (see Cargo.toml).
+/// Not offered: Negotiate (Kerberos), since the libcurl built in has no GSS-API: Debian ships the
+/// Kerberos libraries only as shared objects, which every user's machine would then need and load.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyAuth {
@@ -29,6 +27,8 @@ pub enum ProxyAuth {
     #[default]
     Basic,
     Digest,
+    /// NTLM (libcurl's own, on the vendored OpenSSL's DES: see .cargo/config.toml).
+    Ntlm,
     /// Whichever the proxy offers in its `Proxy-Authenticate`, the most secure first: one more round
     /// trip on each new connection to the proxy.
     Any,
@@ -40,6 +40,7 @@ impl ProxyAuth {
         match self {
             ProxyAuth::Basic => "Basic",
             ProxyAuth::Digest => "Digest",
+            ProxyAuth::Ntlm => "NTLM",
             ProxyAuth::Any => "any scheme offered",
         }
     }

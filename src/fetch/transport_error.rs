@@ -51,6 +51,8 @@ const WEIRD_SERVER_REPLY: curl_sys::CURLcode = 8;
 const PROXY_HANDSHAKE: curl_sys::CURLcode = 97;
 
 const TLS_HINT: &str = "; if the server uses a private CA, pass it with --cacert FILE (or skip verification with --insecure)";
+/// The same through a proxy, which may be the one whose certificate was refused.
+const TLS_PROXY_HINT: &str = "; a proxy that intercepts TLS shows certificates signed by its own CA: pass that CA (or the server's private CA) with --cacert FILE (or skip verification with --insecure)";
 
 /// Translates an error from connecting, sending or receiving the response head.
 pub(super) fn request_error(err: &curl::Error, facts: &Facts, route: &Route) -> FetchError {
@@ -89,9 +91,14 @@ pub(super) fn request_error(err: &curl::Error, facts: &Facts, route: &Route) -> 
         || err.is_ssl_certproblem()
         || err.is_ssl_issuer_error()
     {
+        let hint = if route.proxy.is_some() {
+            TLS_PROXY_HINT
+        } else {
+            TLS_HINT
+        };
         (
             FailureKind::Tls,
-            format!("TLS with {host} failed: {why}{TLS_HINT}"),
+            format!("TLS with {host}{via} failed: {why}{hint}"),
         )
     } else if err.is_ssl_connect_error() || err.is_ssl_cipher() || err.is_use_ssl_failed() {
         let hint = if why.contains("wrong version number") || why.contains("packet length too long")
@@ -238,9 +245,19 @@ fn refusal(
                 "watchdog sent no credentials: put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)".to_string()
             } else if route.proxy_auth == ProxyAuth::Any {
                 "watchdog tried the schemes it offers (--proxy-anyauth) and the credentials were refused: check the user name and password".to_string()
+            } else if !facts.proxy_offers.is_empty()
+                && !facts
+                    .proxy_offers
+                    .iter()
+                    .any(|offer| offer.eq_ignore_ascii_case(route.proxy_auth.name()))
+            {
+                format!(
+                    "watchdog tried {}, which it does not offer: choose one it offers with --proxy-digest, --proxy-ntlm or --proxy-anyauth",
+                    route.proxy_auth.name()
+                )
             } else {
                 format!(
-                    "watchdog tried {} and was refused: check the user name and password, or choose the scheme it offers with --proxy-digest or --proxy-anyauth",
+                    "watchdog tried {} and was refused: check the user name and password, or choose the scheme it offers with --proxy-digest, --proxy-ntlm or --proxy-anyauth",
                     route.proxy_auth.name()
                 )
             };

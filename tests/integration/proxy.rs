@@ -1,5 +1,6 @@
 //! Downloads behind a corporate proxy, as curl makes them: a real Squid started by the test (stock
-//! rules, Basic, Digest, NTLM, one that denies everything) and a real Dante SOCKS5 server. `http://`
+//! rules, Basic, Digest, NTLM, one that denies everything, one that intercepts TLS with its own CA), a
+//! real Dante SOCKS5 server and OpenSSH's SOCKS4a. `http://`
 //! goes as a forward-proxy request, `https://` through CONNECT; what the proxy does wrong is a
 //! `proxy_error` (exit 19), never a `connect_error`; its credentials appear in no output. Every test
 //! ends by checking that no process survived.
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{exists, read, run_bounded, s, tempdir, Marker, Run, World, SCHEDULER_ENV};
-use crate::proxy_servers::{Access, Dante, Squid, PROXY_PASSWORD, PROXY_USER};
+use crate::proxy_servers::{Access, Dante, Squid, SshSocks, PROXY_PASSWORD, PROXY_USER};
 use crate::server::{png, tls_config, SynSink, TestServer};
 
 /// Bound for one watchdog run; far above what any run here needs.
@@ -167,9 +168,10 @@ fn batch_through_stock_squid_delivers_every_item_curl_delivers() {
     for i in 0..urls.len() {
         assert_eq!(read(&curl_dir.path().join(i.to_string())), png());
     }
-    let log = squid.access_log();
+    let forwarded = |log: &str| log.lines().filter(|l| l.contains(" GET http://")).count();
+    let log = squid.access_log_when(|log| forwarded(log) >= 2 * 6);
     assert_eq!(
-        log.lines().filter(|l| l.contains(" GET http://")).count(),
+        forwarded(&log),
         2 * 6,
         "curl's and watchdog's plain items, as forward requests: {log}"
     );
@@ -244,14 +246,17 @@ fn a_proxy_that_cannot_reach_the_origin_is_a_retried_proxy_error() {
 }
 
 #[test]
-fn basic_and_digest_proxy_authentication_fetch_http_and_https() {
+fn basic_digest_and_ntlm_proxy_authentication_fetch_http_and_https() {
     let w = World::new("proxy-auth");
     let (tls, ca) = tls_origin(w.root.path());
+    // The NTLM proxy offers nothing else, so --proxy-anyauth succeeds there only by choosing NTLM.
     for (access, flag) in [
         (Access::Basic, None),
         (Access::Basic, Some("--proxy-anyauth")),
         (Access::Digest, Some("--proxy-digest")),
         (Access::Digest, Some("--proxy-anyauth")),
+        (Access::Ntlm, Some("--proxy-ntlm")),
+        (Access::Ntlm, Some("--proxy-anyauth")),
     ] {
         let squid = Squid::start(access, &[tls.port()]);
         let proxy = squid.url_with(PROXY_USER, PROXY_PASSWORD);
@@ -279,6 +284,19 @@ fn basic_and_digest_proxy_authentication_fetch_http_and_https() {
             report.iter().all(|l| field(l, "status") == "ok"),
             "{report:?}"
         );
+        for line in &report {
+            assert_eq!(read(&w.path("out").join(field(line, "path"))), png());
+        }
+        // The proxy let each request through as the user it authenticated.
+        let through = |log: &str| log.lines().filter(|l| l.contains("/200 ")).count();
+        let log = squid.access_log_when(|log| through(log) >= 2 + urls.len());
+        assert_eq!(through(&log), 2 + urls.len(), "{access:?} {flag:?}: {log}");
+        assert!(
+            log.lines()
+                .filter(|l| l.contains("/200 "))
+                .all(|l| l.contains(PROXY_USER)),
+            "{access:?} {flag:?}: {log}"
+        );
         let _ = std::fs::remove_dir_all(w.path("out"));
     }
     w.marker.assert_no_survivors();
@@ -294,8 +312,8 @@ fn a_407_names_the_schemes_the_proxy_offered_and_what_was_tried() {
     let wrong = squid.url_with(PROXY_USER, "wrong-password");
     let cases: [(&str, &[&str], &str); 4] = [
         (&squid.url(), &[], "sent no credentials"),
-        (&with_password, &[], "tried Basic"),
-        (&wrong, &["--proxy-digest"], "tried Digest"),
+        (&with_password, &[], "tried Basic, which it does not offer"),
+        (&wrong, &["--proxy-digest"], "tried Digest and was refused"),
         (&wrong, &["--proxy-anyauth"], "--proxy-anyauth"),
     ];
     for url in [w.url("/image.png"), tls.url("/image.png")] {
@@ -312,22 +330,25 @@ fn a_407_names_the_schemes_the_proxy_offered_and_what_was_tried() {
             assert!(!exists(&out));
         }
     }
-    // NTLM is not built in: a proxy that offers only NTLM is named as such.
+    // A proxy that offers only NTLM, asked with Basic (the default): named, with the way out.
     let ntlm = Squid::start(Access::Ntlm, &[]);
     let run = fetch(
         &w.marker,
         &w.url("/image.png"),
         &out,
-        &[
-            "-x",
-            &ntlm.url_with(PROXY_USER, PROXY_PASSWORD),
-            "--proxy-anyauth",
-        ],
+        &["-x", &ntlm.url_with(PROXY_USER, PROXY_PASSWORD)],
         &[],
     );
     assert_eq!(run.code, Some(19), "{}", run.stderr);
     assert_one_proxy_line(&run);
-    assert!(run.stderr.contains("offers NTLM"), "{}", run.stderr);
+    for says in [
+        "offers NTLM",
+        "tried Basic, which it does not offer",
+        "--proxy-ntlm",
+    ] {
+        assert!(run.stderr.contains(says), "{says}: {}", run.stderr);
+    }
+    assert!(!exists(&out));
     let (_, report) = batch(
         &w,
         &[w.url("/image.png")],
@@ -534,7 +555,7 @@ fn the_command_line_wins_over_the_environment_as_in_curl() {
 }
 
 #[test]
-fn socks5h_lets_the_proxy_resolve_the_name_and_socks4a_and_socks5_work() {
+fn socks5h_lets_the_proxy_resolve_the_name_and_socks4_and_socks5_work() {
     let w = World::new("proxy-socks");
     let dante = Dante::start();
     let port = w.server.port();
@@ -604,5 +625,136 @@ fn a_deadline_while_reaching_the_proxy_is_a_proxy_error_naming_it() {
         error.contains(proxy.trim_start_matches("http://")),
         "{error}"
     );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn a_tls_intercepting_proxy_works_with_its_ca_in_cacert_or_ssl_cert_file() {
+    let w = World::new("proxy-intercept");
+    let (tls, origin_ca) = tls_origin(w.root.path());
+    let (squid, proxy_ca) = Squid::start_intercepting(tls.port(), Path::new(&origin_ca));
+    let proxy_ca = s(&proxy_ca).to_string();
+    // By name, as a corporate proxy sees most origins: the certificate Squid 5 makes for an origin
+    // named by its IP address does not carry that address ("no alternative certificate subject
+    // name matches target IPv4 address").
+    let url = format!("https://localhost:{}/image.png", tls.port());
+
+    let out = w.path("a.png");
+    let run = fetch(
+        &w.marker,
+        &url,
+        &out,
+        &["-x", &squid.url(), "--cacert", &proxy_ca],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    std::fs::remove_file(&out).expect("remove");
+    let run = fetch(
+        &w.marker,
+        &url,
+        &out,
+        &[],
+        &[("HTTPS_PROXY", &squid.url()), ("SSL_CERT_FILE", &proxy_ca)],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    // The proxy saw inside the tunnel: it logs the decrypted requests, not only the CONNECT.
+    let inside = |log: &str| log.matches(&format!(" GET {url} ")).count();
+    let log = squid.access_log_when(|log| inside(log) >= 2);
+    assert_eq!(inside(&log), 2, "both requests were intercepted: {log}");
+
+    let urls: Vec<String> = (0..6).map(|i| format!("{url}?{i}")).collect();
+    let (run, report) = batch(
+        &w,
+        &urls,
+        &["-x", &squid.url(), "--cacert", &proxy_ca, "--jobs", "2"],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}\n{report:?}", run.stderr);
+    assert_eq!(report.len(), urls.len());
+    for line in &report {
+        assert_eq!(field(line, "status"), "ok", "{line}");
+        assert_eq!(read(&w.path("out").join(field(line, "path"))), png());
+    }
+    let _ = std::fs::remove_dir_all(w.path("out"));
+
+    // Trusting only the origin's CA, the proxy's certificate is refused: a tls_error, one line.
+    let refused = w.path("refused.png");
+    let run = fetch(
+        &w.marker,
+        &url,
+        &refused,
+        &["-x", &squid.url(), "--cacert", &origin_ca],
+        &[],
+    );
+    assert_eq!(run.code, Some(13), "stderr: {}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("watchdog: "), "{}", run.stderr);
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    assert!(run.stderr.contains("intercepts TLS"), "{}", run.stderr);
+    assert!(run.stderr.contains("--cacert"), "{}", run.stderr);
+    assert!(!exists(&refused));
+    let (run, report) = batch(
+        &w,
+        &urls[..1],
+        &["-x", &squid.url(), "--cacert", &origin_ca, "--retries", "2"],
+        &[],
+    );
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert_eq!(field(&report[0], "status"), "tls_error", "{}", report[0]);
+    assert!(
+        field(&report[0], "error").contains("certificate"),
+        "{}",
+        report[0]
+    );
+    assert!(!w.path("out").join("image.png").exists());
+    w.marker.assert_no_survivors();
+}
+
+#[test]
+fn socks4a_lets_the_proxy_resolve_the_name() {
+    let w = World::new("proxy-socks4a");
+    let socks = SshSocks::start();
+    let port = w.server.port();
+    let by_name = format!("http://localhost:{port}/image.png");
+    let out = w.path("a.png");
+    let run = fetch(
+        &w.marker,
+        &by_name,
+        &out,
+        &["-x", &socks.url("socks4a")],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    // The request named the host; ssh, the proxy, resolved it.
+    let asked = format!("dynamic request: socks4 host localhost port {port} ");
+    assert!(socks.log().contains(&asked), "{asked}: {}", socks.log());
+
+    // With our own resolver silent for the name, socks4a still gets through; socks4, which needs
+    // the address from us, does not.
+    let silent = [(watchdog_silent_hosts_env(), "localhost")];
+    let args = |scheme: &str| {
+        vec![
+            "-x".to_string(),
+            socks.url(scheme),
+            "--timeout".to_string(),
+            "5".to_string(),
+            "--retries".to_string(),
+            "0".to_string(),
+        ]
+    };
+    let socks4a = args("socks4a");
+    let socks4a: Vec<&str> = socks4a.iter().map(String::as_str).collect();
+    let (run, report) = batch(&w, std::slice::from_ref(&by_name), &socks4a, &silent);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(field(&report[0], "status"), "ok", "{}", report[0]);
+    assert_eq!(read(&w.path("out").join(field(&report[0], "path"))), png());
+    let _ = std::fs::remove_dir_all(w.path("out"));
+    let socks4 = args("socks4");
+    let socks4: Vec<&str> = socks4.iter().map(String::as_str).collect();
+    let (_, report) = batch(&w, &[by_name], &socks4, &silent);
+    assert_eq!(field(&report[0], "status"), "dns_error", "{}", report[0]);
     w.marker.assert_no_survivors();
 }
