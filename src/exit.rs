@@ -94,7 +94,8 @@ Exit status:
   1-123    the command's own exit status
   124      watchdog stopped the command: the --timeout deadline passed (or watchdog got SIGALRM),
            or --stall fired (with --preserve-status, the command's own status instead)
-  125      watchdog itself failed (bad option or duration, internal error)
+  125      watchdog itself failed (bad option or duration, internal error; for fetch also: the
+           worker binary watchdog-fetch is not installed beside watchdog)
   126      the command was found but could not be run
   127      the command was not found
   137      watchdog had to SIGKILL the command (-s KILL, or the escalation after -k)
@@ -124,7 +125,8 @@ Exit status:
   1        at least one item failed or one list line was invalid; the report says which and why
            (run the same command again to retry: items already done are skipped)
   125      watchdog itself failed (bad option, unreadable list, a report that is a directory, a
-           symbolic link at DIR/report.jsonl, or not writable, an index not writable)
+           symbolic link at DIR/report.jsonl, or not writable, an index not writable, the worker
+           binary watchdog-fetch not installed beside watchdog)
   128+N    stopped by signal N; the report holds every item finished before it";
 
 #[cfg(test)]
