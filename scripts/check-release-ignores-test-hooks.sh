@@ -5,6 +5,9 @@
 #
 #   scripts/check-release-ignores-test-hooks.sh [WATCHDOG]   # default: a fresh release build
 #
+# WATCHDOG's download worker, watchdog-fetch, must be beside it (batch workers run it); the test hooks
+# are read there.
+#
 # Given a binary built with `--features test-hooks`, the check fails: that is how it was shown able to.
 set -euo pipefail
 cd "$(dirname "$0")/.."

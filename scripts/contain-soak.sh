@@ -28,7 +28,8 @@ if [ -z "${WATCHDOG:-}" ]; then
 fi
 AS=()
 if [ -n "${SOAK_USER:-}" ]; then
-  # The binary must be readable and runnable by that user: a copy in a world-readable directory.
+  # The binary must be readable and runnable by that user: a copy in a world-readable directory
+  # (watchdog alone: the trials download nothing, so its worker, watchdog-fetch, is not needed).
   RUN_DIR=$(mktemp -d)
   trap 'rm -rf "$RUN_DIR"' EXIT
   chmod 755 "$RUN_DIR"

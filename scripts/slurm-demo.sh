@@ -8,7 +8,8 @@
 # started, by pid.
 #
 # Needs root and Debian's slurm-wlm and munge (apt-get install slurm-wlm munge). Set WATCHDOG to a
-# binary to test (default: cargo build, then target/debug/watchdog); KEEP=1 keeps the temp directory.
+# binary to test, with watchdog-fetch beside it (default: cargo build, then target/debug/watchdog);
+# KEEP=1 keeps the temp directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)

@@ -95,7 +95,9 @@ Exit status:
   124      watchdog stopped the command: the --timeout deadline passed (or
            watchdog got SIGALRM), or --stall fired (with --preserve-status,
            the command's own status instead)
-  125      watchdog itself failed (bad option or duration, internal error)
+  125      watchdog itself failed (bad option or duration, internal error;
+           for fetch also: the worker binary watchdog-fetch is not installed
+           beside watchdog)
   126      the command was found but could not be run
   127      the command was not found
   137      watchdog had to SIGKILL the command (-s KILL, or the escalation
@@ -133,7 +135,8 @@ Exit status:
            already done are skipped)
   125      watchdog itself failed (bad option, unreadable list, a report that
            is a directory, a symbolic link at DIR/report.jsonl, or not
-           writable, an index not writable)
+           writable, an index not writable, the worker binary watchdog-fetch
+           not installed beside watchdog)
   128+N    stopped by signal N; the report holds every item that ended
            before the signal";
 

@@ -25,12 +25,12 @@ mod signals;
 mod supervisor;
 mod url_parts;
 
-pub use cli::{run, Cli, FetchArgs, BATCH_HELP, PROTOCOL_HELP, SUPERVISE_EXAMPLES};
+pub use cli::{run, run_worker, Cli, FetchArgs, BATCH_HELP, PROTOCOL_HELP, SUPERVISE_EXAMPLES};
 pub use exit::{Exit, BATCH_EXIT_STATUS_HELP, EXIT_STATUS_HELP};
 pub use failure::FailureKind;
 pub use fetch::{
-    temp_path_for, DownloadOptions, Expect, FetchRequest, Fetcher, Output, ProxyAuth,
-    WORKER_ARG as FETCH_WORKER_ARG,
+    temp_path_for, transport, DownloadOptions, Expect, FetchRequest, Fetcher, Output, ProxyAuth,
+    WORKER_ARG as FETCH_WORKER_ARG, WORKER_BINARY,
 };
 pub use protocol::ProgressWriter;
 

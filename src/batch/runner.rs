@@ -318,8 +318,7 @@ impl<'a> Runner<'a> {
         limits: Limits,
         items: &'a mut dyn Items,
     ) -> Result<Runner<'a>, String> {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find watchdog's own executable: {e}"))?;
+        let exe = crate::fetch::worker_binary()?;
         let worker = WorkerCommand {
             program: exe.into_os_string(),
             args: worker_args(&args.download, !args.no_sha256)?,

@@ -254,6 +254,10 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
             Err(e) => return failure(format!("--shard: {e}")),
         },
     };
+    // The workers' binary is checked before anything is created: without it nothing can be fetched.
+    if let Err(e) = crate::fetch::worker_binary() {
+        return failure(e);
+    }
     if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
         return failure(format!(
             "--out '{}': not a directory (give the directory the files go into)",

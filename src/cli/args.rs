@@ -268,7 +268,10 @@ impl DownloadArgs {
 --timeout bounds the whole transfer (DNS, connect, every byte), --stall stops it when no data arrives, and \
 the file appears at PATH only when it is complete and verified. Proxies come from -x/--proxy, else \
 HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, bypassed for --noproxy, else NO_PROXY (either case), as curl reads \
-them: http:// goes to an HTTP proxy as a forward request, https:// through a CONNECT tunnel.",
+them: http:// goes to an HTTP proxy as a forward request, https:// through a CONNECT tunnel. The worker is \
+a binary of its own, watchdog-fetch, which watchdog runs from its own directory (without it there, fetch \
+and batch exit 125); run directly, `watchdog-fetch URL [-o PATH]` is the same download with no deadline \
+and no stall watch.",
     after_long_help = EXIT_STATUS_HELP
 )]
 pub struct FetchArgs {

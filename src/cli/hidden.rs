@@ -1,5 +1,5 @@
-//! The hidden modes: watchdog's own binary run as one of its helper processes (the fetch worker, the
-//! batch worker). Each is recognised by its first argument, before any
+//! The hidden modes: the worker binary, `watchdog-fetch`, run as one of watchdog's helper processes
+//! (the fetch worker, the batch worker). Each is recognised by its first argument, before any
 //! option parsing, and takes the rest of the command line as its own.
 
 use std::ffi::OsString;
@@ -10,7 +10,7 @@ use clap::Parser;
 use super::args::FetchArgs;
 use super::exit_for_usage;
 
-/// A helper process watchdog starts from its own binary.
+/// A helper process watchdog starts from the worker binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HiddenMode {
     /// The built-in download worker under the supervisor (`watchdog -- fetch URL`).
@@ -44,8 +44,8 @@ impl HiddenMode {
     }
 }
 
-/// Entry point of the fetch worker process (`watchdog __fetch-worker ARGS`): `args` are what followed
-/// `fetch` on the command line.
+/// Entry point of the fetch worker process (`watchdog-fetch __fetch-worker ARGS`): `args` are what
+/// followed `fetch` on the command line.
 fn fetch_worker_main(args: &[OsString]) -> ExitCode {
     let argv = std::iter::once(OsString::from("fetch")).chain(args.iter().cloned());
     match FetchArgs::try_parse_from(argv) {

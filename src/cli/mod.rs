@@ -2,7 +2,8 @@
 //!
 //! Three entry points share one binary: the supervisor (`watchdog [OPTIONS] -- COMMAND`), the built-in
 //! download worker (`watchdog [OPTIONS] -- fetch URL`, whose options are [`FetchArgs`]) and batch mode
-//! (`watchdog batch LIST`); watchdog's helper processes run the same binary in a hidden mode.
+//! (`watchdog batch LIST`). watchdog's helper processes run the worker binary, `watchdog-fetch`, in a
+//! hidden mode ([`run_worker`]).
 //!
 //! - [`args`]: the clap definitions, and their conversion into the options the modules own;
 //! - [`gnu_form`]: GNU timeout's `DURATION COMMAND` form, rewritten before clap sees it;
@@ -134,11 +135,20 @@ pub fn parse(args: Vec<OsString>) -> Result<(Cli, Vec<OsString>), ExitCode> {
     }
 }
 
-/// Parses the command line and dispatches to a hidden mode, the supervisor, batch mode or `report`; returns the exit code.
-pub fn run(args: Vec<OsString>) -> ExitCode {
-    if let Some(mode) = HiddenMode::of(&args) {
-        return mode.run(&args[2..]);
+/// The worker binary's command line, with `engine` carrying its downloads: a hidden mode as watchdog
+/// starts it (`watchdog-fetch __fetch-worker ARGS`, `watchdog-fetch __batch-worker JSON`), else a
+/// plain download without a supervisor (`watchdog-fetch URL -o PATH`, the options of `fetch`).
+pub fn run_worker(args: Vec<OsString>, engine: crate::fetch::transport::Connect) -> ExitCode {
+    crate::fetch::transport::install(engine);
+    match HiddenMode::of(&args) {
+        Some(mode) => mode.run(&args[2..]),
+        None => HiddenMode::FetchWorker.run(args.get(1..).unwrap_or_default()),
     }
+}
+
+/// Parses the command line and dispatches to the supervisor, batch mode or `report`; returns the exit
+/// code.
+pub fn run(args: Vec<OsString>) -> ExitCode {
     let (cli, args) = match parse(args) {
         Ok(parsed) => parsed,
         Err(code) => return code,
@@ -183,9 +193,7 @@ pub fn supervised(command: &[OsString]) -> Result<Supervised, ExitCode> {
         keep_partial: parsed.resume,
     };
     Supervised::fetch_worker(command, view).map_err(|e| {
-        crate::report_error(format!(
-            "cannot find watchdog's own executable to run fetch: {e}"
-        ));
+        crate::report_error(format!("fetch: {e}"));
         ExitCode::from(Exit::Failure)
     })
 }

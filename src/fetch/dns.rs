@@ -23,7 +23,7 @@ const DNS_CACHE_HOSTS: usize = 256;
 
 /// Why a look-up gave no address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum LookupError {
+pub enum LookupError {
     /// The name has no address (or the resolver said so).
     NotFound,
     /// No answer within the look-up's time limit (`--connect-timeout`).
@@ -33,7 +33,7 @@ pub(super) enum LookupError {
 /// The system resolver (`getaddrinfo`), with answers kept for [`DNS_CACHE_TTL`]. Failures are not
 /// kept: the next item asks again.
 #[derive(Debug)]
-pub(super) struct LookupResolver<R: Lookup = SystemLookup> {
+pub struct LookupResolver<R: Lookup = SystemLookup> {
     system: Arc<R>,
     /// `host:port` to when it was looked up and its addresses.
     cache: Mutex<HashMap<String, (Instant, Vec<SocketAddr>)>>,
@@ -42,13 +42,13 @@ pub(super) struct LookupResolver<R: Lookup = SystemLookup> {
 }
 
 /// Where addresses come from: the system resolver, or a table in tests.
-pub(super) trait Lookup: Send + Sync + 'static {
+pub trait Lookup: Send + Sync + 'static {
     fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, LookupError>;
 }
 
 /// `getaddrinfo`, through the standard library.
 #[derive(Debug, Default)]
-pub(super) struct SystemLookup;
+pub struct SystemLookup;
 
 impl Lookup for SystemLookup {
     fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, LookupError> {
@@ -66,10 +66,10 @@ impl Lookup for SystemLookup {
 
 /// The answer for one host: `None` when there was nothing to look up (an IP literal) or the cache
 /// answered, else the fresh addresses to hand to libcurl.
-pub(super) type Fresh = Option<Vec<SocketAddr>>;
+pub type Fresh = Option<Vec<SocketAddr>>;
 
 impl<R: Lookup + Default> LookupResolver<R> {
-    pub(super) fn new(phases: Arc<Phases>) -> LookupResolver<R> {
+    pub fn new(phases: Arc<Phases>) -> LookupResolver<R> {
         LookupResolver {
             system: Arc::new(R::default()),
             cache: Mutex::default(),
@@ -82,7 +82,7 @@ impl<R: Lookup> LookupResolver<R> {
     /// Looks up `host:port` unless the cache knows it, sending a `resolving` phase line (flagged as
     /// the proxy's when `proxy`) on a miss. `timeout` bounds the look-up (the system resolver has no
     /// limit of its own: it then runs on a thread that is left behind).
-    pub(super) fn resolve(
+    pub fn resolve(
         &self,
         host: &str,
         port: u16,
@@ -136,7 +136,7 @@ impl<R: Lookup> LookupResolver<R> {
 }
 
 /// The `CURLOPT_RESOLVE` entry that hands `addrs` to libcurl for `host:port`.
-pub(super) fn resolve_entry(host: &str, port: u16, addrs: &[SocketAddr]) -> String {
+pub fn resolve_entry(host: &str, port: u16, addrs: &[SocketAddr]) -> String {
     let list: Vec<String> = addrs
         .iter()
         .map(|a| match a.ip() {

@@ -5,25 +5,25 @@ use super::error::{FailureKind, FetchError};
 
 /// A request header, checked: a token for a name (RFC 9110), a value without control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Header {
+pub struct Header {
     pub(super) name: String,
     pub(super) value: String,
 }
 
 impl Header {
     /// True when this header is `name` (header names are case-insensitive).
-    pub(super) fn is(&self, name: &str) -> bool {
+    pub fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
     }
 
     /// `Name: value`, as it goes on the wire.
-    pub(super) fn line(&self) -> String {
+    pub fn line(&self) -> String {
         format!("{}: {}", self.name, self.value)
     }
 }
 
 /// One `-H 'Name: value'`.
-pub(super) fn parse_header(text: &str) -> Result<Header, FetchError> {
+pub fn parse_header(text: &str) -> Result<Header, FetchError> {
     let bad = |why: String| {
         FetchError::new(
             FailureKind::Usage,

@@ -1,9 +1,10 @@
 //! The built-in download worker (`watchdog -- fetch URL`).
 //!
-//! The supervisor re-runs its own binary as `watchdog __fetch-worker ARGS...`; [`worker_main`] is that
-//! process. It downloads one URL with a [`Fetcher`], reports on the progress channel (a `start` line
-//! when the response head arrives, `progress` lines as bytes come in, then `done` or `error`), and
-//! exits with one code per kind of failure. Batch mode keeps one [`Fetcher`] per long-lived worker so
+//! The supervisor runs the worker binary, `watchdog-fetch`, as `watchdog-fetch __fetch-worker
+//! ARGS...` (see [`worker_binary`]); [`worker_main`] is that process. The HTTP engine is the worker
+//! binary's, behind the [`transport`] seam. It downloads one URL with a [`Fetcher`], reports on the
+//! progress channel (a `start` line when the response head arrives, `progress` lines as bytes come
+//! in, then `done` or `error`), and exits with one code per kind of failure. Batch mode keeps one [`Fetcher`] per long-lived worker so
 //! that downloads from the same host reuse keep-alive connections, and makes it [brief](Fetcher::brief):
 //! an item that ends within a tenth of a second sends its `done` or `error` line alone.
 //!
@@ -14,14 +15,14 @@ mod content;
 mod dns;
 mod error;
 mod headers;
-mod http;
 mod options;
 mod output;
 mod phase;
 pub mod proxy;
 mod target;
 mod tls;
-mod transport_error;
+pub mod transport;
+mod worker_binary;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,11 +33,12 @@ pub use self::options::{DownloadOptions, Expect, FetchOptions, ProxyAuth};
 pub use self::output::{create_dirs_beneath, temp_path_for};
 #[cfg(feature = "test-hooks")]
 pub use self::phase::SILENT_HOSTS_ENV;
+pub use self::worker_binary::{worker_binary, WORKER_BINARY};
 
 use self::content::BodyCheck;
-use self::http::{Answer, Client, ReadFailure};
 use self::output::{FileSink, Sink};
 use self::target::Target;
+use self::transport::{Answer, ReadFailure, Transport};
 use crate::protocol::{ProgressLine, ProgressWriter};
 use crate::redact::redact_credentials;
 
@@ -96,7 +98,7 @@ pub struct Outcome {
 
 /// Downloads URLs with one HTTP agent, so consecutive downloads reuse connections.
 pub struct Fetcher {
-    client: Client,
+    client: Box<dyn Transport>,
     expect: Option<Expect>,
     max_size: Option<u64>,
     fsync: bool,
@@ -115,10 +117,11 @@ enum Start {
 
 impl Fetcher {
     /// Builds the agent: trusted roots (system store plus `--cacert`), headers, proxy settings from the
-    /// environment. Fails on a malformed header or an unreadable `--cacert`.
+    /// environment. Fails on a malformed header or an unreadable `--cacert`, and in a binary without
+    /// an HTTP engine (see [`transport::install`]).
     pub fn new(options: &DownloadOptions) -> Result<Fetcher, FetchError> {
         Ok(Fetcher {
-            client: Client::new(options)?,
+            client: transport::connect(options)?,
             expect: options.expect,
             max_size: options.max_size,
             fsync: options.fsync,
@@ -143,7 +146,7 @@ impl Fetcher {
     /// new connection starts, so a supervisor that stops an attempt knows how far it got.
     pub fn report_phases(self, channel: Option<std::fs::File>) -> Fetcher {
         if let Some(channel) = channel {
-            self.client.phases.connect(channel);
+            self.client.phases().connect(channel);
         }
         self
     }
@@ -152,7 +155,7 @@ impl Fetcher {
     #[cfg(feature = "test-hooks")]
     pub fn silent_hosts(self, hosts: Vec<String>) -> Fetcher {
         if !hosts.is_empty() {
-            self.client.phases.set_silent_hosts(hosts);
+            self.client.phases().set_silent_hosts(hosts);
         }
         self
     }
@@ -394,7 +397,7 @@ impl Fetcher {
                 Ok(false) => return Ok(()),
                 Err(ReadFailure::Sink(e)) => return Err(e),
                 Err(ReadFailure::Transfer(e)) => {
-                    return Err(transport_error::body_error(&e, check.bytes(), total))
+                    return Err(transport::body_error(&e, check.bytes(), total))
                 }
             }
             if check.bytes() != reported && last_report.elapsed() >= PROGRESS_INTERVAL {

@@ -16,7 +16,7 @@ use crate::protocol::{Phase, ProgressLine};
 
 /// Where phase lines go, shared by the resolver and the transfer of a client.
 #[derive(Default)]
-pub(super) struct Phases {
+pub struct Phases {
     /// A second handle on the progress channel; `None` sends nothing (single downloads, tests).
     channel: Mutex<Option<File>>,
     /// Test-only: host names the resolver never answers for (see [`SILENT_HOSTS_ENV`]).
@@ -59,7 +59,7 @@ impl Phases {
     }
 
     /// Sends one phase line (best-effort: a closed channel only stops them).
-    pub(super) fn send(&self, phase: Phase, host: Option<String>, proxy: bool) {
+    pub fn send(&self, phase: Phase, host: Option<String>, proxy: bool) {
         let Ok(mut slot) = self.channel.lock() else {
             return;
         };

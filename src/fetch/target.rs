@@ -96,16 +96,16 @@ impl Target {
         })
     }
 
-    pub(super) fn scheme(&self) -> &str {
+    pub fn scheme(&self) -> &str {
         &self.uri.scheme
     }
 
     /// The host as in the URL: lowercase, IDNA in punycode, an IPv6 literal in brackets.
-    pub(super) fn host(&self) -> &str {
+    pub fn host(&self) -> &str {
         &self.uri.host
     }
 
-    pub(super) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.uri
             .port
             .unwrap_or(if self.scheme() == "https" { 443 } else { 80 })
@@ -116,7 +116,7 @@ impl Target {
         format!("{}:{}", self.host(), self.port())
     }
 
-    pub(super) fn same_origin(&self, other: &Target) -> bool {
+    pub fn same_origin(&self, other: &Target) -> bool {
         self.scheme() == other.scheme()
             && self.host().eq_ignore_ascii_case(other.host())
             && self.port() == other.port()
@@ -128,7 +128,7 @@ impl Target {
     ///
     /// An absolute `Location` (also one without a scheme, `//host/path`) is taken as written, like a
     /// URL given on the command line; a relative one is resolved by the WHATWG rules.
-    pub(super) fn redirect(&self, location: &str) -> Result<Target, FetchError> {
+    pub fn redirect(&self, location: &str) -> Result<Target, FetchError> {
         let location = location.trim();
         let mut target = match Url::parse(location) {
             Ok(absolute) if !is_http_scheme(absolute.scheme()) => {
@@ -164,7 +164,7 @@ impl Target {
     }
 
     /// `user:password` (percent-decoded) from the URL, to send as Basic auth.
-    pub(super) fn credentials(&self) -> Option<&str> {
+    pub fn credentials(&self) -> Option<&str> {
         self.credentials.as_deref()
     }
 }

@@ -24,18 +24,18 @@ const SYSTEM_BUNDLES: [&str; 4] = [
 
 /// What libcurl is told to trust.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Trust {
+pub struct Trust {
     /// `CURLOPT_CAINFO`: `None` keeps libcurl's compiled-in bundle.
-    pub(super) file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
     /// `CURLOPT_CAINFO_BLOB`, when more than one file must be trusted (read once, here).
-    pub(super) blob: Option<Vec<u8>>,
+    pub blob: Option<Vec<u8>>,
     /// `CURLOPT_CAPATH`: `None` keeps libcurl's compiled-in directory.
-    pub(super) dir: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
 }
 
 /// The trusted roots for `--cacert` and the environment. Fails on a `--cacert` (or `SSL_CERT_FILE`)
 /// that cannot be read or holds no PEM certificate.
-pub(super) fn trust(
+pub fn trust(
     cacert: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Trust, FetchError> {

@@ -49,6 +49,22 @@ pub enum Ended {
     CoreDump(i32),
 }
 
+impl Ended {
+    /// How a child ended, from the status `waitpid` gave; `None` for a stop or a continue, which are
+    /// not ends. Pure and allocation-free, so the init uses it between fork and exec too.
+    pub fn from_wait_status(status: libc::c_int) -> Option<Ended> {
+        if libc::WIFEXITED(status) {
+            Some(Ended::Code(libc::WEXITSTATUS(status)))
+        } else if libc::WIFSIGNALED(status) && libc::WCOREDUMP(status) {
+            Some(Ended::CoreDump(libc::WTERMSIG(status)))
+        } else if libc::WIFSIGNALED(status) {
+            Some(Ended::Signal(libc::WTERMSIG(status)))
+        } else {
+            None
+        }
+    }
+}
+
 impl std::fmt::Display for Ended {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -188,13 +204,7 @@ impl Processes {
             match pid {
                 0 => return true,
                 pid if pid > 0 => {
-                    let how = if libc::WIFEXITED(status) {
-                        Ended::Code(libc::WEXITSTATUS(status))
-                    } else if libc::WIFSIGNALED(status) && libc::WCOREDUMP(status) {
-                        Ended::CoreDump(libc::WTERMSIG(status))
-                    } else if libc::WIFSIGNALED(status) {
-                        Ended::Signal(libc::WTERMSIG(status))
-                    } else {
+                    let Some(how) = Ended::from_wait_status(status) else {
                         continue; // stopped or continued: not asked for, but not an end either
                     };
                     ended.push((Pid::from_raw(pid), how));
@@ -310,5 +320,41 @@ fn pollfd(fd: RawFd) -> libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ended;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+
+    fn raw_status_of(script: &str) -> i32 {
+        let status = Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .expect("run sh");
+        status.into_raw()
+    }
+
+    #[test]
+    fn a_wait_status_is_an_exit_a_signal_a_core_dump_or_no_end() {
+        assert_eq!(
+            Ended::from_wait_status(raw_status_of("exit 3")),
+            Some(Ended::Code(3))
+        );
+        assert_eq!(
+            Ended::from_wait_status(raw_status_of("kill -KILL $$")),
+            Some(Ended::Signal(libc::SIGKILL))
+        );
+        // A core dump and a stop, as the kernel encodes them (no core file is made here).
+        let core = std::process::ExitStatus::from_raw(libc::SIGSEGV | 0x80);
+        assert_eq!(
+            Ended::from_wait_status(core.into_raw()),
+            Some(Ended::CoreDump(libc::SIGSEGV))
+        );
+        let stopped = std::process::ExitStatus::from_raw((libc::SIGSTOP << 8) | 0x7f);
+        assert_eq!(Ended::from_wait_status(stopped.into_raw()), None);
+        assert_eq!(Ended::from_wait_status(0xffff), None, "continued");
     }
 }

@@ -1,8 +1,8 @@
 //! The command the supervisor runs, built from what the user gave: an external program as written, or
-//! watchdog's own binary as the built-in download worker when the command is the bare word `fetch`.
+//! the worker binary `watchdog-fetch` as the built-in download worker when the command is the bare
+//! word `fetch`.
 
 use std::ffi::OsString;
-use std::io;
 
 use super::options::{DownloadView, Supervised};
 
@@ -21,15 +21,16 @@ impl Supervised {
     }
 
     /// The built-in download worker for `fetch ARGS...` (`command`, whose options the caller checked):
-    /// watchdog's own executable with the worker's hidden first argument, named `watchdog-fetch`.
-    pub fn fetch_worker(command: &[OsString], view: DownloadView) -> io::Result<Supervised> {
-        let exe = std::env::current_exe()?;
+    /// `watchdog-fetch` beside watchdog's executable with the worker's hidden first argument. `Err`
+    /// is the line that says it is missing.
+    pub fn fetch_worker(command: &[OsString], view: DownloadView) -> Result<Supervised, String> {
+        let exe = crate::fetch::worker_binary()?;
         let mut args = vec![OsString::from(crate::fetch::WORKER_ARG)];
         args.extend_from_slice(command.get(1..).unwrap_or_default());
         Ok(Supervised {
             program: exe.into_os_string(),
             args,
-            arg0: Some(OsString::from("watchdog-fetch")),
+            arg0: Some(OsString::from(crate::fetch::WORKER_BINARY)),
             name: command
                 .first()
                 .map_or_else(|| "fetch".to_string(), |p| p.to_string_lossy().into_owned()),

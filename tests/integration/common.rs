@@ -24,6 +24,11 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_watchdog"))
 }
 
+/// The download worker binary under test, `watchdog-fetch`, which watchdog finds beside itself.
+pub fn fetch_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_watchdog-fetch"))
+}
+
 /// A unique tag for the processes of one test. Dropping it fails the test when a process still
 /// carries the tag (after killing it, so that nothing is left for the next test): every test that has
 /// a marker proves that no process watchdog started outlived it. A test that leaves processes behind
@@ -48,7 +53,19 @@ impl Marker {
 
     /// A `Command` for watchdog with the marker set and the caller's proxy settings cleared.
     pub fn watchdog(&self) -> Command {
-        let mut cmd = Command::new(bin());
+        self.command(bin())
+    }
+
+    /// `watchdog-fetch __fetch-worker`, the download worker alone (no supervisor), as
+    /// [`Marker::watchdog`] sets it up.
+    pub fn fetch_worker(&self) -> Command {
+        let mut cmd = self.command(fetch_bin());
+        cmd.arg(watchdog::FETCH_WORKER_ARG);
+        cmd
+    }
+
+    fn command(&self, program: PathBuf) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env(MARKER_ENV, &self.value);
         for var in [
             "HTTP_PROXY",

@@ -2,7 +2,7 @@
 //! code and leaves nothing at the final path; slow and stuck transfers are stopped by the supervisor.
 //!
 //! Most tests run `watchdog [OPTIONS] -- fetch URL -o PATH` as a user would. A few run the worker
-//! directly (`watchdog __fetch-worker ...`) for behaviour that is the worker's alone.
+//! directly (`watchdog-fetch __fetch-worker ...`) for behaviour that is the worker's alone.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -16,12 +16,10 @@ use crate::server::{data, fixture, jpeg, png, tls_config, TestProxy, TestServer}
 const QUICK: Duration = Duration::from_secs(10);
 
 impl World {
-    /// `watchdog __fetch-worker ARGS`: the worker alone, no supervisor.
+    /// `watchdog-fetch __fetch-worker ARGS`: the worker alone, no supervisor.
     fn worker(&self, args: &[&str]) -> Run {
-        let mut cmd = self.marker.watchdog();
-        cmd.current_dir(self.root.path())
-            .arg(watchdog::FETCH_WORKER_ARG)
-            .args(args);
+        let mut cmd = self.marker.fetch_worker();
+        cmd.current_dir(self.root.path()).args(args);
         run_bounded(&mut cmd, Duration::from_secs(30))
     }
 
@@ -674,9 +672,8 @@ fn https_with_a_private_ca_needs_cacert() {
     std::fs::write(&ca, ca_pem).expect("write CA");
     let out = dir.path().join("a.png");
     let run = |args: &[&str]| {
-        let mut cmd = marker.watchdog();
-        cmd.arg(watchdog::FETCH_WORKER_ARG)
-            .args([&server.url("/image.png"), "-o", s(&out)])
+        let mut cmd = marker.fetch_worker();
+        cmd.args([&server.url("/image.png"), "-o", s(&out)])
             .args(args);
         run_bounded(&mut cmd, Duration::from_secs(30))
     };
@@ -707,9 +704,8 @@ fn ssl_cert_file_names_a_corporate_root_ca_as_it_does_for_curl() {
     let ca = dir.path().join("corporate-root.pem");
     std::fs::write(&ca, ca_pem).expect("write CA");
     let out = dir.path().join("a.png");
-    let mut cmd = marker.watchdog();
-    cmd.arg(watchdog::FETCH_WORKER_ARG)
-        .args([&server.url("/image.png"), "-o", s(&out)])
+    let mut cmd = marker.fetch_worker();
+    cmd.args([&server.url("/image.png"), "-o", s(&out)])
         .env("SSL_CERT_FILE", &ca);
     let run = run_bounded(&mut cmd, Duration::from_secs(30));
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
@@ -761,14 +757,8 @@ fn https_goes_through_https_proxy() {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, ca_pem).expect("write CA");
     let out = dir.path().join("a.png");
-    let mut cmd = marker.watchdog();
-    cmd.arg(watchdog::FETCH_WORKER_ARG).args([
-        &server.url("/image.png"),
-        "-o",
-        s(&out),
-        "--cacert",
-        s(&ca),
-    ]);
+    let mut cmd = marker.fetch_worker();
+    cmd.args([&server.url("/image.png"), "-o", s(&out), "--cacert", s(&ca)]);
     // HTTP_PROXY is for http:// URLs only; the https one must come from HTTPS_PROXY.
     let run = with_env(
         &mut cmd,
@@ -785,63 +775,111 @@ fn https_goes_through_https_proxy() {
     );
 }
 
-// ---- the library, as batch mode uses it ---------------------------------------------------------
+// ---- one worker, many downloads, as batch mode runs them ----------------------------------------
 
 #[test]
-fn one_fetcher_reuses_its_connection() {
-    use watchdog::{FetchRequest, Fetcher, Output};
-    let server = TestServer::start();
-    let dir = tempdir();
-    let options = watchdog::DownloadOptions {
-        connect_timeout: Some(Duration::from_secs(5)),
-        max_size: None,
-        expect: Some(watchdog::Expect::Image),
-        headers: Vec::new(),
-        max_redirects: 10,
-        cacert: None,
-        insecure: false,
-        fsync: true,
-        proxy: Some(String::new()),
-        noproxy: None,
-        proxy_auth: watchdog::ProxyAuth::Basic,
-    };
-    let fetcher = Fetcher::new(&options).expect("fetcher");
-    let mut progress = watchdog::ProgressWriter::disabled();
-    for name in ["a.png", "b.png", "c.png"] {
-        let request = FetchRequest {
-            url: server.url("/image.png"),
-            output: Output::File(dir.path().join(name)),
-            sha256: None,
-            resume: false,
-            digest: name != "c.png",
-        };
-        let outcome = fetcher.fetch(&request, &mut progress).expect("download");
-        assert_eq!(outcome.bytes, png().len() as u64);
-        assert_eq!(
-            outcome.sha256.is_some(),
-            name != "c.png",
-            "a digest exactly when asked for"
-        );
-        assert_eq!(outcome.http_status, 200);
-        assert_eq!(read(&dir.path().join(name)), png());
-    }
-    let failed = fetcher
-        .fetch(
-            &FetchRequest {
-                url: server.url("/html"),
-                output: Output::File(dir.path().join("d.png")),
-                sha256: None,
-                resume: false,
-                digest: true,
-            },
-            &mut progress,
-        )
-        .expect_err("HTML is not an image");
-    assert_eq!(failed.failure_kind(), watchdog::FailureKind::Rejected);
-    assert_eq!(
-        serde_json::to_value(failed.failure_kind()).ok(),
-        Some(serde_json::json!("rejected"))
+fn one_batch_worker_reuses_its_connection() {
+    let w = World::new("fetch-keep-alive");
+    let image = w.url("/image.png");
+    let list = format!(
+        "{image}\ta.png\n{image}\tb.png\n{image}\tc.png\n{}\td.png\n",
+        w.url("/html")
     );
-    assert_eq!(failed.exit(), watchdog::Exit::Rejected);
-    assert_eq!(server.connections(), 1, "keep-alive reused one connection");
+    std::fs::write(w.path("list.txt"), list).expect("write the list");
+    let mut cmd = w.marker.watchdog();
+    cmd.current_dir(w.root.path()).args([
+        "batch",
+        "list.txt",
+        "--out",
+        "out",
+        "--jobs",
+        "1",
+        "--retries",
+        "0",
+        "--expect",
+        "image",
+    ]);
+    let run = run_bounded(&mut cmd, Duration::from_secs(30));
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    let report = read(&w.path("out/report.jsonl"));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&report)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON report line"))
+        .collect();
+    let with_status = |status: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["status"] == status).collect()
+    };
+    let ok: Vec<&str> = with_status("ok")
+        .iter()
+        .filter_map(|l| l["path"].as_str())
+        .collect();
+    assert_eq!(ok, ["a.png", "b.png", "c.png"], "{lines:?}");
+    for name in ok {
+        assert_eq!(read(&w.path(&format!("out/{name}"))), png());
+    }
+    let rejected = with_status("rejected");
+    assert_eq!(rejected.len(), 1, "{lines:?}");
+    assert_eq!(rejected[0]["url"], w.url("/html").as_str());
+    assert!(!exists(&w.path("out/d.png")));
+    assert_eq!(
+        w.server.connections(),
+        1,
+        "keep-alive reused one connection"
+    );
+}
+
+// ---- the worker binary --------------------------------------------------------------------------
+
+#[test]
+fn a_watchdog_without_watchdog_fetch_beside_it_says_so_before_anything_starts() {
+    let w = World::new("fetch-worker-missing");
+    let alone = w.path("bin");
+    std::fs::create_dir(&alone).expect("mkdir");
+    let copy = alone.join("watchdog");
+    std::fs::copy(crate::common::bin(), &copy).expect("copy watchdog alone");
+    let looked_at = alone.join(watchdog::WORKER_BINARY);
+    std::fs::write(w.path("list.txt"), w.url("/image.png") + "\n").expect("write the list");
+    let (url, out) = (w.url("/image.png"), w.path("a.png"));
+    let fetch = ["--", "fetch", &url, "-o", s(&out)];
+    let batch = ["batch", "list.txt", "--out", "out"];
+    for args in [&fetch[..], &batch[..]] {
+        let mut cmd = Command::new(&copy);
+        cmd.current_dir(w.root.path())
+            .env(crate::common::MARKER_ENV, w.marker.value())
+            .args(args);
+        let run = run_bounded(&mut cmd, QUICK);
+        assert_eq!(run.code, Some(125), "{args:?}: stderr: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("watchdog: ")
+                && run.stderr.contains(&format!("'{}'", looked_at.display()))
+                && run.stderr.contains("beside watchdog"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(w.server.connections(), 0, "nothing was downloaded");
+    assert!(!exists(&w.path("a.png")));
+    assert!(!exists(&w.path("out")), "batch created nothing");
+}
+
+#[test]
+fn watchdog_fetch_alone_is_a_plain_download() {
+    let w = World::new("fetch-plain");
+    let out = w.path("a.png");
+    let mut cmd = Command::new(crate::common::fetch_bin());
+    cmd.current_dir(w.root.path())
+        .env(crate::common::MARKER_ENV, w.marker.value())
+        .args([&w.url("/image.png"), "-o", s(&out)]);
+    let run = run_bounded(&mut cmd, QUICK);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(read(&out), png());
+    let mut cmd = Command::new(crate::common::fetch_bin());
+    cmd.current_dir(w.root.path())
+        .env(crate::common::MARKER_ENV, w.marker.value())
+        .args([&w.url("/status/404"), "-o", s(&w.path("b.png"))]);
+    let run = run_bounded(&mut cmd, QUICK);
+    assert_eq!(run.code, Some(14), "stderr: {}", run.stderr);
+    assert!(!exists(&w.path("b.png")));
+    assert!(run.stderr.contains("404"), "{}", run.stderr);
 }

@@ -17,6 +17,7 @@ use std::os::fd::RawFd;
 use super::raw_proc;
 use super::wire::{Line, Step, MAX_LINE};
 use crate::process::exec::Exec;
+use crate::process::Ended;
 
 /// What the child sets up around the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,14 +376,11 @@ fn supervise(plan: &mut Plan<'_>, command: i32, own_proc: bool) -> ! {
             let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
             if pid > 0 {
                 if pid == command {
-                    let line = if libc::WIFEXITED(raw) {
-                        Line::Exit(libc::WEXITSTATUS(raw))
-                    } else if libc::WIFSIGNALED(raw) && libc::WCOREDUMP(raw) {
-                        Line::Core(libc::WTERMSIG(raw))
-                    } else if libc::WIFSIGNALED(raw) {
-                        Line::Signal(libc::WTERMSIG(raw))
-                    } else {
-                        continue;
+                    let line = match Ended::from_wait_status(raw) {
+                        Some(Ended::Code(code)) => Line::Exit(code),
+                        Some(Ended::CoreDump(signal)) => Line::Core(signal),
+                        Some(Ended::Signal(signal)) => Line::Signal(signal),
+                        None => continue,
                     };
                     send(plan.status, line);
                     ended = Some(line);

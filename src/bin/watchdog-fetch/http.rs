@@ -24,16 +24,15 @@ use base64::Engine;
 use curl::easy::{Auth, Easy2, Handler, List, WriteError};
 use curl::multi::{Easy2Handle, Multi};
 
-use super::dns::{resolve_entry, LookupError, LookupResolver};
-use super::error::{FailureKind, FetchError};
-use super::headers::{parse_header, Header};
-use super::phase::Phases;
-use super::proxy::{ProxyEnv, ProxyKind, ProxySetting};
-use super::target::Target;
-use super::tls::{trust, Trust};
-use super::transport_error::{no_answer, proxy_answer_error, request_error, Facts, Route};
-use super::{DownloadOptions, ProxyAuth};
-use crate::protocol::Phase;
+use watchdog::transport::{
+    self, parse_header, resolve_entry, trust, DownloadOptions, FailureKind, FetchError, Header,
+    LookupError, LookupResolver, Phase, Phases, ProxyAuth, ProxyEnv, ProxyKind, ProxySetting,
+    Response, Target, Transport, Trust,
+};
+
+use super::transport_error::{
+    body_failure, no_answer, proxy_answer_error, request_error, Facts, Route,
+};
 
 /// How much of a redirect's body is read to keep its connection reusable; larger bodies are dropped
 /// with their connection.
@@ -60,7 +59,26 @@ pub struct Client {
     max_redirects: u32,
     resolver: LookupResolver,
     /// Where the resolver and the transfers report their phases.
-    pub(super) phases: Arc<Phases>,
+    phases: Arc<Phases>,
+}
+
+/// The engine [`transport::install`] is given: a [`Client`] for a worker's downloads.
+pub fn connect(options: &DownloadOptions) -> Result<Box<dyn Transport>, FetchError> {
+    Ok(Box::new(Client::new(options)?))
+}
+
+impl Transport for Client {
+    fn get<'c>(
+        &'c self,
+        target: &Target,
+        range_from: Option<u64>,
+    ) -> Result<transport::Answer<'c>, FetchError> {
+        Ok(Box::new(Client::get(self, target, range_from)?))
+    }
+
+    fn phases(&self) -> &Phases {
+        &self.phases
+    }
 }
 
 impl Client {
@@ -528,7 +546,7 @@ impl Handler for Collector {
 }
 
 /// Why reading a body stopped: the caller's sink refused the bytes, or the transfer failed (see
-/// `transport_error::body_error`).
+/// `transport_error::body_failure`).
 pub enum ReadFailure {
     Sink(FetchError),
     Transfer(curl::Error),
@@ -654,6 +672,30 @@ impl Answer<'_> {
     /// this is one.
     fn proxy_refusal(&self) -> Option<FetchError> {
         proxy_answer_error(&self.head, &self.facts, &self.route)
+    }
+}
+
+impl Response for Answer<'_> {
+    fn status(&self) -> u16 {
+        Answer::status(self)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        Answer::header(self, name)
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        Answer::content_length(self)
+    }
+
+    fn read_into(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), FetchError>,
+    ) -> Result<bool, transport::ReadFailure> {
+        self.read_chunk(sink).map_err(|failure| match failure {
+            ReadFailure::Sink(e) => transport::ReadFailure::Sink(e),
+            ReadFailure::Transfer(e) => transport::ReadFailure::Transfer(body_failure(&e)),
+        })
     }
 }
 

@@ -7,10 +7,11 @@
 //! forward-proxy request only ever talks to the proxy, a tunnel is the proxy's until it answered
 //! CONNECT, and a SOCKS connection until it is connected.
 
-use super::error::{FailureKind, FetchError};
+use watchdog::transport::{
+    BodyFailure, FailureKind, FetchError, ProxyAuth, ProxyKind, ProxySetting,
+};
+
 use super::http::Head;
-use super::proxy::{ProxyKind, ProxySetting};
-use super::ProxyAuth;
 
 /// Where a request goes: the origin, and the proxy on the way if there is one.
 #[derive(Debug, Clone)]
@@ -309,22 +310,12 @@ pub(super) fn proxy_answer_error(head: &Head, facts: &Facts, route: &Route) -> O
     Some(FetchError::new(FailureKind::Proxy, message).with_status(status))
 }
 
-/// Translates an error while reading the body, after `received` bytes (of `total`, when announced).
-pub(super) fn body_error(err: &curl::Error, received: u64, total: Option<u64>) -> FetchError {
-    let why = detail(err);
-    let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
-    if err.is_bad_content_encoding() || why.contains("chunk") {
-        FetchError::new(
-            FailureKind::Protocol,
-            format!("the body is not valid HTTP after {received}{of} bytes: {why}"),
-        )
-    } else {
-        FetchError::new(
-            FailureKind::Truncated,
-            format!(
-                "the transfer broke off after {received}{of} bytes ({why}); try again, with --resume to continue where it stopped"
-            ),
-        )
+/// An error while reading the body, for the library's message (`transport::body_error`).
+pub(super) fn body_failure(err: &curl::Error) -> BodyFailure {
+    let detail = detail(err);
+    BodyFailure {
+        malformed: err.is_bad_content_encoding() || detail.contains("chunk"),
+        detail,
     }
 }
 
