@@ -152,6 +152,53 @@ fn a_command_ignoring_term_is_killed_after_the_grace() {
     m.assert_no_survivors();
 }
 
+/// No busy waiting while the grace runs: watchdog sleeps until the SIGKILL is due (and looks at the
+/// tree now and then), so three seconds of `-k 3` cost it a few milliseconds of CPU, not seconds.
+#[test]
+// Reaped by wait4, which also gives its resource usage; clippy sees no `wait()`.
+#[allow(clippy::zombie_processes)]
+fn waiting_out_the_grace_costs_almost_no_cpu() {
+    let m = Marker::new("gracecpu");
+    let child = m
+        .watchdog()
+        .args([
+            "-t",
+            "0.2",
+            "-k",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 100",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watchdog starts");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with pointers to live locals; watchdog ends by itself
+    // (`-t 0.2 -k 3`).
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 137,
+        "status {status:#x}"
+    );
+    let cpu = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    let used = cpu(usage.ru_utime) + cpu(usage.ru_stime);
+    // A loaded machine lends a spinning watchdog less than this, an idle one all 3 s; a sleeping
+    // one uses some 35 ms (a debug build), on any machine.
+    assert!(
+        used < Duration::from_millis(250),
+        "watchdog used {used:?} of CPU in a 3 s grace"
+    );
+    m.assert_no_survivors();
+}
+
 /// `-k 0` means no escalation, as in GNU timeout (it used to mean SIGKILL at once): a command that
 /// ignores the signal finishes in its own time, and --preserve-status then gives its own status.
 #[test]
