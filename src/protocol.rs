@@ -324,6 +324,40 @@ mod tests {
     }
 
     #[test]
+    fn what_had_arrived_is_named_by_the_head_and_the_bytes_of_the_body() {
+        let mut arrived = Arrived::default();
+        assert!(!arrived.answered);
+        arrived.observe(&ProgressLine::Start {
+            url: "http://h/a".into(),
+            http_status: 200,
+            total: Some(249_856),
+            temp_path: None,
+        });
+        assert_eq!(
+            arrived.body_so_far(),
+            "the response head (HTTP 200), before any of the body"
+        );
+        arrived.observe(&ProgressLine::Progress {
+            bytes: 102_400,
+            total: None,
+        });
+        assert_eq!(arrived.http_status, Some(200));
+        assert_eq!(arrived.body_so_far(), "100.0 KiB of 244.0 KiB of the body");
+        // A progress line alone (a batch worker folds its start line) is an answer too.
+        let mut folded = Arrived::default();
+        folded.observe(&ProgressLine::Progress {
+            bytes: 1000,
+            total: None,
+        });
+        assert!(folded.answered);
+        assert_eq!(folded.body_so_far(), "1000 B of the body");
+        assert_eq!(
+            body_so_far(3 << 30, Some(5 << 30), Some(206)),
+            "3.0 GiB of 5.0 GiB of the body"
+        );
+    }
+
+    #[test]
     fn splits_lines_across_chunks() {
         assert_eq!(
             lines_of(&[b"ab", b"c\nde\n", b"f"]),
