@@ -130,8 +130,8 @@ struct Job {
     /// The last phase line was about reaching the proxy.
     phase_proxy: bool,
     /// The response head or body bytes arrived, as far as the supervisor knows: a batch worker holds
-    /// back the start line of a download's first tenth of a second (see `Fetcher::brief`), so a body
-    /// that stops within it looks like an answer that never began. Both are stalls.
+    /// back the start line of a download's first tenth of a second (see `Fetcher::brief`) and sends
+    /// it, with the bytes so far, once the body has paused for that long.
     answered: bool,
     /// Body bytes so far, from progress lines.
     bytes: u64,
