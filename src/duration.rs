@@ -140,6 +140,17 @@ fn parse_hex(text: &str) -> Option<(f64, bool, &str)> {
     Some((value, nonzero, &text[end..]))
 }
 
+/// A duration for a person, as messages show them: `3 s`, `1.5 s`, `250 ms`.
+pub fn for_people(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 /// Parses a DURATION. Returns `Duration::ZERO` for zero (callers treat zero as "disabled").
 pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
     let invalid = || InvalidValue {

@@ -94,7 +94,8 @@ Exit status:
   1-123    the command's own exit status
   124      watchdog stopped the command: the --timeout deadline passed (or
            watchdog got SIGALRM), or --stall fired (with --preserve-status,
-           the command's own status instead)
+           the command's own status instead); silent as GNU timeout, but
+           for fetch one line says why and how much had arrived
   125      watchdog itself failed (bad option or duration, internal error;
            for fetch also: the worker binary watchdog-fetch is not installed
            beside watchdog)

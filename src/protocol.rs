@@ -246,6 +246,70 @@ pub fn is_json_object(line: &[u8]) -> bool {
     }
 }
 
+/// What a supervisor saw of a download's answer on the progress channel: how far an attempt it stops
+/// had got, for the words that say why it was stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Arrived {
+    /// The response head arrived (a `start` line, or any `progress` line).
+    pub answered: bool,
+    /// The status of the answer, once its `start` line came.
+    pub http_status: Option<u16>,
+    /// Body bytes so far.
+    pub bytes: u64,
+    /// The body's announced size.
+    pub total: Option<u64>,
+}
+
+impl Arrived {
+    /// Takes in one line of the worker.
+    pub fn observe(&mut self, line: &ProgressLine) {
+        match line {
+            ProgressLine::Start {
+                http_status, total, ..
+            } => {
+                self.answered = true;
+                self.http_status = Some(*http_status);
+                self.total = *total;
+            }
+            ProgressLine::Progress { bytes, total } => {
+                self.answered = true;
+                self.bytes = *bytes;
+                self.total = total.or(self.total);
+            }
+            _ => {}
+        }
+    }
+
+    /// How much of the body had arrived, for "after …": `100.0 KiB of 244.1 KiB of the body`,
+    /// `the response head (HTTP 200), before any of the body`.
+    pub fn body_so_far(&self) -> String {
+        body_so_far(self.bytes, self.total, self.http_status)
+    }
+}
+
+/// See [`Arrived::body_so_far`].
+pub fn body_so_far(bytes: u64, total: Option<u64>, http_status: Option<u16>) -> String {
+    if bytes == 0 {
+        let status = http_status.map_or(String::new(), |code| format!(" (HTTP {code})"));
+        return format!("the response head{status}, before any of the body");
+    }
+    match total {
+        Some(total) => format!("{} of {} of the body", size(bytes), size(total)),
+        None => format!("{} of the body", size(bytes)),
+    }
+}
+
+/// A size in binary units, as the progress bars show them.
+fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    match bytes {
+        0..KIB => format!("{bytes} B"),
+        KIB..0x10_0000 => format!("{:.1} KiB", bytes as f64 / KIB as f64),
+        0x10_0000..0x4000_0000 => format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64),
+        _ => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +321,40 @@ mod tests {
             reader.feed(chunk, |line| out.push(line.to_vec()));
         }
         out
+    }
+
+    #[test]
+    fn what_had_arrived_is_named_by_the_head_and_the_bytes_of_the_body() {
+        let mut arrived = Arrived::default();
+        assert!(!arrived.answered);
+        arrived.observe(&ProgressLine::Start {
+            url: "http://h/a".into(),
+            http_status: 200,
+            total: Some(249_856),
+            temp_path: None,
+        });
+        assert_eq!(
+            arrived.body_so_far(),
+            "the response head (HTTP 200), before any of the body"
+        );
+        arrived.observe(&ProgressLine::Progress {
+            bytes: 102_400,
+            total: None,
+        });
+        assert_eq!(arrived.http_status, Some(200));
+        assert_eq!(arrived.body_so_far(), "100.0 KiB of 244.0 KiB of the body");
+        // A progress line alone (a batch worker folds its start line) is an answer too.
+        let mut folded = Arrived::default();
+        folded.observe(&ProgressLine::Progress {
+            bytes: 1000,
+            total: None,
+        });
+        assert!(folded.answered);
+        assert_eq!(folded.body_so_far(), "1000 B of the body");
+        assert_eq!(
+            body_so_far(3 << 30, Some(5 << 30), Some(206)),
+            "3.0 GiB of 5.0 GiB of the body"
+        );
     }
 
     #[test]

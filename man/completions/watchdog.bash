@@ -79,7 +79,7 @@ _watchdog() {
             return 0
             ;;
         watchdog__subcmd__batch)
-            opts="-o -j -t -q -H -x -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --progress-interval --metrics --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --proxy --noproxy --proxy-basic --proxy-digest --proxy-anyauth --help"
+            opts="-o -j -t -q -H -x -h --out --jobs --timeout --stall --retries --report --shard --shard-count --no-sha256 --quiet --progress-interval --metrics --min-speed --min-speed-window --host-failures --per-host --connect-timeout --max-size --expect --header --max-redirects --cacert --insecure --fsync --proxy --noproxy --proxy-basic --proxy-digest --proxy-ntlm --proxy-anyauth --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -70,7 +70,8 @@ complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l insecure -d 
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l fsync -d 'fsync the file and its directory before reporting success (durability across power loss)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-basic -d 'Authenticate to the proxy with Basic, the credentials from the proxy URL (the default)'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-digest -d 'Authenticate to the proxy with Digest'
-complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-anyauth -d 'Authenticate to the proxy with the strongest scheme its 407 answer offers, at the cost of one more round trip per connection'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-ntlm -d 'Authenticate to the proxy with NTLM'
+complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -l proxy-anyauth -d 'Authenticate to the proxy with the most secure scheme its 407 answer offers, at the cost of one more round trip per connection to the proxy'
 complete -c watchdog -n "__fish_watchdog_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l index-dir -d 'Where the index of items goes past 32,768 items (default: the first FILE\'s directory)' -r -F
 complete -c watchdog -n "__fish_watchdog_using_subcommand report" -l list -d 'The list the batches were given (`-` is stdin): its items that no report mentions were never tried, and count as `missing`' -r -F

@@ -36,7 +36,7 @@ use super::BatchOptions;
 use crate::exit::Exit;
 use crate::failure::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
-use crate::protocol::{drain_fd, LineReader, Phase, ProgressLine};
+use crate::protocol::{body_so_far, drain_fd, LineReader, Phase, ProgressLine};
 
 /// An item waiting for a worker.
 #[derive(Debug, Clone)]
@@ -136,11 +136,13 @@ struct Job {
     /// The last phase line was about reaching the proxy.
     phase_proxy: bool,
     /// The response head or body bytes arrived, as far as the supervisor knows: a batch worker holds
-    /// back the start line of a download's first tenth of a second (see `Fetcher::brief`), so a body
-    /// that stops within it looks like an answer that never began. Both are stalls.
+    /// back the start line of a download's first tenth of a second (see `Fetcher::brief`) and sends
+    /// it, with the bytes so far, once the body has paused for that long.
     answered: bool,
     /// Body bytes so far, from progress lines.
     bytes: u64,
+    /// The body's announced size, from the start or progress lines.
+    total: Option<u64>,
     /// For `--min-speed`: when the current window began and the bytes then (from the answer on).
     window: Option<(Instant, u64)>,
 }
@@ -218,21 +220,21 @@ impl Job {
                 if deadline {
                     format!("deadline of {d} passed waiting for the answer of {host} ({limit_name})")
                 } else {
-                    format!("no data from {host} for {d} after the request was sent ({limit_name})")
+                    format!("no answer from {host} for {d} after the request was sent ({limit_name})")
                 },
             ),
             _ if deadline => (
                 FailureKind::TimedOut,
                 format!(
-                    "deadline of {d} passed while receiving the body from {host}, {} bytes so far ({limit_name})",
-                    self.bytes
+                    "deadline of {d} passed after {} from {host} ({limit_name})",
+                    body_so_far(self.bytes, self.total, self.http_status)
                 ),
             ),
             _ => (
                 FailureKind::Stalled,
                 format!(
-                    "no data for {d} while receiving the body from {host}, {} bytes so far ({limit_name})",
-                    self.bytes
+                    "no data from {host} for {d} after {} ({limit_name})",
+                    body_so_far(self.bytes, self.total, self.http_status)
                 ),
             ),
         }
@@ -519,6 +521,7 @@ impl<'a> Runner<'a> {
             phase_proxy: false,
             answered: false,
             bytes: 0,
+            total: None,
             window: None,
         });
         if !sent {
@@ -747,6 +750,7 @@ impl<'a> Runner<'a> {
                 job.temp_path = temp_path.map(PathBuf::from);
                 job.phase = None;
                 job.answered = true;
+                job.total = total;
                 self.items.worker_progress(slot, 0, total);
             }
             ProgressLine::Progress { bytes, total } => {
@@ -756,6 +760,7 @@ impl<'a> Runner<'a> {
                 // what was on disk).
                 job.window.get_or_insert((job.last_activity, bytes));
                 job.bytes = bytes;
+                job.total = total.or(job.total);
                 self.items.worker_progress(slot, bytes, total)
             }
             ProgressLine::Phase { phase, host, proxy } => {

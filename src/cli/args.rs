@@ -236,8 +236,8 @@ pub struct DownloadArgs {
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_ntlm: bool,
 
-    /// Authenticate to the proxy with the most secure scheme its 407 answer offers (one more round
-    /// trip per connection).
+    /// Authenticate to the proxy with the most secure scheme its 407 answer offers, at the cost of
+    /// one more round trip per connection to the proxy.
     #[arg(long, group = "proxy_auth", help_heading = "Proxy")]
     pub proxy_anyauth: bool,
 }

@@ -47,7 +47,8 @@ pub const WORKER_ARG: &str = "__fetch-worker";
 
 /// The shortest interval between two `progress` lines. Short enough that every chunk that arrives
 /// after a quiet spell is reported at once (a stall watch must see it), long enough to keep a fast
-/// transfer from flooding the channel.
+/// transfer from flooding the channel. Bytes that arrive just before a pause are reported when the
+/// pause has lasted the rest of the interval (a poll timeout, not a timer per read).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Where a download goes.
@@ -388,6 +389,22 @@ impl Fetcher {
         let mut last_report = Instant::now();
         let mut reported = check.bytes();
         loop {
+            // Bytes (or a held start line) not yet reported go out when the body pauses for the rest
+            // of the interval, so a supervisor that stops a stalled download knows what had arrived.
+            let unreported = check.bytes() != reported || held_start.is_some();
+            if unreported && !answer.body_ready_by(last_report + PROGRESS_INTERVAL)? {
+                if let Some(start) = held_start.take() {
+                    progress.send(&start());
+                }
+                if check.bytes() != reported {
+                    progress.send(&ProgressLine::Progress {
+                        bytes: check.bytes(),
+                        total,
+                    });
+                }
+                reported = check.bytes();
+                last_report = Instant::now();
+            }
             let more = answer.read_chunk(|bytes| {
                 let ready = check.feed(bytes)?;
                 sink.write_all(&ready)

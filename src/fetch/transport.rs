@@ -56,6 +56,11 @@ pub trait Response {
         &mut self,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), FetchError>,
     ) -> Result<bool, ReadFailure>;
+
+    /// Waits until body bytes are ready for [`Response::read_into`], the body has ended, or `until`
+    /// has passed; `Ok(false)` in the last case. A supervisor that stops a stalled download learns
+    /// from the progress sent on `false` what had arrived.
+    fn body_ready_by(&mut self, until: std::time::Instant) -> Result<bool, FetchError>;
 }
 
 /// An answer from a [`Transport`].

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+use crate::duration::for_people;
 use crate::events::{EndedAs, Event, EventLog};
 use crate::exit::Exit;
 use crate::process::contain::{self, SpawnError};
@@ -28,7 +29,7 @@ use crate::process::{
     SpawnSpec,
 };
 use crate::progress::FetchProgress;
-use crate::protocol::{drain_fd, is_json_object, Drained, LineReader, ProgressLine};
+use crate::protocol::{drain_fd, is_json_object, Arrived, Drained, LineReader, ProgressLine};
 use crate::redact::redact_argv;
 use crate::signals::signal_name;
 use relay::{Activity, Relays};
@@ -54,6 +55,32 @@ impl Reason {
             Reason::Stall => "stall",
             Reason::Forwarded(_) => "forwarded",
         }
+    }
+}
+
+/// Why watchdog stopped the built-in fetch worker on `reason`, named by what had arrived; `None` for
+/// a reason that is not watchdog's own limit. Other commands get GNU timeout's silence; a download
+/// gets one line, as curl's `(28) Operation too slow` (an empty file or none says nothing of why).
+fn stopped_fetch(reason: Reason, args: &SuperviseOptions, arrived: &Arrived) -> Option<String> {
+    let so_far = if arrived.answered {
+        format!("after {}", arrived.body_so_far())
+    } else {
+        "before any answer".to_string()
+    };
+    match (reason, args.timeout, args.stall) {
+        (Reason::Stall, _, Some(stall)) if arrived.answered => Some(format!(
+            "no data for {} {so_far} (--stall)",
+            for_people(stall)
+        )),
+        (Reason::Stall, _, Some(stall)) => {
+            Some(format!("no answer for {} (--stall)", for_people(stall)))
+        }
+        (Reason::Deadline, Some(timeout), _) => Some(format!(
+            "the deadline of {} passed {so_far} (--timeout)",
+            for_people(timeout)
+        )),
+        (Reason::Deadline, None, _) => Some(format!("SIGALRM arrived {so_far}")),
+        _ => None,
     }
 }
 
@@ -105,6 +132,8 @@ struct FetchJob {
     resume: bool,
     temp_path: Option<PathBuf>,
     view: FetchProgress,
+    /// What had arrived of the answer, for the line that says why watchdog stopped the download.
+    arrived: Arrived,
 }
 
 struct Supervisor {
@@ -190,6 +219,7 @@ impl Supervisor {
                 resume: view.keep_partial,
                 temp_path: None,
                 view: FetchProgress::new(show),
+                arrived: Arrived::default(),
             }
         });
 
@@ -438,6 +468,7 @@ impl Supervisor {
                     fetch.temp_path = Some(PathBuf::from(path));
                 }
                 fetch.view.observe(decoded);
+                fetch.arrived.observe(decoded);
             }
             if events.is_enabled() {
                 if let Ok(data) = serde_json::from_slice(line) {
@@ -602,6 +633,12 @@ impl Supervisor {
         let status = self.status.unwrap_or(Ended::Signal(libc::SIGKILL));
         if let Some(fetch) = self.fetch.as_mut() {
             fetch.view.finish();
+            if let Some(why) = self
+                .timed_out
+                .and_then(|r| stopped_fetch(r, &self.args, &fetch.arrived))
+            {
+                crate::report_error(format!("fetch stopped: {why}"));
+            }
             if reason != Reason::Exited && !fetch.resume {
                 if let Some(temp) = &fetch.temp_path {
                     let _ = std::fs::remove_file(temp);

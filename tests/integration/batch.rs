@@ -1627,25 +1627,63 @@ fn an_attempt_stopped_before_the_server_answered_is_named_for_its_phase() {
     // The server accepted these: they are stalls, before and after the response head.
     let mute_line = line_for(&report, &mute_url);
     assert_eq!(mute_line.status, "stalled", "{mute_line:?}");
+    assert_eq!(mute_line.http_status, None, "{mute_line:?}");
     assert!(
         mute_line
             .error
             .as_deref()
-            .is_some_and(|e| e.contains("after the request was sent")),
+            .is_some_and(|e| e.contains("no answer from 127.0.0.1:")
+                && e.ends_with("for 1 s after the request was sent (--stall)")),
         "{mute_line:?}"
     );
-    // (Its first 1000 bytes come at once, within the tenth of a second a worker holds back its
-    // start line: the supervisor cannot tell this from an answer that never began.)
+    // Its head and first 1000 bytes come at once, within the tenth of a second a worker holds back
+    // its start line: the worker sends both when the body pauses, so the status and bytes are known.
     let stall_line = line_for(&report, &stall_url);
     assert_eq!(stall_line.status, "stalled", "{stall_line:?}");
+    assert_eq!(stall_line.http_status, Some(200), "{stall_line:?}");
     assert!(
         stall_line
             .error
             .as_deref()
-            .is_some_and(|e| e.contains("no data from 127.0.0.1:") && e.contains("--stall")),
+            .is_some_and(|e| e.contains("no data from 127.0.0.1:")
+                && e.ends_with("for 1 s after 1000 B of 97.7 KiB of the body (--stall)")),
         "{stall_line:?}"
     );
     assert!(tree(&w.out()).iter().all(|f| !f.contains("watchdog-part")));
+    w.marker.assert_no_survivors();
+}
+
+/// A body that stops part-way is named by what had arrived, under --stall and under --timeout, and
+/// keeps its HTTP status (it was `"http_status":null` and "after the request was sent").
+#[test]
+fn a_body_that_stops_part_way_is_named_by_what_had_arrived() {
+    let w = World::new("batch-part-way");
+    let url = w.url("/stall-after/102400/249856");
+    for (args, status, words) in [
+        (
+            ["--stall", "1", "-t", "30"],
+            "stalled",
+            "for 1 s after 100.0 KiB of 244.0 KiB of the body (--stall)",
+        ),
+        (
+            ["--stall", "0", "-t", "1"],
+            "timeout",
+            "deadline of 1 s passed after 100.0 KiB of 244.0 KiB of the body from 127.0.0.1:",
+        ),
+    ] {
+        let run = w.batch(
+            &format!("{url}\n"),
+            &[&args[..], &["--retries", "0"]].concat(),
+        );
+        assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+        let report = w.report();
+        let line = line_for(&report, &url);
+        assert_eq!(line.status, status, "{line:?}");
+        assert_eq!(line.http_status, Some(200), "{line:?}");
+        let error = line.error.as_deref().unwrap_or_default();
+        assert!(error.contains(words), "{args:?}: {error}");
+        std::fs::remove_dir_all(w.out()).expect("clear the output directory");
+    }
     w.marker.assert_no_survivors();
 }
 

@@ -129,6 +129,62 @@ fn headers_then_silence_is_stopped_by_the_stall_watch() {
     w.marker.assert_no_survivors();
 }
 
+/// A download watchdog stops says why in one line, named by what had arrived (curl says `(28)
+/// Operation too slow`); the bytes that came just before the pause are on the progress channel. Other
+/// commands keep GNU timeout's silence.
+#[test]
+fn a_fetch_stopped_by_watchdog_says_in_one_line_how_far_it_got() {
+    let w = World::new("fetch-stopped-why");
+    let out = w.path("a.bin");
+    let events = w.path("events.jsonl");
+    let run = w.supervised(
+        &["--timeout", "20", "--stall", "1", "--events", s(&events)],
+        &[&w.url("/stall-after/102400/249856"), "-o", s(&out)],
+    );
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "watchdog: fetch stopped: no data for 1 s after 100.0 KiB of 244.0 KiB of the body (--stall)"
+    );
+    let events = String::from_utf8_lossy(&read(&events)).into_owned();
+    assert!(
+        events.contains(r#""bytes":102400,"total":249856"#),
+        "the last bytes before the pause are reported: {events}"
+    );
+    w.assert_nothing_at(&out);
+
+    let run = w.supervised(
+        &["--timeout", "1"],
+        &[&w.url("/stall-after/0/5000"), "-o", s(&out)],
+    );
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "watchdog: fetch stopped: the deadline of 1 s passed after the response head (HTTP 200), before any of the body (--timeout)"
+    );
+    let run = w.supervised(&["--stall", "1"], &[&w.url("/silent"), "-o", s(&out)]);
+    assert_eq!(run.code, Some(124), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "watchdog: fetch stopped: no answer for 1 s (--stall)"
+    );
+    let run = w.supervised(&["--timeout", "1"], &[&w.url("/silent"), "-o", s(&out)]);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "watchdog: fetch stopped: the deadline of 1 s passed before any answer (--timeout)"
+    );
+
+    let mut cmd = w.marker.watchdog();
+    cmd.args(["--stall", "0.5", "--", "sleep", "10"]);
+    let run = run_bounded(&mut cmd, Duration::from_secs(30));
+    assert_eq!(run.code, Some(124));
+    assert_eq!(
+        run.stderr, "",
+        "other commands stay silent, as in GNU timeout"
+    );
+    w.marker.assert_no_survivors();
+}
+
 #[test]
 fn a_server_that_never_answers_is_stopped_by_the_deadline() {
     let w = World::new("fetch-silent");

@@ -477,6 +477,20 @@ fn respond<S: Read + Write>(
             idle_until_stopped(shared, since);
             Err(())
         }
+        ["stall-after", sent, total] => {
+            // The head and `sent` of `total` bytes, then nothing: a body that stops part-way.
+            let (Ok(sent), Ok(total)) = (sent.parse::<usize>(), total.parse::<usize>()) else {
+                return io(send(stream, 400, "text/plain", &[], b"bad numbers\n"));
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n"
+            );
+            io(stream.write_all(head.as_bytes()))?;
+            io(stream.write_all(&data(sent.min(total))))?;
+            io(stream.flush())?;
+            idle_until_stopped(shared, since);
+            Err(())
+        }
         ["silent"] => {
             idle_until_stopped(shared, since);
             Err(())

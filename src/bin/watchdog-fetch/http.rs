@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use curl::easy::{Auth, Easy2, Handler, List, WriteError};
@@ -606,18 +606,35 @@ impl Answer<'_> {
                     Err(e) => Err(ReadFailure::Transfer(e.clone())),
                 };
             }
-            self.round(true).map_err(ReadFailure::Sink)?;
+            self.round(Some(ROUND)).map_err(ReadFailure::Sink)?;
         }
     }
 
-    /// One round of the transfer: wait for the sockets (when `wait`), let libcurl work, note its end.
-    fn round(&mut self, wait: bool) -> Result<(), FetchError> {
+    /// Drives the transfer until body bytes are ready for [`Answer::read_chunk`], the transfer has
+    /// ended, or `until` has passed; returns `false` in the last case. Waiting costs what
+    /// `read_chunk`'s own wait would: the poll's timeout is only shorter.
+    pub fn body_ready_by(&mut self, until: Instant) -> Result<bool, FetchError> {
+        loop {
+            match &self.handle {
+                Some(handle) if handle.get_ref().body.is_empty() && self.done.is_none() => {}
+                _ => return Ok(true),
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            self.round(Some(left.min(ROUND)))?;
+        }
+    }
+
+    /// One round of the transfer: wait for the sockets (up to `wait`), let libcurl work, note its end.
+    fn round(&mut self, wait: Option<Duration>) -> Result<(), FetchError> {
         let multi = &self.client.multi;
         let broken = |e: curl::MultiError| {
             FetchError::new(FailureKind::Connect, format!("libcurl failed: {e}"))
         };
-        if wait {
-            multi.wait(&mut [], ROUND).map_err(broken)?;
+        if let Some(wait) = wait {
+            multi.wait(&mut [], wait).map_err(broken)?;
         }
         multi.perform().map_err(broken)?;
         if let Some(handle) = &self.handle {
@@ -639,7 +656,7 @@ impl Answer<'_> {
     fn wait_for_head(&mut self) -> Result<(), FetchError> {
         let mut wait = false;
         loop {
-            self.round(wait)?;
+            self.round(wait.then_some(ROUND))?;
             wait = true;
             let Some(handle) = self.handle.as_mut() else {
                 return Err(FetchError::new(
@@ -696,6 +713,10 @@ impl Response for Answer<'_> {
             ReadFailure::Sink(e) => transport::ReadFailure::Sink(e),
             ReadFailure::Transfer(e) => transport::ReadFailure::Transfer(body_failure(&e)),
         })
+    }
+
+    fn body_ready_by(&mut self, until: Instant) -> Result<bool, FetchError> {
+        Answer::body_ready_by(self, until)
     }
 }
 
