@@ -232,7 +232,8 @@ mod tests {
         let _serial = crate::process::PROCESS_TESTS
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let mut pipe = SignalPipe::install(&FORWARDED, &[]).unwrap();
+        // Caught even if ignored: the test runner may have been started under nohup (HUP ignored).
+        let mut pipe = SignalPipe::install(&FORWARDED, &FORWARDED).unwrap();
         // SIGHUP's default action would end the test process, but the handler is installed.
         signal_hook::low_level::raise(SIGHUP).unwrap();
         let arrived = pipe.take();
