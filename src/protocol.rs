@@ -294,13 +294,18 @@ pub fn body_so_far(bytes: u64, total: Option<u64>, http_status: Option<u16>) -> 
         return format!("the response head{status}, before any of the body");
     }
     match total {
-        Some(total) => format!("{} of {} of the body", size(bytes), size(total)),
-        None => format!("{} of the body", size(bytes)),
+        Some(total) => format!(
+            "{} of {} of the body",
+            bytes_for_people(bytes),
+            bytes_for_people(total)
+        ),
+        None => format!("{} of the body", bytes_for_people(bytes)),
     }
 }
 
-/// A size in binary units, as the progress bars show them.
-fn size(bytes: u64) -> String {
+/// A byte count as a person reads it, in the binary units the progress bars use: `550 B`,
+/// `1.2 MiB`. The one formatter of sizes for messages, summaries and reports.
+pub(crate) fn bytes_for_people(bytes: u64) -> String {
     const KIB: u64 = 1024;
     match bytes {
         0..KIB => format!("{bytes} B"),

@@ -33,10 +33,11 @@ use super::retry::{
 use super::status::Status;
 use super::worker::{worker_args, Assignment};
 use super::BatchOptions;
+use crate::duration::for_people;
 use crate::exit::Exit;
 use crate::failure::FailureKind;
 use crate::process::{Ended, Processes, ProgressChannel, SpawnSpec};
-use crate::protocol::{body_so_far, drain_fd, LineReader, Phase, ProgressLine};
+use crate::protocol::{body_so_far, bytes_for_people, drain_fd, LineReader, Phase, ProgressLine};
 
 /// An item waiting for a worker.
 #[derive(Debug, Clone)]
@@ -178,15 +179,15 @@ impl Job {
                     FailureKind::Stalled,
                     format!(
                         "slower than --min-speed {}/s: {}/s over the last {} from {host}, {} bytes so far",
-                        human_bytes(min),
-                        human_bytes(rate),
-                        human(window),
+                        bytes_for_people(min),
+                        bytes_for_people(rate),
+                        for_people(window),
                         self.bytes
                     ),
                 );
             }
         };
-        let d = human(d);
+        let d = for_people(d);
         let deadline = matches!(limit, Overrun::Deadline(_));
         if self.phase_proxy && self.phase.is_some() {
             let doing = match self.phase {
@@ -238,26 +239,6 @@ impl Job {
                 ),
             ),
         }
-    }
-}
-
-/// A size for a person, in the units `--min-speed` takes: `300 B`, `1.5 KiB`, `2.0 MiB`.
-fn human_bytes(n: u64) -> String {
-    match n {
-        0..=1023 => format!("{n} B"),
-        1024..=1_048_575 => format!("{:.1} KiB", n as f64 / 1024.0),
-        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
-    }
-}
-
-/// A duration for a person: `3 s`, `1.5 s`, `250 ms`.
-fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{} s", d.as_secs())
-    } else if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

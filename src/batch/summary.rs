@@ -11,6 +11,7 @@ use super::report::ReportEntry;
 use super::retry::retry_may_fix;
 use super::status::Status;
 use crate::exit::Exit;
+use crate::protocol::bytes_for_people;
 
 /// Items per status: what a batch's summary and `watchdog report` both count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -195,8 +196,8 @@ impl Summary {
             if items == 1 { "" } else { "s" },
             render_duration(elapsed),
             self.count(Status::Ok) as f64 / seconds,
-            render_bytes((self.bytes as f64 / seconds) as u64),
-            render_bytes(self.bytes),
+            bytes_for_people((self.bytes as f64 / seconds) as u64),
+            bytes_for_people(self.bytes),
         )
     }
 }
@@ -317,18 +318,6 @@ fn render_duration(elapsed: Duration) -> String {
         0..=59 => format!("{:.1}s", elapsed.as_secs_f64()),
         60..=3599 => format!("{}m {:02}s", secs / 60, secs % 60),
         _ => format!("{}h {:02}m {:02}s", secs / 3600, secs / 60 % 60, secs % 60),
-    }
-}
-
-/// A byte count as a person reads it, in the binary units the progress bars use: `550 B`,
-/// `1.2 MiB`.
-pub(crate) fn render_bytes(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    match bytes {
-        0..KIB => format!("{bytes} B"),
-        KIB..0x10_0000 => format!("{:.1} KiB", bytes as f64 / KIB as f64),
-        0x10_0000..0x4000_0000 => format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64),
-        _ => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
     }
 }
 

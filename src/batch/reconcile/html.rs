@@ -267,7 +267,7 @@ impl Outcome {
             count(self.items()),
             count(self.done()),
             count(self.missing()),
-            crate::batch::summary::render_bytes(self.bytes),
+            crate::protocol::bytes_for_people(self.bytes),
             self.reports,
             if self.reports == 1 { "" } else { "s" },
             count(self.lines),

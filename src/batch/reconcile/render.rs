@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::tally::{HostCount, ListCounts, Outcome};
 use crate::batch::status::Status;
-use crate::batch::summary::render_bytes;
+use crate::protocol::bytes_for_people;
 
 /// Hosts shown in the text summary.
 const HOSTS_SHOWN: usize = 10;
@@ -73,7 +73,7 @@ impl Outcome {
         text.push_str(&format!(
             "done {} ({}), missing {}\n",
             self.done(),
-            render_bytes(self.bytes),
+            bytes_for_people(self.bytes),
             self.missing()
         ));
         let hosts = self.hosts_sorted();
