@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Write};
 use serde::Serialize;
 
 use crate::batch::list::json_line;
-use crate::batch::metrics::{top_hosts, Metrics};
+use crate::batch::metrics::{host_label, top_hosts, Metrics};
 
 use super::html::PageTally;
 use crate::batch::report::ReportEntry;
@@ -18,20 +18,11 @@ use crate::batch::summary::{error_without_url, StatusCounts};
 use crate::batch::timestamp::parse_utc_millis;
 use crate::exit::Exit;
 use crate::redact::redact_credentials;
-use crate::url_parts::UrlParts;
 
 /// Hosts counted one by one; items of any further host are summed up as other hosts.
 const MAX_HOSTS: usize = 10_000;
 /// Items not done shown per cause in the text summary.
 pub const SHOWN_PER_CAUSE: usize = 3;
-
-/// The host of a URL as the summary shows it: lowercase, without credentials and port; `-` when there
-/// is none (an invalid line).
-fn host(url: &str) -> String {
-    UrlParts::split(url)
-        .host()
-        .map_or_else(|| "-".to_string(), str::to_ascii_lowercase)
-}
 
 /// Items, done and missing, of one host.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -277,7 +268,7 @@ impl Outcome {
     }
 
     fn count_host(&mut self, url: &str, done: bool) {
-        let host = host(url);
+        let host = host_label(url);
         let count = if let Some(count) = self.hosts.get_mut(&host) {
             count
         } else if self.hosts.len() < MAX_HOSTS {
@@ -375,9 +366,9 @@ mod tests {
 
     #[test]
     fn hosts_are_named_without_credentials_or_port() {
-        assert_eq!(host("https://u:p@Example.org:8443/a"), "example.org");
-        assert_eq!(host("http://[::1]:80/x"), "::1");
-        assert_eq!(host("ftp"), "-");
-        assert_eq!(host("https:///x"), "-");
+        assert_eq!(host_label("https://u:p@Example.org:8443/a"), "example.org");
+        assert_eq!(host_label("http://[::1]:80/x"), "::1");
+        assert_eq!(host_label("ftp"), "-");
+        assert_eq!(host_label("https:///x"), "-");
     }
 }
