@@ -31,7 +31,9 @@ point is scripts/bench.sh, which runs this program with its arguments.
 `all` is supervise, fetch, batch, memory-10m, cpu, image, metrics, proxy and (as root) badnet. A full
 run (no argument, or `all`) also writes BENCHMARKS.md at the top of the repository: the date, the
 machine (CPU model, cores, memory, kernel, load average at start), the tools' versions and every
-figure; BENCH_PUBLISH=1 does the same for a partial run.
+figure; and it replaces README's short table (between its `bench summary` markers) with the run's
+summary table, so README quotes only what a run wrote. BENCH_PUBLISH=1 does the same for a partial
+run.
 
 --quick (or BENCH_QUICK=1) runs every comparison with few rounds and small inputs (200 files, 10 MB,
 10,000-line lists), to check in a few minutes that the program works; its figures mean nothing, and it
@@ -46,7 +48,7 @@ Environment:
   BENCH_FAULTY_CAP  seconds before a tool in the faulty batch is killed (30)
   BENCH_BADNET_CAP, BENCH_BADNET_TOOLS   the lab's cap (180 s) and which tools it runs
   STARTUP_ROUNDS, DEADLINE_ROUNDS, BENCH_AB_ROUNDS, BENCH_IMAGE_ROUNDS, BENCH_METRICS_ROUNDS,
-  BENCH_CPU_ROUNDS, BENCH_PROXY_RUNS, BENCH_REPORT_MEM_BIG   rounds, runs and sizes
+  BENCH_CPU_ROUNDS, BENCH_PROXY_RUNS, BENCH_MEM10M_RUNS (1), BENCH_REPORT_MEM_BIG   rounds, runs and sizes
 
 A binary's sibling `watchdog-fetch` (the download worker, when the build has one) goes with it
 wherever the binary is copied.
@@ -692,7 +694,7 @@ def peak_rss(run, argv, want_rc, what, stdout=subprocess.DEVNULL):
     return int(rss), float(wall)
 
 
-def batch_memory(run, big, binaries):
+def batch_memory(run, big, binaries, big_runs=3):
     """Peak RSS of the batch supervisor against list length, with lists that start no worker and no
     download, so the figure is the supervisor's alone (each run checks the report holds what it should):
       stream:  lines that are not http(s) URLs, of another shard (--shard 1/4294967295, the largest
@@ -728,7 +730,7 @@ def batch_memory(run, big, binaries):
             make_corpus.memlist(mem_list, n, kind)
             for label, binary in binaries:
                 rss = []
-                for _ in range(3):
+                for _ in range(3 if n == 1000 else big_runs):
                     shutil.rmtree(d, ignore_errors=True)
                     os.makedirs(d)
                     open(os.path.join(d, "blocked"), "w").close()
@@ -770,9 +772,10 @@ def bench_memory(run):
 def bench_memory_10m(run):
     """The supervisor's memory stays flat: the same lists at 10,000,000 lines, the baseline beside."""
     big = 10_000 if run.quick else 10_000_000
-    run.say(f"== batch supervisor memory on a {big:,}-line list: peak RSS, median of 3, no downloads"
-            f"{', baseline beside' if run.base else ''}")
-    rows = batch_memory(run, big, run.baselines())
+    runs = env_int("BENCH_MEM10M_RUNS", 1)
+    run.say(f"== batch supervisor memory on a {big:,}-line list: peak RSS, median of 3 at 1,000 lines and "
+            f"of {runs} at {big:,} (BENCH_MEM10M_RUNS), no downloads{', baseline beside' if run.base else ''}")
+    rows = batch_memory(run, big, run.baselines(), runs)
     run.summary(f"batch supervisor peak RSS, 1,000 vs {big:,} list lines (resuming)",
                 f"{rows[('resume', 1000, '')] / 1024:.1f} MB vs {rows[('resume', big, '')] / 1024:.1f} MB",
                 f"baseline {rows[('resume', big, 'baseline')] / 1024:.1f} MB" if run.base else "",
@@ -1198,6 +1201,39 @@ def write_benchmarks(run, command):
             section.append(line)
         flush()
     print("bench: wrote BENCHMARKS.md", file=sys.stderr)
+    if run.summaries:
+        write_readme_summary(run)
+
+
+README_START = "<!-- bench summary: written by scripts/bench.sh from its run; do not edit by hand -->"
+README_END = "<!-- end of bench summary -->"
+
+
+def write_readme_summary(run):
+    """Replaces what lies between README's two markers with this run's summary table, headed by when,
+    where and from which commit it was measured: the figures README quotes are the ones a run wrote."""
+    path = os.path.join(REPO, "README.md")
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise BenchError(f"README.md has no '{README_START}' ... '{README_END}' markers to write the summary between")
+    machine = describe_machine(run, "")
+    commit = machine[0].rsplit("commit ", 1)[-1]
+    cpu = machine[1].removeprefix("- CPU: ")
+    mem = machine[2].removeprefix("- Memory: ").split(";")[0]
+    load = machine[3].removeprefix("- Load average at start: ")
+    block = [README_START,
+             f"From the run of {time.strftime('%Y-%m-%d', time.gmtime(run.started))} (commit {commit}; {cpu}, "
+             f"{mem}, load average {load} at start); every figure is a median from it:",
+             "",
+             "| what | watchdog | peer | ratio |",
+             "| --- | --- | --- | --- |"]
+    block += ["| " + " | ".join(row) + " |" for row in run.summaries]
+    text = text[:start] + "\n".join(block) + "\n" + text[end:]
+    with open(path, "w") as f:
+        f.write(text)
+    print("bench: wrote README.md's summary table", file=sys.stderr)
 
 
 def main(argv):
