@@ -6,6 +6,7 @@
 //! hidden mode ([`run_worker`]).
 //!
 //! - [`args`]: the clap definitions, and their conversion into the options the modules own;
+//! - [`fast_form`]: the supervisor's everyday command lines, read without building clap's parser;
 //! - [`gnu_form`]: GNU timeout's `DURATION COMMAND` form, rewritten before clap sees it;
 //! - [`help`]: the long help texts;
 //! - [`hidden`]: the helper processes' modes;
@@ -13,6 +14,7 @@
 //! - here: usage errors and the dispatcher.
 
 mod args;
+mod fast_form;
 mod gnu_form;
 mod help;
 mod hidden;
@@ -149,6 +151,9 @@ pub fn run_worker(args: Vec<OsString>, engine: crate::fetch::transport::Connect)
 /// Parses the command line and dispatches to the supervisor, batch mode or `report`; returns the exit
 /// code.
 pub fn run(args: Vec<OsString>) -> ExitCode {
+    if let Some((options, command)) = fast_form::read(&args) {
+        return supervise(options, command);
+    }
     let (cli, args) = match parse(args) {
         Ok(parsed) => parsed,
         Err(code) => return code,
@@ -170,10 +175,15 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     match cli.mode {
         Some(Mode::Batch(batch)) => crate::batch::run(batch.into()),
         Some(Mode::Report(report)) => crate::batch::reconcile::run(report.into()),
-        None => match supervised(&cli.command) {
-            Ok(command) => crate::supervisor::run(&cli.supervise.into(), command),
-            Err(code) => code,
-        },
+        None => supervise(cli.supervise, &cli.command),
+    }
+}
+
+/// Runs `command` under the supervisor.
+fn supervise(options: args::SuperviseArgs, command: &[OsString]) -> ExitCode {
+    match supervised(command) {
+        Ok(command) => crate::supervisor::run(&options.into(), command),
+        Err(code) => code,
     }
 }
 
