@@ -138,13 +138,24 @@ pub fn parse(args: Vec<OsString>) -> Result<(Cli, Vec<OsString>), ExitCode> {
 }
 
 /// The worker binary's command line, with `engine` carrying its downloads: a hidden mode as watchdog
-/// starts it (`watchdog-fetch __fetch-worker ARGS`, `watchdog-fetch __batch-worker JSON`), else a
-/// plain download without a supervisor (`watchdog-fetch URL -o PATH`, the options of `fetch`).
+/// starts it (`watchdog-fetch __fetch-worker@VERSION ARGS`, `watchdog-fetch __batch-worker@VERSION
+/// JSON`), else a plain download without a supervisor (`watchdog-fetch URL -o PATH`, the options of
+/// `fetch`). A hidden mode of another version is refused (125) with one line.
 pub fn run_worker(args: Vec<OsString>, engine: crate::fetch::transport::Connect) -> ExitCode {
     crate::fetch::transport::install(engine);
+    if let Some(theirs) = HiddenMode::other_version(&args) {
+        let path = std::env::current_exe()
+            .unwrap_or_else(|_| std::path::PathBuf::from(crate::fetch::WORKER_BINARY));
+        crate::report_error(crate::fetch::other_version(
+            &path,
+            crate::fetch::VERSION,
+            theirs,
+        ));
+        return Exit::Failure.into();
+    }
     match HiddenMode::of(&args) {
         Some(mode) => mode.run(&args[2..]),
-        None => HiddenMode::FetchWorker.run(args.get(1..).unwrap_or_default()),
+        None => hidden::direct_main(&args),
     }
 }
 
