@@ -1,7 +1,7 @@
 //! The binary's entry point, in place of the standard library's start-up (`src/main.rs` is
 //! `#![no_main]`), because that start-up is most of what a `watchdog 5 true` costs beyond GNU
 //! timeout's: for the main thread's stack-overflow guard, glibc reads and parses `/proc/self/maps`
-//! (a third of the instructions watchdog runs before its command starts, and the kernel's work to
+//! (some 100,000 instructions, an eighth of a whole `watchdog 5 true`, plus the kernel's work to
 //! print the maps), and an alternate signal stack is mapped and unmapped.
 //!
 //! [`main`] does what watchdog needs of that start-up, as the standard library does it: a closed
