@@ -98,7 +98,7 @@ Exit status:
            for fetch one line says why and how much had arrived
   125      watchdog itself failed (bad option or duration, internal error;
            for fetch also: the worker binary watchdog-fetch is not installed
-           beside watchdog)
+           beside watchdog, or is of another version)
   126      the command was found but could not be run
   127      the command was not found
   137      watchdog had to SIGKILL the command (-s KILL, or the escalation
@@ -137,7 +137,7 @@ Exit status:
   125      watchdog itself failed (bad option, unreadable list, a report that
            is a directory, a symbolic link at DIR/report.jsonl, or not
            writable, an index not writable, the worker binary watchdog-fetch
-           not installed beside watchdog)
+           not installed beside watchdog or of another version)
   128+N    stopped by signal N; the report holds every item that ended
            before the signal";
 

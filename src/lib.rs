@@ -8,6 +8,7 @@
 mod batch;
 mod cli;
 mod duration;
+pub mod entry;
 mod events;
 mod exit;
 mod failure;

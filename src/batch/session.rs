@@ -254,8 +254,9 @@ pub fn run(mut args: BatchOptions) -> ExitCode {
             Err(e) => return failure(format!("--shard: {e}")),
         },
     };
-    // The workers' binary is checked before anything is created: without it nothing can be fetched.
-    if let Err(e) = crate::fetch::worker_binary() {
+    // The workers' binary is checked before anything is created: without it, or with one of another
+    // version, nothing can be fetched.
+    if let Err(e) = crate::fetch::worker_binary_of_this_version() {
         return failure(e);
     }
     if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {

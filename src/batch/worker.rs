@@ -17,8 +17,9 @@ use crate::failure::FailureKind;
 use crate::fetch::{DownloadOptions, FetchRequest, Fetcher, Output};
 use crate::protocol::{ProgressLine, ProgressWriter};
 
-/// The hidden first argument that puts the binary into batch-worker mode.
-pub const WORKER_ARG: &str = "__batch-worker";
+/// The hidden first argument that puts the worker binary into batch-worker mode, with watchdog's
+/// version, which the worker checks (see `crate::fetch::worker_binary`).
+pub const WORKER_ARG: &str = concat!("__batch-worker@", env!("CARGO_PKG_VERSION"));
 
 /// One assignment, as one JSON line on the worker's stdin.
 #[derive(Debug, Clone, Serialize, Deserialize)]

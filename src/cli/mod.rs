@@ -6,6 +6,7 @@
 //! hidden mode ([`run_worker`]).
 //!
 //! - [`args`]: the clap definitions, and their conversion into the options the modules own;
+//! - [`fast_form`]: the supervisor's everyday command lines, read without building clap's parser;
 //! - [`gnu_form`]: GNU timeout's `DURATION COMMAND` form, rewritten before clap sees it;
 //! - [`help`]: the long help texts;
 //! - [`hidden`]: the helper processes' modes;
@@ -13,6 +14,7 @@
 //! - here: usage errors and the dispatcher.
 
 mod args;
+mod fast_form;
 mod gnu_form;
 mod help;
 mod hidden;
@@ -136,19 +138,33 @@ pub fn parse(args: Vec<OsString>) -> Result<(Cli, Vec<OsString>), ExitCode> {
 }
 
 /// The worker binary's command line, with `engine` carrying its downloads: a hidden mode as watchdog
-/// starts it (`watchdog-fetch __fetch-worker ARGS`, `watchdog-fetch __batch-worker JSON`), else a
-/// plain download without a supervisor (`watchdog-fetch URL -o PATH`, the options of `fetch`).
+/// starts it (`watchdog-fetch __fetch-worker@VERSION ARGS`, `watchdog-fetch __batch-worker@VERSION
+/// JSON`), else a plain download without a supervisor (`watchdog-fetch URL -o PATH`, the options of
+/// `fetch`). A hidden mode of another version is refused (125) with one line.
 pub fn run_worker(args: Vec<OsString>, engine: crate::fetch::transport::Connect) -> ExitCode {
     crate::fetch::transport::install(engine);
+    if let Some(theirs) = HiddenMode::other_version(&args) {
+        let path = std::env::current_exe()
+            .unwrap_or_else(|_| std::path::PathBuf::from(crate::fetch::WORKER_BINARY));
+        crate::report_error(crate::fetch::other_version(
+            &path,
+            crate::fetch::VERSION,
+            theirs,
+        ));
+        return Exit::Failure.into();
+    }
     match HiddenMode::of(&args) {
         Some(mode) => mode.run(&args[2..]),
-        None => HiddenMode::FetchWorker.run(args.get(1..).unwrap_or_default()),
+        None => hidden::direct_main(&args),
     }
 }
 
 /// Parses the command line and dispatches to the supervisor, batch mode or `report`; returns the exit
 /// code.
 pub fn run(args: Vec<OsString>) -> ExitCode {
+    if let Some((options, command)) = fast_form::read(&args) {
+        return supervise(options, command);
+    }
     let (cli, args) = match parse(args) {
         Ok(parsed) => parsed,
         Err(code) => return code,
@@ -170,10 +186,15 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     match cli.mode {
         Some(Mode::Batch(batch)) => crate::batch::run(batch.into()),
         Some(Mode::Report(report)) => crate::batch::reconcile::run(report.into()),
-        None => match supervised(&cli.command) {
-            Ok(command) => crate::supervisor::run(&cli.supervise.into(), command),
-            Err(code) => code,
-        },
+        None => supervise(cli.supervise, &cli.command),
+    }
+}
+
+/// Runs `command` under the supervisor.
+fn supervise(options: args::SuperviseArgs, command: &[OsString]) -> ExitCode {
+    match supervised(command) {
+        Ok(command) => crate::supervisor::run(&options.into(), command),
+        Err(code) => code,
     }
 }
 

@@ -33,7 +33,9 @@ pub use self::options::{DownloadOptions, Expect, FetchOptions, ProxyAuth};
 pub use self::output::{create_dirs_beneath, temp_path_for};
 #[cfg(feature = "test-hooks")]
 pub use self::phase::SILENT_HOSTS_ENV;
-pub use self::worker_binary::{worker_binary, WORKER_BINARY};
+pub use self::worker_binary::{
+    other_version, worker_binary, worker_binary_of_this_version, VERSION, WORKER_BINARY,
+};
 
 use self::content::BodyCheck;
 use self::output::{FileSink, Sink};
@@ -42,8 +44,9 @@ use self::transport::{Answer, ReadFailure, Transport};
 use crate::protocol::{ProgressLine, ProgressWriter};
 use crate::redact::redact_credentials;
 
-/// The hidden first argument that puts the binary into worker mode.
-pub const WORKER_ARG: &str = "__fetch-worker";
+/// The hidden first argument that puts the worker binary into worker mode. It carries watchdog's
+/// version, which the worker checks (see [`worker_binary`]).
+pub const WORKER_ARG: &str = concat!("__fetch-worker@", env!("CARGO_PKG_VERSION"));
 
 /// The shortest interval between two `progress` lines. Short enough that every chunk that arrives
 /// after a quiet spell is reported at once (a stall watch must see it), long enough to keep a fast

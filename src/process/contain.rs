@@ -198,7 +198,39 @@ fn under_init(started: init::Started, mechanism: Mechanism, channel: ProgressCha
     }
 }
 
+/// The supervisor's command (no stdin pipe) with `vfork` semantics, as the init starts it.
+#[cfg(target_os = "linux")]
 fn group(
+    processes: &Processes,
+    spec: &SpawnSpec<'_>,
+    channel: ProgressChannel,
+) -> Result<Started, SpawnError> {
+    if spec.pipe_stdin {
+        return group_by_fork(processes, spec, channel);
+    }
+    let spawned = processes
+        .spawn_shared(spec, channel)
+        .map_err(SpawnError::Command)?;
+    Ok(Started {
+        pid: Pid::from_raw(spawned.pid),
+        mechanism: Mechanism::Group,
+        init: None,
+        progress: spawned.progress,
+        stdout: spawned.stdout.map(File::from),
+        stderr: spawned.stderr.map(File::from),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn group(
+    processes: &Processes,
+    spec: &SpawnSpec<'_>,
+    channel: ProgressChannel,
+) -> Result<Started, SpawnError> {
+    group_by_fork(processes, spec, channel)
+}
+
+fn group_by_fork(
     processes: &Processes,
     spec: &SpawnSpec<'_>,
     channel: ProgressChannel,

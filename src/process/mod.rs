@@ -7,8 +7,9 @@
 //!   ([`Processes::wait`]);
 //! - reaping: in the watchdog process, [`Processes::reap`] is the only `waitpid` caller, because once
 //!   watchdog is a subreaper every orphaned descendant becomes its child, and a second caller could
-//!   steal a status another part is waiting for. The only other caller is the init ([`init`]), a
-//!   process of its own that reaps its own tree;
+//!   steal a status another part is waiting for. The only other callers are the init ([`init`]), a
+//!   process of its own that reaps its own tree, and a start that failed: a command that could not
+//!   exec is reaped by pid where it was started (as std's spawn does), before anything else runs;
 //! - signalling a group and the descendants that left it, each process once ([`Processes::signal_tree`]);
 //! - the final sweep, which returns only when no descendant is left ([`Processes::sweep`]);
 //! - containment, so that a SIGKILLed watchdog leaves nothing either ([`contain`], [`init`]).
@@ -140,6 +141,17 @@ impl Processes {
     /// tell "not found" (127) from "cannot run" (126).
     pub fn spawn(&self, spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawned> {
         spawn::spawn(spec, channel)
+    }
+
+    /// Starts the supervisor's command as [`Processes::spawn`] does, but with `vfork` semantics
+    /// (see [`spawn::spawn_shared`]); no stdin pipe.
+    #[cfg(target_os = "linux")]
+    pub fn spawn_shared(
+        &self,
+        spec: &SpawnSpec<'_>,
+        channel: ProgressChannel,
+    ) -> io::Result<spawn::SharedSpawn> {
+        spawn::spawn_shared(spec, channel, self.signals.handled())
     }
 
     /// Returns (and clears) the caught signals that arrived, emptying the wake-up pipe.

@@ -119,6 +119,8 @@ impl Arrived {
 pub struct SignalPipe {
     wake: UnixStream,
     registrations: Vec<SigId>,
+    /// The signals with a handler, SIGCHLD first.
+    handled: Vec<i32>,
     arrived: Arc<AtomicU64>,
 }
 
@@ -134,6 +136,7 @@ impl SignalPipe {
         let mut pipe = SignalPipe {
             wake,
             registrations: Vec::new(),
+            handled: Vec::new(),
             arrived: Arc::new(AtomicU64::new(0)),
         };
         let caught: Vec<i32> = signals
@@ -161,8 +164,15 @@ impl SignalPipe {
                 })
             }?;
             pipe.registrations.push(id);
+            pipe.handled.push(signal);
         }
         Ok(pipe)
+    }
+
+    /// The signals these handlers catch.
+    #[cfg(target_os = "linux")]
+    pub fn handled(&self) -> &[i32] {
+        &self.handled
     }
 
     /// The fd to poll for readability.

@@ -3,6 +3,8 @@
 
 use std::ffi::OsString;
 use std::io;
+#[cfg(target_os = "linux")]
+use std::os::fd::RawFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -155,4 +157,209 @@ fn tie_to_parent(parent: i32) -> io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 fn tie_to_parent(_parent: i32) -> io::Result<()> {
     Ok(())
+}
+
+/// A command started by [`spawn_shared`]: its pid and watchdog's ends of its pipes.
+#[cfg(target_os = "linux")]
+pub struct SharedSpawn {
+    pub pid: i32,
+    pub progress: OwnedFd,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// The stack the command runs on between its `vfork` and its exec: zeroed pages, mapped apart from
+/// the heap, of which only the few exec's preparation touches are ever used.
+#[cfg(target_os = "linux")]
+const SHARED_STACK: usize = 256 * 1024;
+
+/// What the command's side of [`spawn_shared`] needs, on watchdog's stack.
+#[cfg(target_os = "linux")]
+struct SharedStart<'a> {
+    exec: &'a mut super::exec::Exec,
+    progress: RawFd,
+    /// The write ends that become stdout and stderr (negative: inherited).
+    stdio: [RawFd; 2],
+    own_group: bool,
+    ignore_pipe: bool,
+    default_tty_stops: [bool; 2],
+    /// The signals watchdog has handlers for: back to their default before the mask opens.
+    handled: &'a [i32],
+    parent: i32,
+    check_write: RawFd,
+}
+
+/// [`spawn`] for the supervisor's command, with `vfork` semantics: `clone(CLONE_VM | CLONE_VFORK)`
+/// on a stack of its own, as posix_spawn does, rather than std's fork, which copies the page tables
+/// of watchdog's whole address space only for exec to throw the copy away. The command gets the same
+/// state as under [`spawn`]: its own process group unless `--foreground`, the progress channel,
+/// stdout and stderr piped when asked, an empty signal mask, SIGPIPE, SIGTTIN and SIGTTOU as the
+/// caller had them, PR_SET_PDEATHSIG. Exec's error comes back as the `io::Error`, and a command
+/// that failed to exec is reaped here, as std's spawn does. `handled` are the signals watchdog
+/// catches (see [`super::signal_pipe`]).
+#[cfg(target_os = "linux")]
+pub fn spawn_shared(
+    spec: &SpawnSpec<'_>,
+    channel: ProgressChannel,
+    handled: &[i32],
+) -> io::Result<SharedSpawn> {
+    let ProgressChannel {
+        read: progress_read,
+        write: progress_write,
+    } = channel;
+    let progress = progress_write.as_raw_fd();
+    let mut exec = super::exec::Exec::new(
+        &spec.program,
+        spec.args,
+        spec.arg0.as_deref(),
+        (PROGRESS_FD_ENV, &progress.to_string()),
+    )
+    .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let pipes = |wanted: bool| wanted.then(|| pipe2(OFlag::O_CLOEXEC)).transpose();
+    let stdout = pipes(spec.capture_output)?;
+    let stderr = pipes(spec.capture_output)?;
+    let (check_read, check_write) = pipe2(OFlag::O_CLOEXEC)?;
+    let write_end =
+        |pipe: &Option<(OwnedFd, OwnedFd)>| pipe.as_ref().map_or(-1, |p| p.1.as_raw_fd());
+    let mut stack = vec![0u8; SHARED_STACK];
+    let top = stack.as_mut_ptr().wrapping_add(SHARED_STACK);
+    let top = top.wrapping_sub(top as usize % 16);
+    let mut start = SharedStart {
+        exec: &mut exec,
+        progress,
+        stdio: [write_end(&stdout), write_end(&stderr)],
+        own_group: spec.own_group,
+        ignore_pipe: super::signal_pipe::ignored_at_start(libc::SIGPIPE),
+        default_tty_stops: [libc::SIGTTIN, libc::SIGTTOU]
+            .map(|signal| !super::signal_pipe::ignored_at_start(signal)),
+        handled,
+        parent: getpid().as_raw(),
+        check_write: check_write.as_raw_fd(),
+    };
+    // SAFETY: sigfillset and pthread_sigmask on stack values: every signal is held across the
+    // clone, so none of watchdog's handlers can run in the child, which shares watchdog's memory.
+    let saved = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut saved: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut saved);
+        saved
+    };
+    // SAFETY: clone(2) through glibc's wrapper (a system call; no atfork handlers, no lock), the
+    // child on its own stack inside `stack`, which outlives it. With CLONE_VM the child shares
+    // watchdog's memory and writes only its own stack, errno and a slot of `exec`'s script argv;
+    // with CLONE_VFORK this thread is suspended until the child execs or exits, and the child calls
+    // only async-signal-safe functions (see `shared_child`).
+    let pid = unsafe {
+        libc::clone(
+            shared_child,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::addr_of_mut!(start).cast(),
+        )
+    };
+    let clone_error = io::Error::last_os_error();
+    // SAFETY: pthread_sigmask restoring the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
+    }
+    drop(check_write);
+    drop(progress_write);
+    let stdout = stdout.map(|(read, _)| read);
+    let stderr = stderr.map(|(read, _)| read);
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    // Closed by a successful exec: end of file. Otherwise the errno exec failed with.
+    let mut bytes = [0u8; 4];
+    let mut got = 0;
+    while got < bytes.len() {
+        match nix::unistd::read(check_read.as_raw_fd(), &mut bytes[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if got == bytes.len() {
+        // The child exits at once; reaped here, as std's spawn does, so that nothing is left.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(bytes)));
+    }
+    Ok(SharedSpawn {
+        pid,
+        progress: progress_read,
+        stdout,
+        stderr,
+    })
+}
+
+/// The command's side of [`spawn_shared`]: the state [`spawn`] gives it, then exec; on failure, the
+/// errno on the check pipe and `_exit(127)`. Never returns.
+#[cfg(target_os = "linux")]
+extern "C" fn shared_child(start: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `start` is the `SharedStart` that spawn_shared passed to clone, alive on its stack,
+    // which is suspended until this child execs or exits.
+    let start = unsafe { &mut *start.cast::<SharedStart<'_>>() };
+    // SAFETY: dup2, setpgid, sigaction, sigemptyset, sigprocmask, prctl, getppid, fcntl, execve,
+    // write and _exit: async-signal-safe, or system calls, on integers and stack values.
+    // sigaction and sigprocmask change this process's own tables, which CLONE_VM does not share.
+    unsafe {
+        for (target, fd) in [1, 2].into_iter().zip(start.stdio) {
+            if fd >= 0 {
+                libc::dup2(fd, target);
+            }
+        }
+        if start.own_group {
+            libc::setpgid(0, 0);
+        }
+        let mut action: libc::sigaction = std::mem::zeroed();
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_sigaction = libc::SIG_DFL;
+        // Exec would reset them anyway; before the mask opens, so that no handler runs here.
+        for &signal in start.handled {
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+        action.sa_sigaction = if start.ignore_pipe {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+        action.sa_sigaction = libc::SIG_DFL;
+        for (signal, default) in [libc::SIGTTIN, libc::SIGTTOU]
+            .into_iter()
+            .zip(start.default_tty_stops)
+        {
+            if default {
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        let mut failed = 0;
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+            failed = errno();
+        } else if libc::getppid() != start.parent {
+            libc::_exit(125);
+        }
+        if failed == 0 && libc::fcntl(start.progress, libc::F_SETFD, 0) == -1 {
+            failed = errno();
+        }
+        if failed == 0 {
+            failed = start.exec.exec();
+        }
+        let bytes = failed.to_ne_bytes();
+        libc::write(start.check_write, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127)
+    }
+}
+
+/// The calling thread's errno.
+#[cfg(target_os = "linux")]
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
 }

@@ -56,7 +56,7 @@ impl Marker {
         self.command(bin())
     }
 
-    /// `watchdog-fetch __fetch-worker`, the download worker alone (no supervisor), as
+    /// `watchdog-fetch __fetch-worker@VERSION`, the download worker alone (no supervisor), as
     /// [`Marker::watchdog`] sets it up.
     pub fn fetch_worker(&self) -> Command {
         let mut cmd = self.command(fetch_bin());

@@ -80,6 +80,24 @@ impl Nobody {
         Some(Nobody { dir, bin: copy })
     }
 
+    /// [`Nobody::new`] where `mechanism` can be had as nobody; `None` (the test is skipped, or fails
+    /// under CI) otherwise.
+    fn having(test: &str, mechanism: &str) -> Option<Nobody> {
+        let nobody = Nobody::new(test)?;
+        nobody.can_have(test, mechanism).then_some(nobody)
+    }
+
+    /// Whether `mechanism` can be had as nobody (`auto`: userns, which it picks for nobody); if not,
+    /// says so and the test skips it.
+    fn can_have(&self, test: &str, mechanism: &str) -> bool {
+        let mechanism = if mechanism == "auto" {
+            "userns"
+        } else {
+            mechanism
+        };
+        available(test, mechanism, Some(self))
+    }
+
     fn setpriv(&self, program: &Path) -> Command {
         let mut cmd = Command::new("setpriv");
         cmd.arg(format!("--reuid={NOBODY}"))
@@ -213,7 +231,7 @@ fn contain_as_nobody_a_sigkilled_watchdog_leaves_nothing() {
         return;
     };
     for mechanism in ["auto", "userns", "sentinel"] {
-        if mechanism != "sentinel" && !available(test, "userns", Some(&nobody)) {
+        if !nobody.can_have(test, mechanism) {
             continue;
         }
         let m = Marker::new(&format!("contain-nobody-{mechanism}-kill"));
@@ -232,12 +250,9 @@ fn contain_as_nobody_a_sigkilled_watchdog_leaves_nothing() {
 #[test]
 fn contain_as_nobody_the_command_keeps_its_uid_and_files_and_the_mechanism_is_named() {
     let test = "contain_as_nobody_the_command_keeps_its_uid_and_files_and_the_mechanism_is_named";
-    let Some(nobody) = Nobody::new(test) else {
+    let Some(nobody) = Nobody::having(test, "userns") else {
         return;
     };
-    if !available(test, "userns", Some(&nobody)) {
-        return;
-    }
     let m = Marker::new("contain-nobody-view");
     // GNU's form, as a user types it.
     let run = nobody.run(&m, &["5", "id", "-u"]);
@@ -274,12 +289,9 @@ fn contain_as_nobody_the_command_keeps_its_uid_and_files_and_the_mechanism_is_na
 #[test]
 fn contain_userns_a_setuid_program_gains_nothing_and_auto_runs_it_under_a_sentinel() {
     let test = "contain_userns_a_setuid_program_gains_nothing_and_auto_runs_it_under_a_sentinel";
-    let Some(nobody) = Nobody::new(test) else {
+    let Some(nobody) = Nobody::having(test, "userns") else {
         return;
     };
-    if !available(test, "userns", Some(&nobody)) {
-        return;
-    }
     // A setuid-root `id`, which reports its effective uid.
     let id = nobody.dir.path().join("id-setuid");
     std::fs::copy("/usr/bin/id", &id).expect("copy id");
@@ -390,7 +402,7 @@ fn under_every_init(test: &str, check: impl Fn(&str, &dyn Fn(&[&str]) -> Run)) {
         return;
     };
     for mechanism in ["userns", "sentinel"] {
-        if !available(test, mechanism, Some(&nobody)) {
+        if !nobody.can_have(test, mechanism) {
             continue;
         }
         let run = |args: &[&str]| {

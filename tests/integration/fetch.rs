@@ -2,7 +2,7 @@
 //! code and leaves nothing at the final path; slow and stuck transfers are stopped by the supervisor.
 //!
 //! Most tests run `watchdog [OPTIONS] -- fetch URL -o PATH` as a user would. A few run the worker
-//! directly (`watchdog-fetch __fetch-worker ...`) for behaviour that is the worker's alone.
+//! directly (`watchdog-fetch __fetch-worker@VERSION ...`) for behaviour that is the worker's alone.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -16,7 +16,7 @@ use crate::server::{data, fixture, jpeg, png, tls_config, TestProxy, TestServer}
 const QUICK: Duration = Duration::from_secs(10);
 
 impl World {
-    /// `watchdog-fetch __fetch-worker ARGS`: the worker alone, no supervisor.
+    /// `watchdog-fetch __fetch-worker@VERSION ARGS`: the worker alone, no supervisor.
     fn worker(&self, args: &[&str]) -> Run {
         let mut cmd = self.marker.fetch_worker();
         cmd.current_dir(self.root.path()).args(args);
@@ -917,6 +917,118 @@ fn a_watchdog_without_watchdog_fetch_beside_it_says_so_before_anything_starts() 
     assert_eq!(w.server.connections(), 0, "nothing was downloaded");
     assert!(!exists(&w.path("a.png")));
     assert!(!exists(&w.path("out")), "batch created nothing");
+}
+
+/// What a `watchdog-fetch` says when the watchdog that started it is of another version: one line
+/// naming the worker, both versions and the fix.
+fn assert_other_version_line(run: &Run, theirs: &str) {
+    let ours = env!("CARGO_PKG_VERSION");
+    assert_eq!(run.code, Some(125), "stderr: {}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("watchdog: the download worker '")
+            && run
+                .stderr
+                .contains(&format!("{}' is version {ours}", watchdog::WORKER_BINARY))
+            && run.stderr.contains(&format!("watchdog is {theirs}"))
+            && run.stderr.contains("same build"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_watchdog_fetch_of_another_version_says_so_and_nothing_starts() {
+    let w = World::new("fetch-worker-version");
+    let (url, out) = (w.url("/image.png"), w.path("a.png"));
+    // The worker started by a watchdog of another version, or by one from before the check (which
+    // gave no version), with the download's arguments or a batch worker's.
+    for (mode, theirs) in [
+        ("__fetch-worker@0.0.0-other", "version 0.0.0-other"),
+        ("__fetch-worker", "of another version"),
+        ("__batch-worker@0.0.0-other", "version 0.0.0-other"),
+    ] {
+        let mut cmd = Command::new(crate::common::fetch_bin());
+        cmd.current_dir(w.root.path())
+            .env(crate::common::MARKER_ENV, w.marker.value())
+            .args([mode, &url, "-o", s(&out)]);
+        assert_other_version_line(&run_bounded(&mut cmd, QUICK), theirs);
+    }
+    // Through the supervisor: a watchdog-fetch beside watchdog that another version's watchdog
+    // would start (a wrapper that changes the version the hidden argument carries).
+    let dir = w.path("bin");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let copy = dir.join("watchdog");
+    std::fs::copy(crate::common::bin(), &copy).expect("copy watchdog");
+    let wrapper = dir.join(watchdog::WORKER_BINARY);
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nshift\nexec '{}' __fetch-worker@0.0.0-other \"$@\"\n",
+            crate::common::fetch_bin().display()
+        ),
+    )
+    .expect("write the wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let mut cmd = Command::new(&copy);
+    cmd.current_dir(w.root.path())
+        .env(crate::common::MARKER_ENV, w.marker.value())
+        .args(["--", "fetch", &url, "-o", s(&out)]);
+    assert_other_version_line(&run_bounded(&mut cmd, QUICK), "version 0.0.0-other");
+    // batch asks the worker its version before anything is created.
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'watchdog-fetch 0.0.0-other' && exit 0\nexit 3\n",
+    )
+    .expect("write the other worker");
+    std::fs::write(w.path("list.txt"), url.clone() + "\n").expect("write the list");
+    let mut cmd = Command::new(&copy);
+    cmd.current_dir(w.root.path())
+        .env(crate::common::MARKER_ENV, w.marker.value())
+        .args(["batch", "list.txt", "--out", "out"]);
+    let run = run_bounded(&mut cmd, QUICK);
+    assert_eq!(run.code, Some(125), "stderr: {}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("watchdog: batch: the download worker '")
+            && run
+                .stderr
+                .contains(&format!("'{}' is version 0.0.0-other", wrapper.display()))
+            && run.stderr.contains(&format!(
+                "watchdog is version {}",
+                env!("CARGO_PKG_VERSION")
+            )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.server.connections(), 0, "nothing was downloaded");
+    assert!(!exists(&out));
+    assert!(!exists(&w.path("out")), "batch created nothing");
+}
+
+#[test]
+fn watchdog_fetch_run_directly_names_itself_in_its_help() {
+    let help = |cmd: &mut Command| {
+        let run = run_bounded(cmd.arg("--help"), QUICK);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        run.stdout
+    };
+    let direct = help(&mut Command::new(crate::common::fetch_bin()));
+    assert!(
+        direct.contains("Usage: watchdog-fetch [OPTIONS] <URL>"),
+        "{direct}"
+    );
+    assert!(!direct.contains("Usage: watchdog -- fetch"), "{direct}");
+    let supervised = help(Command::new(crate::common::bin()).args(["--", "fetch"]));
+    assert!(
+        supervised.contains("Usage: watchdog -- fetch [OPTIONS] <URL>"),
+        "{supervised}"
+    );
 }
 
 #[test]

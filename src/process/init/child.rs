@@ -6,9 +6,9 @@
 //! `open`, `read`, `write`, `fcntl`, `getpid`, `getppid`, `kill`, `setpgid`, `sigaction`,
 //! `sigprocmask`, `sigemptyset`, `sigfillset`, `sigaddset`, `waitpid`, `poll`, `stat`, `execve`,
 //! `_exit`) and Linux system calls that touch no user-space state (`prctl`, `unshare`, `mount`,
-//! `clone` used as a bare fork, `pipe2`, `sigwaitinfo`, `sigtimedwait`, `close_range`,
-//! `getdents64`), plus plain computation on memory it owns (formatting a status line, sorting the
-//! /proc snapshot in place). It allocates nothing, takes no lock, and never returns into watchdog's
+//! `clone` as `vfork` on a stack of its own, `pipe2`, `sigwaitinfo`,
+//! `sigtimedwait`, `close_range`, `getdents64`), plus plain computation on memory it owns
+//! (formatting a status line, sorting the /proc snapshot in place). It allocates nothing, takes no lock, and never returns into watchdog's
 //! code: every path ends in `_exit`. Nothing here would deadlock even if watchdog had other threads
 //! at the fork; it has none then (checked in debug builds, see [`super::start`]).
 
@@ -76,6 +76,8 @@ pub struct Plan<'a> {
     pub exe: Option<(u64, u64)>,
     /// Room to look at /proc in.
     pub tree: raw_proc::Tree<'a>,
+    /// The stack the command runs on from its `vfork` to its exec (see [`start_command`]).
+    pub command_stack: &'a mut [u8],
 }
 
 /// The signal a sentinel is sent when watchdog dies (caught: it sweeps the tree before exiting).
@@ -234,8 +236,19 @@ fn own_proc() -> bool {
     }
 }
 
-/// Forks and execs the command; reports `started` or `error ERRNO` and returns its pid (exits after
-/// an error).
+/// What the command's side of the `vfork` needs, on the init's stack.
+struct CommandStart<'p, 'a> {
+    plan: &'p mut Plan<'a>,
+    check_write: RawFd,
+    check_read: RawFd,
+    init: i32,
+}
+
+/// Starts the command with `vfork` semantics (`clone(CLONE_VM | CLONE_VFORK)` on a stack of its own,
+/// as posix_spawn does): the init's memory is shared rather than copied, so neither its page tables
+/// are copied nor the copy torn down again at exec, and the init waits, suspended, until the command
+/// has exec'd or failed to. Reports `started` or `error ERRNO` and returns its pid (exits after an
+/// error).
 fn start_command(plan: &mut Plan<'_>) -> i32 {
     let mut check = [-1; 2];
     // SAFETY: pipe2 (a system call) into a two-int array: the command's exec error comes back on it.
@@ -244,62 +257,38 @@ fn start_command(plan: &mut Plan<'_>) -> i32 {
         exit(126);
     }
     let [check_read, check_write] = check;
-    // SAFETY: getpid (async-signal-safe).
-    let init = unsafe { libc::getpid() };
-    let pid = bare_fork();
-    if pid == 0 {
-        // The command: default signal state, then exec.
-        // SAFETY: sigaction, sigemptyset, sigprocmask, prctl, getppid, fcntl, close, write and _exit
-        // (async-signal-safe, or system calls) on integers and stack values.
-        unsafe {
-            libc::close(check_read);
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = if plan.ignore_pipe {
-                libc::SIG_IGN
-            } else {
-                libc::SIG_DFL
-            };
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
-            action.sa_sigaction = libc::SIG_DFL;
-            for (signal, default) in [
-                (libc::SIGTTIN, plan.default_tty_stops[0]),
-                (libc::SIGTTOU, plan.default_tty_stops[1]),
-            ] {
-                if default {
-                    libc::sigaction(signal, &action, std::ptr::null_mut());
-                }
-            }
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            if plan.role == Role::Sentinel {
-                // Only the namespace's death is the kernel's: under a sentinel, the command dies
-                // with it, as it would with watchdog under a process group.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                if libc::getppid() != init {
-                    exit(125);
-                }
-            }
-            let mut failed = if libc::fcntl(plan.progress, libc::F_SETFD, 0) == -1 {
-                errno()
-            } else {
-                0
-            };
-            if failed == 0 {
-                failed = plan.exec.exec();
-            }
-            let bytes = failed.to_ne_bytes();
-            libc::write(check_write, bytes.as_ptr().cast(), bytes.len());
-            exit(127);
-        }
-    }
+    let status = plan.status;
+    // The stack grows down from its 16-byte aligned end.
+    let stack_len = plan.command_stack.len();
+    let top = plan.command_stack.as_mut_ptr().wrapping_add(stack_len);
+    let top = top.wrapping_sub(top as usize % 16);
+    let mut start = CommandStart {
+        plan,
+        check_write,
+        check_read,
+        // SAFETY: getpid (async-signal-safe).
+        init: unsafe { libc::getpid() },
+    };
+    // SAFETY: clone(2) through glibc's wrapper (a system call, no atfork handlers, no lock), with
+    // the child on its own stack inside `command_stack`, which lives as long as the init. With
+    // CLONE_VM the child shares the init's memory: it writes only to its own stack, to `start`'s
+    // `Exec` (a slot of the script argv, which the init never reads), and to errno; with CLONE_VFORK
+    // the init is suspended until the child execs or exits, so nothing runs beside it.
+    let pid = unsafe {
+        libc::clone(
+            command_child,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::addr_of_mut!(start).cast(),
+        )
+    };
+    let clone_error = errno();
     // SAFETY: close (async-signal-safe).
     unsafe {
         libc::close(check_write);
     }
     if pid < 0 {
-        send(plan.status, Line::Error(errno()));
+        send(status, Line::Error(clone_error));
         exit(126);
     }
     // Closed by a successful exec: end of file. Otherwise the errno exec failed with.
@@ -318,29 +307,68 @@ fn start_command(plan: &mut Plan<'_>) -> i32 {
     }
     if got == 4 {
         // The command exits at once; nothing else runs here, so reap it and leave.
-        // SAFETY: waitpid (async-signal-safe) on the child just forked.
+        // SAFETY: waitpid (async-signal-safe) on the child just started.
         unsafe {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
-        send(plan.status, Line::Error(i32::from_ne_bytes(bytes)));
+        send(status, Line::Error(i32::from_ne_bytes(bytes)));
         exit(126);
     }
-    send(plan.status, Line::Started);
+    send(status, Line::Started);
     pid
 }
 
-/// fork(2) as the bare system call: glibc's fork runs atfork handlers, which take locks.
-fn bare_fork() -> i32 {
-    // SAFETY: clone with only the exit signal and no stack: a copy of this process, as fork.
+/// The command's side of [`start_command`]'s `vfork`: default signal state, then exec; on failure,
+/// the errno on the check pipe and `_exit`. Never returns.
+extern "C" fn command_child(start: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `start` is the `CommandStart` the init passed to clone, alive on the init's stack,
+    // which is suspended until this child execs or exits.
+    let start = unsafe { &mut *start.cast::<CommandStart<'_, '_>>() };
+    let plan = &mut *start.plan;
+    // SAFETY: sigaction, sigemptyset, sigprocmask, prctl, getppid, fcntl, close, write and _exit
+    // (async-signal-safe, or system calls) on integers and stack values; sigaction and sigprocmask
+    // change this process's own tables, which CLONE_VM does not share.
     unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        ) as i32
+        libc::close(start.check_read);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = if plan.ignore_pipe {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+        action.sa_sigaction = libc::SIG_DFL;
+        for (signal, default) in [
+            (libc::SIGTTIN, plan.default_tty_stops[0]),
+            (libc::SIGTTOU, plan.default_tty_stops[1]),
+        ] {
+            if default {
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        if plan.role == Role::Sentinel {
+            // Only the namespace's death is the kernel's: under a sentinel, the command dies
+            // with it, as it would with watchdog under a process group.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if libc::getppid() != start.init {
+                exit(125);
+            }
+        }
+        let mut failed = if libc::fcntl(plan.progress, libc::F_SETFD, 0) == -1 {
+            errno()
+        } else {
+            0
+        };
+        if failed == 0 {
+            failed = plan.exec.exec();
+        }
+        let bytes = failed.to_ne_bytes();
+        libc::write(start.check_write, bytes.as_ptr().cast(), bytes.len());
+        exit(127);
     }
 }
 

@@ -172,6 +172,10 @@ mod imp {
     use crate::process::{ProgressChannel, SpawnSpec};
     use crate::protocol::PROGRESS_FD_ENV;
 
+    /// The size of the stack the command starts on (see `child::start_command`): large enough
+    /// to be mapped apart from the heap, untouched but for the few pages exec's preparation uses.
+    const COMMAND_STACK: usize = 256 * 1024;
+
     /// Forks the init of `kind` and waits until it started the command (only then are exec's errors,
     /// 127 and 126, known). `channel` stays the caller's: on failure it can be used again.
     pub fn start(
@@ -208,6 +212,8 @@ mod imp {
         // The init's room to look at /proc: zeroed pages, which cost nothing until it uses them.
         let mut links = vec![0u64; super::raw_proc::TREE_CAPACITY];
         let mut marks = vec![0u8; super::raw_proc::TREE_CAPACITY];
+        // The command's stack between its vfork and its exec: zeroed pages, as above.
+        let mut command_stack = vec![0u8; COMMAND_STACK];
         let mut plan = Plan {
             role: match kind {
                 Kind::Sentinel => Role::Sentinel,
@@ -238,6 +244,7 @@ mod imp {
             parent: unsafe { libc::getpid() },
             exe: crate::process::tree::executable(None),
             tree: super::raw_proc::Tree::new(&mut links, &mut marks),
+            command_stack: &mut command_stack,
         };
         let flags = match kind {
             Kind::PidNamespace => libc::CLONE_NEWPID,
