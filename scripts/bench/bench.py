@@ -558,7 +558,8 @@ def bench_fetch(run):
         wrk.append(k * 1e3)
         whole.append((s + k) * 1e3)
         os.unlink(file)
-        s, k = cpu_split([worker, "__fetch-worker", url, "-o", file])
+        # The worker run directly (no progress channel); an old single binary took a hidden argument.
+        s, k = cpu_split([worker, url, "-o", file] if worker == sibling else [worker, "__fetch-worker", url, "-o", file])
         alone.append((s + k) * 1e3)
     s, k, t, a = median(sup), median(wrk), median(whole), median(alone)
     run.say(f"   (a) supervisor {s:.2f} ms CPU, worker {k:.1f} ms CPU: supervisor = {100 * s / k:.2f}% of worker "
