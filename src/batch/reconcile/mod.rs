@@ -691,6 +691,59 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn a_list_checked_against_a_report_indexed_on_disk_finds_exactly_the_items_never_tried(
+    ) -> io::Result<()> {
+        // 45,000 report items: past the in-memory index, so the list's items are ruled out by the
+        // filter of the index on disk, and looked up there when it cannot rule them out.
+        let dir = tempfile::tempdir()?;
+        let list = dir.path().join("list.txt");
+        let urls: Vec<String> = (0..60_000).map(|i| format!("https://h/{i}.jpg")).collect();
+        std::fs::write(&list, urls.join("\n") + "\n")?;
+        let mut lines: Vec<String> = (20_000..60_000)
+            .map(|i| entry(&urls[i], &format!("{i}.jpg"), Status::Ok))
+            .collect();
+        lines
+            .extend((0..5_000).map(|i| entry(&format!("https://h/x{i}.jpg"), "x.jpg", Status::Ok)));
+        let report = write(dir.path(), "report.jsonl", &lines);
+        let scope = ListScope {
+            path: list,
+            shard: Shard::ALL,
+            out_dir: dir.path().to_path_buf(),
+        };
+        let mut failed = Vec::new();
+        let wanted = Wanted {
+            failed: Some(&mut failed),
+            include_permanent: false,
+            not_done: None,
+        };
+        let outcome = reconcile(
+            &[report],
+            Some(&scope),
+            dir.path(),
+            wanted,
+            false,
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let counts = outcome
+            .list
+            .as_ref()
+            .map(|list| (list.items, list.missing, list.not_on_list));
+        assert_eq!(counts, Some((60_000, 20_000, 5_000)));
+        assert_eq!(outcome.never_tried(), 20_000);
+        assert_eq!(outcome.count(Status::Ok), 45_000);
+        let failed = String::from_utf8(failed).unwrap_or_default();
+        let retried: Vec<&str> = failed.lines().collect();
+        let expected: Vec<String> = (0..20_000)
+            .map(|i| format!("{{\"url\":\"{}\",\"path\":\"{i}.jpg\"}}", urls[i]))
+            .collect();
+        assert_eq!(retried, expected);
+        // Nothing left behind but the list and the report.
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 2);
+        Ok(())
+    }
+
     fn stamped(url: &str, path: &str, status: Status, finished_at: &str) -> String {
         let mut entry: ReportEntry = serde_json::from_str(&entry(url, path, status))
             .unwrap_or_else(|_| ReportEntry::new(url, status));
