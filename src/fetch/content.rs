@@ -138,12 +138,22 @@ impl BodyCheck {
         if self.sniffed {
             return Ok(Cow::Borrowed(chunk));
         }
-        self.head.extend_from_slice(chunk);
-        if self.head.len() >= SNIFF_LEN {
-            self.judge()?;
-            return Ok(Cow::Owned(self.take_head()));
+        // Only the bytes the judgement needs are held: a first chunk is often the whole body, and
+        // copying it would cost as much as checking it.
+        let held = self.head.len();
+        let wanted = (SNIFF_LEN - held).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..wanted]);
+        if self.head.len() < SNIFF_LEN {
+            return Ok(Cow::Borrowed(&[]));
         }
-        Ok(Cow::Borrowed(&[]))
+        self.judge()?;
+        self.head.truncate(held);
+        let earlier = self.take_head();
+        Ok(if earlier.is_empty() {
+            Cow::Borrowed(chunk)
+        } else {
+            Cow::Owned([earlier.as_slice(), chunk].concat())
+        })
     }
 
     /// The held-back bytes that are not on disk yet.
@@ -410,6 +420,27 @@ mod tests {
         assert_eq!(&*check.feed(b"more").unwrap(), b"more");
         assert!(check.finish().unwrap().is_empty());
         assert_eq!(check.bytes(), png.len() as u64 + 4);
+    }
+
+    #[test]
+    fn a_first_chunk_long_enough_to_judge_is_written_as_it_came_without_a_copy() {
+        let png = crate::image::fixtures::png(4000);
+        for first in [SNIFF_LEN, 100, png.len()] {
+            let mut check = BodyCheck::new(Some(Expect::Image), None);
+            let out = check.feed(&png[..first]).unwrap();
+            assert!(matches!(out, Cow::Borrowed(_)), "first chunk of {first}");
+            assert_eq!(&*out, &png[..first]);
+            let rest = check.feed(&png[first..]).unwrap();
+            assert_eq!(&*rest, &png[first..]);
+            assert!(check.finish().unwrap().is_empty(), "first chunk of {first}");
+        }
+        // Bytes held back from a shorter first chunk come out once, before the chunk that judged.
+        let mut check = BodyCheck::new(Some(Expect::Image), None);
+        assert!(check.feed(&png[..5]).unwrap().is_empty());
+        assert!(check.feed(&png[5..9]).unwrap().is_empty());
+        assert_eq!(&*check.feed(&png[9..2000]).unwrap(), &png[..2000]);
+        assert_eq!(&*check.feed(&png[2000..]).unwrap(), &png[2000..]);
+        assert!(check.finish().unwrap().is_empty());
     }
 
     #[test]

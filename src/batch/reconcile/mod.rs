@@ -18,7 +18,9 @@
 //! `--list`, a pass between the two plans the list as batch would (the same [`Planner`]: names,
 //! shard, duplicates) and looks every item's key up: what no report mentions was never tried,
 //! `missing`; an item the reports mention is marked as listed in the same probe, so that the last pass
-//! can count the reports' items that are not on the list. Every step probes the index once per line.
+//! can count the reports' items that are not on the list. Every step probes the index at most once per
+//! line, and the list's items that no report mentions mostly not at all: a [`filter`] of the reports'
+//! keys, in memory, rules them out once the index is on disk.
 //!
 //! [`read`] reads the reports, [`tally`] counts the outcomes, [`render`] prints them, [`html`] draws
 //! them as a page (`--html`).
@@ -39,9 +41,11 @@ use crate::batch::status::Status;
 use crate::batch::timestamp::{format_utc_millis, parse_utc_millis};
 use crate::exit::Exit;
 
+use self::filter::KeyFilter;
 use self::read::{for_each_line, Line, Source};
 use self::tally::{retry_line, ListCounts, Outcome};
 
+mod filter;
 mod html;
 mod read;
 mod render;
@@ -281,8 +285,15 @@ pub struct Wanted<'a> {
 const LISTED: u64 = 1 << 63;
 
 /// Marks the item `key` of the list as listed in `latest`; returns whether no report mentions it
-/// (it was never tried).
-fn mark_listed(latest: &mut SpillMap<(u64, u64)>, key: u64) -> io::Result<bool> {
+/// (it was never tried). A key `reported` rules out is not looked up.
+fn mark_listed(
+    latest: &mut SpillMap<(u64, u64)>,
+    reported: Option<&KeyFilter>,
+    key: u64,
+) -> io::Result<bool> {
+    if reported.is_some_and(|filter| !filter.may_hold(key)) {
+        return Ok(true);
+    }
     let old = latest.update(key, |old| {
         old.filter(|(_, at)| at & LISTED == 0)
             .map(|(rank, at)| (rank, at | LISTED))
@@ -423,6 +434,9 @@ pub fn reconcile(
                 .reserve(&scope.out_dir, report)
                 .map_err(index_error)?;
         }
+        // Most items of a list no report mentions are ruled out in memory, without a read of
+        // the index.
+        let reported = KeyFilter::of_spilled(&latest).map_err(index_error)?;
         for entry in ListReader::new(list) {
             let entry = entry.map_err(list_error)?;
             match planner.plan(entry).map_err(index_error)? {
@@ -435,7 +449,9 @@ pub fn reconcile(
                     if let Some(list) = outcome.list.as_mut() {
                         list.items += 1;
                     }
-                    if mark_listed(&mut latest, entry.key()).map_err(index_error)? {
+                    if mark_listed(&mut latest, reported.as_ref(), entry.key())
+                        .map_err(index_error)?
+                    {
                         if let Some(list) = outcome.list.as_mut() {
                             list.invalid_unreported += 1;
                         }
@@ -448,7 +464,7 @@ pub fn reconcile(
                         list.items += 1;
                     }
                     let key = item_key(&path, &item.url);
-                    if !mark_listed(&mut latest, key).map_err(index_error)? {
+                    if !mark_listed(&mut latest, reported.as_ref(), key).map_err(index_error)? {
                         continue;
                     }
                     outcome.record_never_tried(&item.url, &path);
@@ -672,6 +688,59 @@ mod tests {
         assert_eq!(json["statuses"]["timeout"], 10_000);
         assert_eq!(json["missing"], 10_000);
         assert_eq!(json["exit_code"], 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_list_checked_against_a_report_indexed_on_disk_finds_exactly_the_items_never_tried(
+    ) -> io::Result<()> {
+        // 45,000 report items: past the in-memory index, so the list's items are ruled out by the
+        // filter of the index on disk, and looked up there when it cannot rule them out.
+        let dir = tempfile::tempdir()?;
+        let list = dir.path().join("list.txt");
+        let urls: Vec<String> = (0..60_000).map(|i| format!("https://h/{i}.jpg")).collect();
+        std::fs::write(&list, urls.join("\n") + "\n")?;
+        let mut lines: Vec<String> = (20_000..60_000)
+            .map(|i| entry(&urls[i], &format!("{i}.jpg"), Status::Ok))
+            .collect();
+        lines
+            .extend((0..5_000).map(|i| entry(&format!("https://h/x{i}.jpg"), "x.jpg", Status::Ok)));
+        let report = write(dir.path(), "report.jsonl", &lines);
+        let scope = ListScope {
+            path: list,
+            shard: Shard::ALL,
+            out_dir: dir.path().to_path_buf(),
+        };
+        let mut failed = Vec::new();
+        let wanted = Wanted {
+            failed: Some(&mut failed),
+            include_permanent: false,
+            not_done: None,
+        };
+        let outcome = reconcile(
+            &[report],
+            Some(&scope),
+            dir.path(),
+            wanted,
+            false,
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let counts = outcome
+            .list
+            .as_ref()
+            .map(|list| (list.items, list.missing, list.not_on_list));
+        assert_eq!(counts, Some((60_000, 20_000, 5_000)));
+        assert_eq!(outcome.never_tried(), 20_000);
+        assert_eq!(outcome.count(Status::Ok), 45_000);
+        let failed = String::from_utf8(failed).unwrap_or_default();
+        let retried: Vec<&str> = failed.lines().collect();
+        let expected: Vec<String> = (0..20_000)
+            .map(|i| format!("{{\"url\":\"{}\",\"path\":\"{i}.jpg\"}}", urls[i]))
+            .collect();
+        assert_eq!(retried, expected);
+        // Nothing left behind but the list and the report.
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 2);
         Ok(())
     }
 
