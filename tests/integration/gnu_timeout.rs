@@ -523,7 +523,8 @@ fn the_gnu_form_beside_watchdogs_own() {
     let m = Marker::new("gnu-form");
     let run = |args: &[&str]| run_bounded(m.watchdog().args(args), LIMIT);
     for (args, code) in [
-        (&["-k.1", "-sINT", "-t.1", "--", "sleep", "10"][..], 124),
+        // A grace of 1 s, not 0.1 s: under load the SIGKILL could come before `sleep` took the INT.
+        (&["-k1", "-sINT", "-t.1", "--", "sleep", "10"][..], 124),
         (&["-vk1", ".1", "sleep", "10"], 124),
         (&["-p", "-s", "INT", ".1", "sleep", "10"], 130),
         (&["--", "sh", "-c", "exit 4"], 4),
