@@ -287,22 +287,28 @@ struct Worker {
 const RECLAIMABLE_LINE: usize = 4096;
 
 impl Worker {
-    /// Whether the worker can be sent its next item now: it is busy with one, none is queued, and
-    /// it has read the current one's line (its stdin pipe is empty), so that what is sent next is the
-    /// only thing in the pipe and can be taken back.
-    fn can_queue(&self) -> bool {
+    /// Whether the worker could be sent its next item: it is busy with one, and none is queued.
+    fn may_queue(&self) -> bool {
+        self.stdin_reclaim.is_some()
+            && self.stdin.is_some()
+            && self.queued.is_none()
+            && self.job.is_some()
+    }
+
+    /// Whether the worker has read its current item's line (its stdin pipe is empty), so that what
+    /// is sent next is the only thing in the pipe and can be taken back. One `poll`.
+    fn has_read_its_item(&self) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
-        let (Some(reclaim), Some(_), None, Some(_)) = (
-            self.stdin_reclaim.as_ref(),
-            self.stdin.as_ref(),
-            self.queued.as_ref(),
-            self.job.as_ref(),
-        ) else {
+        let Some(reclaim) = self.stdin_reclaim.as_ref() else {
             return false;
         };
         let mut fds = [PollFd::new(reclaim.as_fd(), PollFlags::POLLIN)];
         matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
+
+    fn can_queue(&self) -> bool {
+        self.may_queue() && self.has_read_its_item()
     }
 }
 
@@ -498,16 +504,21 @@ impl<'a> Runner<'a> {
         None
     }
 
-    /// The busy worker to send a next item to: of those that can take one ([`Worker::can_queue`]), the
-    /// one whose item was heard from last.
+    /// The busy worker to send a next item to: the one heard from last (most often the one that
+    /// just ended an item and took its next) that can take one ([`Worker::can_queue`]).
     fn queue_target(&self) -> Option<usize> {
-        self.workers
+        let mut candidates: Vec<(Instant, usize)> = self
+            .workers
             .iter()
             .enumerate()
-            .filter(|(_, w)| w.can_queue())
-            .filter_map(|(i, w)| w.job.as_ref().map(|job| (i, job.last_activity)))
-            .max_by_key(|&(_, heard)| heard)
-            .map(|(i, _)| i)
+            .filter(|(_, w)| w.may_queue())
+            .filter_map(|(i, w)| w.job.as_ref().map(|job| (job.last_activity, i)))
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates
+            .into_iter()
+            .map(|(_, i)| i)
+            .find(|&i| self.workers[i].has_read_its_item())
     }
 
     /// Takes back an item sent ahead that its worker has not read yet, for a worker that would
