@@ -336,6 +336,15 @@ impl Client {
     }
 }
 
+/// The per-transfer options [`configure`] last set on an easy handle. libcurl keeps options from one
+/// transfer to the next, so those that did not change (for a batch worker: the proxy, and the
+/// headers, from one item to the next) are not set again.
+#[derive(Debug, Default, PartialEq)]
+struct Applied {
+    proxy: Option<String>,
+    headers: Vec<String>,
+}
+
 /// Sets the per-transfer options of `easy`: the URL, its proxy (or none: libcurl must not read the
 /// environment), proxy authentication, addresses looked up, headers.
 fn configure(
@@ -346,23 +355,29 @@ fn configure(
     resolve: Vec<String>,
     headers: Vec<String>,
 ) -> Result<(), curl::Error> {
+    // Whatever fails below leaves the handle's options unknown: all are set next time.
+    let applied = easy.get_mut().applied.take();
     easy.url(&target.uri.to_string())?;
-    match proxy {
-        Some((setting, _)) => {
-            easy.proxy(&setting.url)?;
-            let mut methods = Auth::new();
-            match auth {
-                ProxyAuth::Basic => methods.basic(true),
-                ProxyAuth::Digest => methods.digest(true),
-                ProxyAuth::Ntlm => methods.ntlm(true),
-                ProxyAuth::Any => methods.auto(true),
-            };
-            easy.proxy_auth(&methods)?;
+    let proxy_url = proxy.map(|(setting, _)| setting.url.as_str());
+    if applied.as_ref().map(|a| a.proxy.as_deref()) != Some(proxy_url) {
+        match proxy {
+            Some((setting, _)) => {
+                easy.proxy(&setting.url)?;
+                let mut methods = Auth::new();
+                match auth {
+                    ProxyAuth::Basic => methods.basic(true),
+                    ProxyAuth::Digest => methods.digest(true),
+                    ProxyAuth::Ntlm => methods.ntlm(true),
+                    ProxyAuth::Any => methods.auto(true),
+                };
+                easy.proxy_auth(&methods)?;
+            }
+            None => easy.proxy("")?,
         }
-        None => easy.proxy("")?,
+        // Set, even empty: unset, libcurl would read NO_PROXY itself and bypass the proxy chosen
+        // here.
+        easy.noproxy("")?;
     }
-    // Set, even empty: unset, libcurl would read NO_PROXY itself and bypass the proxy chosen here.
-    easy.noproxy("")?;
     if !resolve.is_empty() {
         let mut list = List::new();
         for entry in resolve {
@@ -370,11 +385,18 @@ fn configure(
         }
         easy.resolve(list)?;
     }
-    let mut list = List::new();
-    for line in headers {
-        list.append(&line)?;
+    if applied.as_ref().map(|a| &a.headers) != Some(&headers) {
+        let mut list = List::new();
+        for line in &headers {
+            list.append(line)?;
+        }
+        easy.http_headers(list)?;
     }
-    easy.http_headers(list)
+    easy.get_mut().applied = Some(Applied {
+        proxy: proxy_url.map(str::to_string),
+        headers,
+    });
+    Ok(())
 }
 
 fn lookup_error(
@@ -449,6 +471,8 @@ struct Collector {
     sent_request: bool,
     /// The proxy answered CONNECT with 2xx: the heads that follow are the origin's.
     tunnel_open: bool,
+    /// What the handle was last configured with (see [`Applied`]).
+    applied: Option<Applied>,
 }
 
 impl Collector {
@@ -463,6 +487,7 @@ impl Collector {
             sent_tls: false,
             sent_request: false,
             tunnel_open: false,
+            applied: None,
         }
     }
 
