@@ -277,6 +277,10 @@ struct Worker {
     queued: Option<Pending>,
     /// `queued` may still be in the stdin pipe, where [`Runner::reclaim`] can take it back.
     reclaimable: bool,
+    /// The worker's last item ended well (downloaded, or found complete): only then is it sent
+    /// items ahead, so that a failing host (the circuit breaker counts its failures in a row) gets
+    /// no more attempts than it would without them.
+    last_ok: bool,
     /// A non-blocking reader of the worker's stdin pipe (see [`crate::process::Spawned`]); without
     /// one (not Linux) nothing is sent ahead, as nothing sent could be taken back.
     stdin_reclaim: Option<OwnedFd>,
@@ -289,7 +293,8 @@ const RECLAIMABLE_LINE: usize = 4096;
 impl Worker {
     /// Whether the worker could be sent its next item: it is busy with one, and none is queued.
     fn may_queue(&self) -> bool {
-        self.stdin_reclaim.is_some()
+        self.last_ok
+            && self.stdin_reclaim.is_some()
             && self.stdin.is_some()
             && self.queued.is_none()
             && self.job.is_some()
@@ -533,29 +538,42 @@ impl<'a> Runner<'a> {
             .filter_map(|(i, w)| w.job.as_ref().map(|job| (job.started, i)))
             .collect();
         order.sort_unstable();
-        for (_, index) in order {
-            let worker = &mut self.workers[index];
-            let Some(fd) = worker.stdin_reclaim.as_ref() else {
-                continue;
-            };
-            let mut line = [0u8; RECLAIMABLE_LINE];
-            let got = loop {
-                match nix::unistd::read(fd.as_raw_fd(), &mut line) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            // The worker read it first (it will take it once its item ends), or it is gone.
-            worker.reclaimable = false;
-            if let (Ok(n), Some(item)) = (got, worker.queued.take()) {
-                if n > 0 {
-                    self.hand_back(item);
-                    return true;
-                }
-                worker.queued = Some(item);
+        order.into_iter().any(|(_, index)| self.reclaim_from(index))
+    }
+
+    /// Takes back worker `index`'s queued item if the worker has not read it yet (one `read`);
+    /// returns whether it came back.
+    fn reclaim_from(&mut self, index: usize) -> bool {
+        let Some(worker) = self.workers.get_mut(index) else {
+            return false;
+        };
+        let (Some(fd), true, Some(_)) = (
+            worker.stdin_reclaim.as_ref(),
+            worker.reclaimable,
+            worker.queued.as_ref(),
+        ) else {
+            return false;
+        };
+        let mut line = [0u8; RECLAIMABLE_LINE];
+        let got = loop {
+            match nix::unistd::read(fd.as_raw_fd(), &mut line) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        // Taken back, or the worker read it first (it takes it once its item ends): either way
+        // there is nothing more to try.
+        worker.reclaimable = false;
+        match (got, worker.queued.take()) {
+            (Ok(n), Some(item)) if n > 0 => {
+                self.hand_back(item);
+                true
+            }
+            (_, item) => {
+                worker.queued = item;
+                false
             }
         }
-        false
     }
 
     fn start_worker(&mut self) -> io::Result<usize> {
@@ -583,6 +601,7 @@ impl<'a> Runner<'a> {
             job: None,
             queued: None,
             reclaimable: false,
+            last_ok: false,
             stdin_reclaim,
         });
         Ok(self.workers.len() - 1)
@@ -948,6 +967,9 @@ impl<'a> Runner<'a> {
                     sha256,
                     ..job.item.entry(Status::Ok)
                 });
+                if let Some(worker) = self.workers.get_mut(index) {
+                    worker.last_ok = true;
+                }
                 self.take_queued(index);
             }
             ProgressLine::Present { bytes, .. } => {
@@ -962,6 +984,9 @@ impl<'a> Runner<'a> {
                     error: Some("already complete from an earlier run".to_string()),
                     ..job.item.entry(Status::Skipped)
                 });
+                if let Some(worker) = self.workers.get_mut(index) {
+                    worker.last_ok = true;
+                }
                 self.take_queued(index);
             }
             ProgressLine::Error {
@@ -977,6 +1002,12 @@ impl<'a> Runner<'a> {
                 job.http_status = http_status.or(job.http_status);
                 job.retry_after = retry_after_s.map(Duration::from_secs);
                 self.attempt_failed(job, kind, message);
+                if let Some(worker) = self.workers.get_mut(index) {
+                    worker.last_ok = false;
+                }
+                // The item sent ahead goes back to the pool if the worker has not read it yet:
+                // its host may have just been tripped.
+                self.reclaim_from(index);
                 self.take_queued(index);
             }
         }
@@ -1081,9 +1112,10 @@ mod tests {
 
     /// A worker in a few lines of bash that acts on words in the item's URL: `ok`, `flaky` (refused
     /// until retried), `crash-once` (dies until retried), `crash-always`, `hang-always`,
-    /// `hang-peeking` (hangs after writing the next assignment it was sent to PATH.next),
+    /// `hang-peeking` (hangs after writing the next assignment it was sent to PATH.next), `down`
+    /// (refused after 0.3 s),
     /// `slow-1500ms` (done after 1.5 s, first touching PATH.next-waiting if its next assignment is
-    /// already waiting on stdin). The last two say when they begin (a phase line, as a worker sends on
+    /// already waiting on stdin). The last three say when they begin (a phase line, as a worker sends on
     /// a new connection): the runner then sees that the worker has read its item and sends the next.
     const FAKE_WORKER: &str = r#"
         done='{"event":"done","path":"p","bytes":3}'
@@ -1103,6 +1135,10 @@ mod tests {
               echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
             *'"resume":true'*) echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
             *flaky*) echo '{"event":"error","kind":"connect_error","message":"refused"}' >&$WATCHDOG_PROGRESS_FD ;;
+            *down*)
+              echo "$begun" >&$WATCHDOG_PROGRESS_FD
+              sleep 0.3
+              echo '{"event":"error","kind":"connect_error","message":"refused"}' >&$WATCHDOG_PROGRESS_FD ;;
             *crash-once*) kill -9 $$ ;;
             *) echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
           esac
@@ -1255,11 +1291,12 @@ mod tests {
     #[test]
     fn a_worker_killed_on_an_item_hands_the_next_one_back_unattempted() {
         let dir = tempfile::tempdir().unwrap();
-        let items = run_in(&dir, &["hang-peeking", "ok", "ok"], limits(1, 500, 0));
-        // The second item was sent to the worker while it hung on the first...
-        let next = std::fs::read_to_string(dir.path().join("0.next")).unwrap_or_default();
+        // (A worker is sent items ahead once an item of its went well: the first.)
+        let items = run_in(&dir, &["ok", "hang-peeking", "ok", "ok"], limits(1, 500, 0));
+        // The third item was sent to the worker while it hung on the second...
+        let next = std::fs::read_to_string(dir.path().join("1.next")).unwrap_or_default();
         assert!(
-            next.contains("/ok/1"),
+            next.contains("/ok/2"),
             "queued behind the hung item: {next:?}"
         );
         let hung = outcome(&items, "hang-peeking");
@@ -1267,31 +1304,32 @@ mod tests {
         assert_eq!(hung.attempts, 1);
         // ...and came back when it was killed: not attempted there, reported once, by the worker
         // that replaced it.
-        let handed_back = outcome(&items, "/ok/1");
+        let handed_back = outcome(&items, "/ok/2");
         assert_eq!(handed_back.status, Status::Ok, "{handed_back:?}");
         assert_eq!(handed_back.attempts, 1, "{handed_back:?}");
-        assert_eq!(outcome(&items, "/ok/2").status, Status::Ok);
-        assert_eq!(items.finished.len(), 3, "{:?}", items.finished);
+        assert_eq!(outcome(&items, "/ok/3").status, Status::Ok);
+        assert_eq!(items.finished.len(), 4, "{:?}", items.finished);
     }
 
     #[test]
     fn a_queued_item_s_deadline_starts_when_the_worker_takes_it() {
         let dir = tempfile::tempdir().unwrap();
-        // Each item takes 1.5 s of a 2.5 s deadline; the second and third wait behind the one before
-        // for 1.5 s, which would leave them 1 s had their clocks started when they were sent.
+        // After a quick first item, each takes 1.5 s of a 2.5 s deadline; the third and fourth wait
+        // behind the one before for 1.5 s, which would leave them 1 s had their clocks started when
+        // they were sent.
         let items = run_in(
             &dir,
-            &["slow-1500ms", "slow-1500ms", "slow-1500ms"],
+            &["ok", "slow-1500ms", "slow-1500ms", "slow-1500ms"],
             limits(1, 2_500, 0),
         );
-        for n in 0..2 {
+        for n in 1..3 {
             assert!(
                 dir.path().join(format!("{n}.next-waiting")).exists(),
                 "item {} was sent while item {n} ran",
                 n + 1
             );
         }
-        assert_eq!(items.finished.len(), 3);
+        assert_eq!(items.finished.len(), 4);
         for entry in &items.finished {
             assert_eq!(entry.status, Status::Ok, "{entry:?}");
             assert_eq!(entry.attempts, 1, "{entry:?}");
@@ -1300,24 +1338,36 @@ mod tests {
 
     #[test]
     fn an_item_queued_behind_a_hung_one_goes_to_a_free_worker_instead() {
-        let mut urls = vec!["hang-always"];
+        // Two quick items first: then both workers are sent items ahead.
+        let mut urls = vec!["ok", "ok", "hang-always"];
         urls.extend(["ok"; 11]);
         let items = run(&urls, limits(2, 4_000, 0));
-        // Every other item was done while the first hung: none waited for its deadline.
+        // Every other item was done while the third hung: none waited for its deadline.
         let hung = items
             .finished
             .iter()
             .position(|e| e.url.contains("hang-always"));
         assert_eq!(
             hung,
-            Some(11),
+            Some(13),
             "the hung item ends last: {:?}",
             items.finished
         );
-        for entry in &items.finished[..11] {
+        for entry in &items.finished[..13] {
             assert_eq!(entry.status, Status::Ok, "{entry:?}");
             assert_eq!(entry.attempts, 1, "{entry:?}");
             assert!(entry.elapsed_ms < 3_000, "{entry:?}");
         }
+    }
+
+    #[test]
+    fn items_sent_ahead_give_a_tripped_host_no_more_attempts_than_without() {
+        // Nothing answers: the host trips after two failures in a row, and the rest are not tried.
+        let mut limits = limits(1, 30_000, 0);
+        limits.host_failures = 2;
+        let items = run(&["down"; 6], limits);
+        let attempts: u32 = items.finished.iter().map(|e| e.attempts).sum();
+        assert_eq!(attempts, 2, "{:?}", items.finished);
+        assert_eq!(items.finished.len(), 6);
     }
 }
