@@ -5,7 +5,13 @@
 //! Like the single-command supervisor, one thread decides everything, blocking in the process layer's
 //! wait on the signal self-pipe and every worker's progress channel, with the nearest timer as timeout.
 //! Spawning, reaping, signalling and the final sweep belong to [`crate::process`]. Memory is bounded by
-//! `--jobs`: the list is read one item at a time, only when a worker is free.
+//! `--jobs`: the list is read one item at a time, only when a worker is free or can take one ahead.
+//!
+//! Each busy worker is sent its next item ahead (a queue of one), so it goes from one download to
+//! the next without waiting on its stdin for this loop; it still runs one download at a time. Workers
+//! take items in the order sent, so the line that ends an item (`done`, `present`, `error`) also says
+//! the worker took the next: that item's attempt, deadline and stall timer start there. A worker
+//! killed or dead on an item hands the one queued behind it back, not attempted.
 //!
 //! Workers report the phase of an attempt before its answer (resolving, connecting, TLS, request
 //! sent), so an attempt the deadline or the stall watch stops is reported for what failed: a host
@@ -262,7 +268,53 @@ struct Worker {
     stdin: Option<ChildStdin>,
     progress: OwnedFd,
     lines: LineReader,
+    /// The item the worker is downloading: it took it when it was sent to it idle, or when it ended
+    /// the item before.
     job: Option<Job>,
+    /// The next item, already sent while `job` runs (a queue of one): the worker takes it the moment
+    /// it ends `job`, without waiting on its stdin for a round trip through this loop. Only one
+    /// download runs at a time; this one has not started, and has no attempt counted, until then.
+    queued: Option<Pending>,
+    /// `queued` may still be in the stdin pipe, where [`Runner::reclaim`] can take it back.
+    reclaimable: bool,
+    /// The worker's last item ended well (downloaded, or found complete): only then is it sent
+    /// items ahead, so that a failing host (the circuit breaker counts its failures in a row) gets
+    /// no more attempts than it would without them.
+    last_ok: bool,
+    /// A non-blocking reader of the worker's stdin pipe (see [`crate::process::Spawned`]); without
+    /// one (not Linux) nothing is sent ahead, as nothing sent could be taken back.
+    stdin_reclaim: Option<OwnedFd>,
+}
+
+/// The longest assignment line sent ahead so that it can be taken back whole: a pipe write of at
+/// most `PIPE_BUF` bytes is atomic, so the worker's read and the runner's see all of it or none.
+const RECLAIMABLE_LINE: usize = 4096;
+
+impl Worker {
+    /// Whether the worker could be sent its next item: it is busy with one, and none is queued.
+    fn may_queue(&self) -> bool {
+        self.last_ok
+            && self.stdin_reclaim.is_some()
+            && self.stdin.is_some()
+            && self.queued.is_none()
+            && self.job.is_some()
+    }
+
+    /// Whether the worker has read its current item's line (its stdin pipe is empty), so that what
+    /// is sent next is the only thing in the pipe and can be taken back. One `poll`.
+    fn has_read_its_item(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let Some(reclaim) = self.stdin_reclaim.as_ref() else {
+            return false;
+        };
+        let mut fds = [PollFd::new(reclaim.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
+
+    fn can_queue(&self) -> bool {
+        self.may_queue() && self.has_read_its_item()
+    }
 }
 
 /// How long the final sweep keeps killing before it names the processes that would not die.
@@ -372,21 +424,37 @@ impl<'a> Runner<'a> {
         self.workers.len() + dying
     }
 
-    /// Hands items to idle workers, starting workers up to `--jobs`.
+    /// Hands items to idle workers, starting workers up to `--jobs`; once every worker is busy, sends
+    /// each one its next item ahead (see [`Worker::queued`]).
     fn assign(&mut self) {
         loop {
-            let idle = self.workers.iter().position(|w| w.job.is_none());
-            if idle.is_none() && self.processes(Instant::now()) >= self.limits.jobs {
-                return;
-            }
-            let Some(item) = self.next_pending() else {
-                return;
+            let idle = self
+                .workers
+                .iter()
+                .position(|w| w.job.is_none() && w.stdin.is_some());
+            let queue_on = match idle {
+                Some(_) => None,
+                None if self.processes(Instant::now()) < self.limits.jobs => None,
+                None => match self.queue_target() {
+                    Some(index) => Some(index),
+                    None => return,
+                },
+            };
+            let item = match self.next_pending() {
+                Some(item) => item,
+                // A worker is free and nothing waits: take back an item queued behind another.
+                None if queue_on.is_none() && self.reclaim() => continue,
+                None => return,
             };
             if let Verdict::Refuse(kind, message) = self.hosts.admit(&item.host, Instant::now()) {
                 // An earlier attempt may have left a partial file for its retry.
                 let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
                 self.items.held_back(&item.host);
                 self.finish_failed(item, Status::from(kind), None, message);
+                continue;
+            }
+            if let Some(index) = queue_on {
+                self.queue(index, item);
                 continue;
             }
             let index = match idle {
@@ -441,6 +509,73 @@ impl<'a> Runner<'a> {
         None
     }
 
+    /// The busy worker to send a next item to: the one heard from last (most often the one that
+    /// just ended an item and took its next) that can take one ([`Worker::can_queue`]).
+    fn queue_target(&self) -> Option<usize> {
+        let mut candidates: Vec<(Instant, usize)> = self
+            .workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.may_queue())
+            .filter_map(|(i, w)| w.job.as_ref().map(|job| (job.last_activity, i)))
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates
+            .into_iter()
+            .map(|(_, i)| i)
+            .find(|&i| self.workers[i].has_read_its_item())
+    }
+
+    /// Takes back an item sent ahead that its worker has not read yet, for a worker that would
+    /// otherwise sit idle: nothing waits behind an item that hangs. Tries the workers whose items
+    /// started first; returns whether an item came back.
+    fn reclaim(&mut self) -> bool {
+        let mut order: Vec<(Instant, usize)> = self
+            .workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.reclaimable && w.queued.is_some())
+            .filter_map(|(i, w)| w.job.as_ref().map(|job| (job.started, i)))
+            .collect();
+        order.sort_unstable();
+        order.into_iter().any(|(_, index)| self.reclaim_from(index))
+    }
+
+    /// Takes back worker `index`'s queued item if the worker has not read it yet (one `read`);
+    /// returns whether it came back.
+    fn reclaim_from(&mut self, index: usize) -> bool {
+        let Some(worker) = self.workers.get_mut(index) else {
+            return false;
+        };
+        let (Some(fd), true, Some(_)) = (
+            worker.stdin_reclaim.as_ref(),
+            worker.reclaimable,
+            worker.queued.as_ref(),
+        ) else {
+            return false;
+        };
+        let mut line = [0u8; RECLAIMABLE_LINE];
+        let got = loop {
+            match nix::unistd::read(fd.as_raw_fd(), &mut line) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        // Taken back, or the worker read it first (it takes it once its item ends): either way
+        // there is nothing more to try.
+        worker.reclaimable = false;
+        match (got, worker.queued.take()) {
+            (Ok(n), Some(item)) if n > 0 => {
+                self.hand_back(item);
+                true
+            }
+            (_, item) => {
+                worker.queued = item;
+                false
+            }
+        }
+    }
+
     fn start_worker(&mut self) -> io::Result<usize> {
         let spec = SpawnSpec {
             program: self.worker.program.clone(),
@@ -452,6 +587,7 @@ impl<'a> Runner<'a> {
         };
         let mut spawned = self.processes.spawn(&spec, ProgressChannel::new()?)?;
         let stdin = spawned.child.stdin.take();
+        let stdin_reclaim = spawned.stdin_reclaim.take();
         let pid = Pid::from_raw(spawned.child.id() as i32);
         let slot = (0..)
             .find(|n| self.workers.iter().all(|w| w.slot != *n))
@@ -463,33 +599,49 @@ impl<'a> Runner<'a> {
             progress: spawned.progress,
             lines: LineReader::new(),
             job: None,
+            queued: None,
+            reclaimable: false,
+            last_ok: false,
+            stdin_reclaim,
         });
         Ok(self.workers.len() - 1)
     }
 
-    fn give(&mut self, index: usize, mut item: Pending) {
-        let now = Instant::now();
-        let resume = item.attempts > 0;
-        item.attempts += 1;
-        item.first_started.get_or_insert(now);
+    /// Writes `item`'s assignment to worker `index`'s stdin: one `write`; the line's length, or
+    /// `None` if the worker is gone. The item counts as in flight on its host from now (so
+    /// `--per-host` also counts a queued item).
+    fn send(&mut self, index: usize, item: &Pending) -> Option<usize> {
         let assignment = Assignment {
             url: item.url.clone(),
             path: item.path.clone(),
             sha256: item.sha256.clone(),
-            resume,
-            // Checked once: a retry is a download.
-            already: item.already.take(),
+            resume: item.attempts > 0,
+            already: item.already,
         };
-        self.items.worker_busy(self.workers[index].slot, &item.url);
         self.hosts.started(&item.host);
-        let worker = &mut self.workers[index];
-        let sent = match (serde_json::to_vec(&assignment), worker.stdin.as_mut()) {
+        match (
+            serde_json::to_vec(&assignment),
+            self.workers[index].stdin.as_mut(),
+        ) {
             (Ok(mut line), Some(stdin)) => {
                 line.push(b'\n');
-                stdin.write_all(&line).and_then(|_| stdin.flush()).is_ok()
+                let sent = stdin.write_all(&line).and_then(|_| stdin.flush());
+                sent.ok().map(|_| line.len())
             }
-            _ => false,
-        };
+            _ => None,
+        }
+    }
+
+    /// Worker `index` has taken `item`: its attempt starts now, and so do its deadline and stall
+    /// timer.
+    fn take(&mut self, index: usize, mut item: Pending) {
+        let now = Instant::now();
+        item.attempts += 1;
+        item.first_started.get_or_insert(now);
+        // Checked once: a retry is a download.
+        item.already = None;
+        let worker = &mut self.workers[index];
+        self.items.worker_busy(worker.slot, &item.url);
         worker.job = Some(Job {
             item,
             started: now,
@@ -505,6 +657,44 @@ impl<'a> Runner<'a> {
             total: None,
             window: None,
         });
+    }
+
+    /// Sends `item` to busy worker `index` as its next (see [`Worker::queued`]).
+    fn queue(&mut self, index: usize, item: Pending) {
+        if let Some(len) = self.send(index, &item) {
+            let worker = &mut self.workers[index];
+            worker.queued = Some(item);
+            worker.reclaimable = len <= RECLAIMABLE_LINE;
+        } else {
+            // The worker is dying: its current item's end comes from `reap`; this one never
+            // reached it.
+            self.workers[index].stdin = None;
+            self.hand_back(item);
+        }
+    }
+
+    /// An item sent ahead to a worker that never took it (the worker was killed or died on the item
+    /// before): it waits for the next free worker as if never sent, its attempts unchanged and no
+    /// report line written for it.
+    fn hand_back(&mut self, item: Pending) {
+        self.hosts.released(&item.host);
+        self.retry.push_front(item);
+    }
+
+    /// The worker at `index` ended its item: it has taken its queued one, if it had one.
+    fn take_queued(&mut self, index: usize) {
+        if let Some(worker) = self.workers.get_mut(index) {
+            worker.reclaimable = false;
+            if let Some(item) = worker.queued.take() {
+                self.take(index, item);
+            }
+        }
+    }
+
+    fn give(&mut self, index: usize, item: Pending) {
+        let sent = self.send(index, &item).is_some();
+        // An idle worker waits on its stdin: it takes the item at once.
+        self.take(index, item);
         if !sent {
             // The worker died before it could take the item: treat it as a crash of this attempt.
             self.kill_worker(
@@ -528,6 +718,9 @@ impl<'a> Runner<'a> {
                 self.items.worker_idle(worker.slot);
                 if let Some(job) = worker.job {
                     self.attempt_failed(job, FailureKind::WorkerDied, worker_death(how));
+                }
+                if let Some(item) = worker.queued {
+                    self.hand_back(item);
                 }
             }
         }
@@ -579,6 +772,9 @@ impl<'a> Runner<'a> {
         worker.stdin = None;
         if let Some(job) = worker.job.take() {
             self.attempt_failed(job, kind, message);
+        }
+        if let Some(item) = worker.queued.take() {
+            self.hand_back(item);
         }
         // Reaped in `reap`; dropping `Child` does not wait.
         drop(worker);
@@ -645,8 +841,13 @@ impl<'a> Runner<'a> {
         let now = Instant::now();
         // A retry that is due only matters when a worker can take it: otherwise the poll would return
         // at once, again and again, until a worker frees up (which wakes the loop by itself).
-        let can_take =
-            self.processes(now) < self.limits.jobs || self.workers.iter().any(|w| w.job.is_none());
+        // (Asked only when a retry waits: whether a worker can take one ahead costs a system call.)
+        let can_take = !self.retry.is_empty()
+            && (self.processes(now) < self.limits.jobs
+                || self
+                    .workers
+                    .iter()
+                    .any(|w| (w.job.is_none() && w.stdin.is_some()) || w.can_queue()));
         // Nor does one whose host is full under `--per-host`: an item of it ending wakes the loop.
         let (hosts, cap) = (&self.hosts, self.limits.per_host);
         let mut wake: Option<Instant> = if can_take {
@@ -766,6 +967,10 @@ impl<'a> Runner<'a> {
                     sha256,
                     ..job.item.entry(Status::Ok)
                 });
+                if let Some(worker) = self.workers.get_mut(index) {
+                    worker.last_ok = true;
+                }
+                self.take_queued(index);
             }
             ProgressLine::Present { bytes, .. } => {
                 let Some(job) = worker.job.take() else { return };
@@ -779,6 +984,10 @@ impl<'a> Runner<'a> {
                     error: Some("already complete from an earlier run".to_string()),
                     ..job.item.entry(Status::Skipped)
                 });
+                if let Some(worker) = self.workers.get_mut(index) {
+                    worker.last_ok = true;
+                }
+                self.take_queued(index);
             }
             ProgressLine::Error {
                 kind,
@@ -793,6 +1002,13 @@ impl<'a> Runner<'a> {
                 job.http_status = http_status.or(job.http_status);
                 job.retry_after = retry_after_s.map(Duration::from_secs);
                 self.attempt_failed(job, kind, message);
+                if let Some(worker) = self.workers.get_mut(index) {
+                    worker.last_ok = false;
+                }
+                // The item sent ahead goes back to the pool if the worker has not read it yet:
+                // its host may have just been tripped.
+                self.reclaim_from(index);
+                self.take_queued(index);
             }
         }
     }
@@ -811,8 +1027,10 @@ impl<'a> Runner<'a> {
                 let _ = std::fs::remove_file(temp);
             }
         }
-        // So do items waiting for a retry, whose partial files were kept for it.
-        for item in self.retry.drain(..) {
+        // So do items waiting for a retry, whose partial files were kept for it, and items sent
+        // ahead that no worker took.
+        let queued = self.workers.iter_mut().filter_map(|w| w.queued.take());
+        for item in self.retry.drain(..).chain(queued) {
             let _ = std::fs::remove_file(crate::fetch::temp_path_for(&item.path));
         }
         // Idle workers exit by themselves once their stdin closes; give them a moment to.
@@ -893,15 +1111,34 @@ mod tests {
     use std::collections::HashSet;
 
     /// A worker in a few lines of bash that acts on words in the item's URL: `ok`, `flaky` (refused
-    /// until retried), `crash-once` (dies until retried), `crash-always`, `hang-always`.
+    /// until retried), `crash-once` (dies until retried), `crash-always`, `hang-always`,
+    /// `hang-peeking` (hangs after writing the next assignment it was sent to PATH.next), `down`
+    /// (refused after 0.3 s),
+    /// `slow-1500ms` (done after 1.5 s, first touching PATH.next-waiting if its next assignment is
+    /// already waiting on stdin). The last three say when they begin (a phase line, as a worker sends on
+    /// a new connection): the runner then sees that the worker has read its item and sends the next.
     const FAKE_WORKER: &str = r#"
         done='{"event":"done","path":"p","bytes":3}'
+        begun='{"event":"phase","phase":"request"}'
         while IFS= read -r line; do
+          [[ $line =~ \"path\":\"([^\"]*)\" ]] && path=${BASH_REMATCH[1]}
           case "$line" in
             *crash-always*) kill -9 $$ ;;
             *hang-always*) sleep 60 ;;
+            *hang-peeking*)
+              echo "$begun" >&$WATCHDOG_PROGRESS_FD
+              IFS= read -r next; printf '%s\n' "$next" > "$path.next"; sleep 60 ;;
+            *slow-1500ms*)
+              echo "$begun" >&$WATCHDOG_PROGRESS_FD
+              sleep 1.5
+              read -t 0 && : > "$path.next-waiting"
+              echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
             *'"resume":true'*) echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
             *flaky*) echo '{"event":"error","kind":"connect_error","message":"refused"}' >&$WATCHDOG_PROGRESS_FD ;;
+            *down*)
+              echo "$begun" >&$WATCHDOG_PROGRESS_FD
+              sleep 0.3
+              echo '{"event":"error","kind":"connect_error","message":"refused"}' >&$WATCHDOG_PROGRESS_FD ;;
             *crash-once*) kill -9 $$ ;;
             *) echo "$done" >&$WATCHDOG_PROGRESS_FD ;;
           esac
@@ -933,10 +1170,14 @@ mod tests {
     }
 
     fn run(urls: &[&str], limits: Limits) -> FakeItems {
+        run_in(&tempfile::tempdir().unwrap(), urls, limits)
+    }
+
+    /// [`run`] with the items' files in `dir`.
+    fn run_in(dir: &tempfile::TempDir, urls: &[&str], limits: Limits) -> FakeItems {
         let _serial = crate::process::PROCESS_TESTS
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::tempdir().unwrap();
         let now = Instant::now();
         let queue = urls
             .iter()
@@ -1045,5 +1286,88 @@ mod tests {
         let error = entry.error.as_deref().unwrap_or_default();
         assert!(error.contains("killed by signal 9"), "{error}");
         assert_eq!(outcome(&items, "/ok/").status, Status::Ok);
+    }
+
+    #[test]
+    fn a_worker_killed_on_an_item_hands_the_next_one_back_unattempted() {
+        let dir = tempfile::tempdir().unwrap();
+        // (A worker is sent items ahead once an item of its went well: the first.)
+        let items = run_in(&dir, &["ok", "hang-peeking", "ok", "ok"], limits(1, 500, 0));
+        // The third item was sent to the worker while it hung on the second...
+        let next = std::fs::read_to_string(dir.path().join("1.next")).unwrap_or_default();
+        assert!(
+            next.contains("/ok/2"),
+            "queued behind the hung item: {next:?}"
+        );
+        let hung = outcome(&items, "hang-peeking");
+        assert_eq!(hung.status, Status::Timeout);
+        assert_eq!(hung.attempts, 1);
+        // ...and came back when it was killed: not attempted there, reported once, by the worker
+        // that replaced it.
+        let handed_back = outcome(&items, "/ok/2");
+        assert_eq!(handed_back.status, Status::Ok, "{handed_back:?}");
+        assert_eq!(handed_back.attempts, 1, "{handed_back:?}");
+        assert_eq!(outcome(&items, "/ok/3").status, Status::Ok);
+        assert_eq!(items.finished.len(), 4, "{:?}", items.finished);
+    }
+
+    #[test]
+    fn a_queued_item_s_deadline_starts_when_the_worker_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // After a quick first item, each takes 1.5 s of a 2.5 s deadline; the third and fourth wait
+        // behind the one before for 1.5 s, which would leave them 1 s had their clocks started when
+        // they were sent.
+        let items = run_in(
+            &dir,
+            &["ok", "slow-1500ms", "slow-1500ms", "slow-1500ms"],
+            limits(1, 2_500, 0),
+        );
+        for n in 1..3 {
+            assert!(
+                dir.path().join(format!("{n}.next-waiting")).exists(),
+                "item {} was sent while item {n} ran",
+                n + 1
+            );
+        }
+        assert_eq!(items.finished.len(), 4);
+        for entry in &items.finished {
+            assert_eq!(entry.status, Status::Ok, "{entry:?}");
+            assert_eq!(entry.attempts, 1, "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn an_item_queued_behind_a_hung_one_goes_to_a_free_worker_instead() {
+        // Two quick items first: then both workers are sent items ahead.
+        let mut urls = vec!["ok", "ok", "hang-always"];
+        urls.extend(["ok"; 11]);
+        let items = run(&urls, limits(2, 4_000, 0));
+        // Every other item was done while the third hung: none waited for its deadline.
+        let hung = items
+            .finished
+            .iter()
+            .position(|e| e.url.contains("hang-always"));
+        assert_eq!(
+            hung,
+            Some(13),
+            "the hung item ends last: {:?}",
+            items.finished
+        );
+        for entry in &items.finished[..13] {
+            assert_eq!(entry.status, Status::Ok, "{entry:?}");
+            assert_eq!(entry.attempts, 1, "{entry:?}");
+            assert!(entry.elapsed_ms < 3_000, "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn items_sent_ahead_give_a_tripped_host_no_more_attempts_than_without() {
+        // Nothing answers: the host trips after two failures in a row, and the rest are not tried.
+        let mut limits = limits(1, 30_000, 0);
+        limits.host_failures = 2;
+        let items = run(&["down"; 6], limits);
+        let attempts: u32 = items.finished.iter().map(|e| e.attempts).sum();
+        assert_eq!(attempts, 2, "{:?}", items.finished);
+        assert_eq!(items.finished.len(), 6);
     }
 }

@@ -131,14 +131,17 @@ pub fn worker_main(args: &[OsString]) -> ExitCode {
         // A first attempt starts afresh, but like every attempt keeps what a cut-off transfer
         // brought (a truncated body, an image cut short) for its retry to continue with a Range
         // request; the runner removes the partial file when it gives the item up.
-        if !assignment.resume {
-            let _ = std::fs::remove_file(crate::fetch::temp_path_for(&assignment.path));
-        }
+        let no_partial = !assignment.resume
+            && match std::fs::remove_file(crate::fetch::temp_path_for(&assignment.path)) {
+                Ok(()) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            };
         let request = FetchRequest {
             url: assignment.url,
             output: Output::File(assignment.path),
             sha256: assignment.sha256,
             resume: true,
+            no_partial,
             digest: options.digest,
         };
         // The fetcher reports the outcome (done or error) on the progress channel itself.

@@ -83,6 +83,9 @@ pub struct FetchRequest {
     pub sha256: Option<String>,
     /// Continue from, and on transfer failure keep, the temp file.
     pub resume: bool,
+    /// The caller has just removed the temp file (a batch worker's first attempt): with `resume`,
+    /// there is nothing to continue from, and no need to look.
+    pub no_partial: bool,
     /// Compute the body's SHA-256 (always done when `sha256` is given).
     pub digest: bool,
 }
@@ -212,10 +215,12 @@ impl Fetcher {
             Output::Stdout => None,
         };
         let resume_from = match final_path {
-            Some(path) if request.resume => std::fs::metadata(temp_path_for(path))
-                .ok()
-                .map(|m| m.len())
-                .filter(|&n| n > 0),
+            Some(path) if request.resume && !request.no_partial => {
+                std::fs::metadata(temp_path_for(path))
+                    .ok()
+                    .map(|m| m.len())
+                    .filter(|&n| n > 0)
+            }
             _ => None,
         };
 
@@ -565,6 +570,7 @@ fn run_worker(args: &FetchOptions, progress: &mut ProgressWriter) -> Result<Outc
         output,
         sha256: args.sha256.clone(),
         resume: args.resume,
+        no_partial: false,
         digest: true,
     };
     fetcher.fetch(&request, progress)

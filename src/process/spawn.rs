@@ -33,6 +33,11 @@ pub struct Spawned {
     pub child: Child,
     /// The read end of the progress channel.
     pub progress: OwnedFd,
+    /// With `pipe_stdin`, on Linux: a non-blocking reader of the command's stdin pipe of its own (an
+    /// open file description apart from the command's, which stays blocking), through which the
+    /// caller takes back what it wrote and the command has not read yet. Whichever of the two reads
+    /// a byte first has it: the kernel decides.
+    pub stdin_reclaim: Option<OwnedFd>,
 }
 
 /// The progress channel before the command starts: watchdog's read end and the command's write end.
@@ -96,9 +101,13 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
     if spec.capture_output {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    if spec.pipe_stdin {
-        command.stdin(Stdio::piped());
-    }
+    let stdin_pipe = if spec.pipe_stdin {
+        let (read, write) = pipe2(OFlag::O_CLOEXEC)?;
+        command.stdin(Stdio::from(read.try_clone()?));
+        Some((read, write))
+    } else {
+        None
+    };
     // The standard library resets SIGPIPE to the default in the child; a caller that ignored it
     // (watchdog's own SIG_IGN is the runtime's, not the caller's) gets it back ignored.
     let ignore_pipe = super::signal_pipe::ignored_at_start(libc::SIGPIPE);
@@ -130,12 +139,36 @@ pub fn spawn(spec: &SpawnSpec<'_>, channel: ProgressChannel) -> io::Result<Spawn
             tie_to_parent(parent)
         });
     }
-    let child = command.spawn()?;
+    let mut child = command.spawn()?;
     drop(progress_write);
+    let mut stdin_reclaim = None;
+    if let Some((read, write)) = stdin_pipe {
+        child.stdin = Some(write.into());
+        stdin_reclaim = reopen_nonblocking(&read);
+    }
     Ok(Spawned {
         child,
         progress: progress_read,
+        stdin_reclaim,
     })
+}
+
+/// A second, non-blocking open file description of the pipe end `fd` (Linux: through /proc), or
+/// `None` where that cannot be had.
+#[cfg(target_os = "linux")]
+fn reopen_nonblocking(fd: &OwnedFd) -> Option<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .ok()
+        .map(OwnedFd::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reopen_nonblocking(_fd: &OwnedFd) -> Option<OwnedFd> {
+    None
 }
 
 /// Asks the kernel to SIGKILL this (child) process when watchdog dies, so a SIGKILLed watchdog does not

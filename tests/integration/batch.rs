@@ -355,6 +355,41 @@ fn a_faulty_list_gets_one_report_line_per_item_and_only_complete_files() {
 }
 
 #[test]
+fn bodies_that_arrive_in_pieces_share_one_connection_without_slowing_the_next_item() {
+    // A body that reaches the worker in pieces: after the first, the worker asks the kernel to wake
+    // it only once the rest is in, and must undo that before the next request on the same
+    // connection, whose answer, shorter than the mark, would otherwise wait out a whole round (a
+    // second) per item.
+    let w = World::new("batch-low-water");
+    let mut urls = Vec::new();
+    for i in 0..6 {
+        urls.push((
+            w.url(&format!("/pieces/10/10/{}", 300_000 + i)),
+            300_000 + i,
+        ));
+        urls.push((w.url(&format!("/data/{}", 10 + i)), 10 + i));
+    }
+    let list: String = urls.iter().map(|(url, _)| format!("{url}\n")).collect();
+    let run = w.batch(&list, &["-j", "1", "-t", "60"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    for (_, n) in &urls {
+        let got = std::fs::read(w.out().join(n.to_string())).expect("downloaded");
+        assert!(
+            got == data(*n),
+            "{n}: {} bytes, not the server's",
+            got.len()
+        );
+    }
+    assert_eq!(w.server.connections(), 1, "one keep-alive connection");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?} for 12 items",
+        run.elapsed
+    );
+    w.marker.assert_no_survivors();
+}
+
+#[test]
 fn one_hanging_item_does_not_hold_up_the_others() {
     let w = World::new("batch-isolation");
     let good: Vec<String> = (0..12)

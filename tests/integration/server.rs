@@ -23,6 +23,7 @@
 //! | `/stall`                  | headers (Content-Length 100000) and 1000 bytes, then silence |
 //! | `/silent`                 | reads the request, never answers |
 //! | `/drip/MS/N`              | N bytes with Content-Length, one every MS milliseconds |
+//! | `/pieces/MS/K/N`          | N bytes of [`data`] with Content-Length, in K writes MS milliseconds apart |
 //! | `/short`                  | Content-Length 10000, 1000 bytes, then closes |
 //! | `/endless`                | a close-delimited body that never ends |
 //! | `/chunked/MS/K`           | K chunks of 1000 bytes (PNG first), one every MS milliseconds |
@@ -511,6 +512,29 @@ fn respond<S: Read + Write>(
                 io(stream.write_all(&[byte]))?;
                 io(stream.flush())?;
                 thread::sleep(Duration::from_millis(ms));
+            }
+            Ok(())
+        }
+        ["pieces", ms, k, n] => {
+            let (ms, k, n) = (
+                ms.parse::<u64>().map_err(|_| ())?,
+                k.parse::<usize>().map_err(|_| ())?.max(1),
+                n.parse::<usize>().map_err(|_| ())?,
+            );
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {n}\r\n\r\n"
+            );
+            io(stream.write_all(head.as_bytes()))?;
+            let body = data(n);
+            for (i, piece) in body.chunks(n.div_ceil(k).max(1)).enumerate() {
+                if i > 0 {
+                    thread::sleep(Duration::from_millis(ms));
+                }
+                if shared.stopped(since) {
+                    return Err(());
+                }
+                io(stream.write_all(piece))?;
+                io(stream.flush())?;
             }
             Ok(())
         }

@@ -44,6 +44,17 @@ const RECEIVE_BUFFER: usize = 128 * 1024;
 /// The longest wait for socket activity in one round; libcurl shortens it to its own timers.
 const ROUND: Duration = Duration::from_secs(1);
 
+/// The most body bytes the kernel is asked to gather on the socket before it wakes the worker (see
+/// [`LowWater`]).
+const LOW_WATER_MAX: u64 = 128 * 1024;
+
+/// The longest wait in one round while the socket's low-water mark is raised: a body that trickles
+/// in is still seen (and reported to a stall watch) at least this often.
+const LOW_WATER_ROUND: Duration = Duration::from_millis(100);
+
+/// libcurl's `CURLINFO_ACTIVESOCKET` (`CURLINFO_SOCKET + 44`), which curl-sys does not name.
+const CURLINFO_ACTIVESOCKET: curl_sys::CURLINFO = 0x50_0000 + 44;
+
 /// An HTTP client for many downloads: one libcurl multi handle (its connection pool and DNS cache)
 /// and one easy handle, reused, with the options that do not change between downloads.
 pub struct Client {
@@ -207,6 +218,8 @@ impl Client {
             head: Head::default(),
             done: None,
             facts: Facts::default(),
+            received: 0,
+            low_water: LowWater::Default,
             route,
         };
         answer.wait_for_head()?;
@@ -336,6 +349,15 @@ impl Client {
     }
 }
 
+/// The per-transfer options [`configure`] last set on an easy handle. libcurl keeps options from one
+/// transfer to the next, so those that did not change (for a batch worker: the proxy, and the
+/// headers, from one item to the next) are not set again.
+#[derive(Debug, Default, PartialEq)]
+struct Applied {
+    proxy: Option<String>,
+    headers: Vec<String>,
+}
+
 /// Sets the per-transfer options of `easy`: the URL, its proxy (or none: libcurl must not read the
 /// environment), proxy authentication, addresses looked up, headers.
 fn configure(
@@ -346,23 +368,29 @@ fn configure(
     resolve: Vec<String>,
     headers: Vec<String>,
 ) -> Result<(), curl::Error> {
+    // Whatever fails below leaves the handle's options unknown: all are set next time.
+    let applied = easy.get_mut().applied.take();
     easy.url(&target.uri.to_string())?;
-    match proxy {
-        Some((setting, _)) => {
-            easy.proxy(&setting.url)?;
-            let mut methods = Auth::new();
-            match auth {
-                ProxyAuth::Basic => methods.basic(true),
-                ProxyAuth::Digest => methods.digest(true),
-                ProxyAuth::Ntlm => methods.ntlm(true),
-                ProxyAuth::Any => methods.auto(true),
-            };
-            easy.proxy_auth(&methods)?;
+    let proxy_url = proxy.map(|(setting, _)| setting.url.as_str());
+    if applied.as_ref().map(|a| a.proxy.as_deref()) != Some(proxy_url) {
+        match proxy {
+            Some((setting, _)) => {
+                easy.proxy(&setting.url)?;
+                let mut methods = Auth::new();
+                match auth {
+                    ProxyAuth::Basic => methods.basic(true),
+                    ProxyAuth::Digest => methods.digest(true),
+                    ProxyAuth::Ntlm => methods.ntlm(true),
+                    ProxyAuth::Any => methods.auto(true),
+                };
+                easy.proxy_auth(&methods)?;
+            }
+            None => easy.proxy("")?,
         }
-        None => easy.proxy("")?,
+        // Set, even empty: unset, libcurl would read NO_PROXY itself and bypass the proxy chosen
+        // here.
+        easy.noproxy("")?;
     }
-    // Set, even empty: unset, libcurl would read NO_PROXY itself and bypass the proxy chosen here.
-    easy.noproxy("")?;
     if !resolve.is_empty() {
         let mut list = List::new();
         for entry in resolve {
@@ -370,11 +398,18 @@ fn configure(
         }
         easy.resolve(list)?;
     }
-    let mut list = List::new();
-    for line in headers {
-        list.append(&line)?;
+    if applied.as_ref().map(|a| &a.headers) != Some(&headers) {
+        let mut list = List::new();
+        for line in &headers {
+            list.append(line)?;
+        }
+        easy.http_headers(list)?;
     }
-    easy.http_headers(list)
+    easy.get_mut().applied = Some(Applied {
+        proxy: proxy_url.map(str::to_string),
+        headers,
+    });
+    Ok(())
 }
 
 fn lookup_error(
@@ -449,6 +484,8 @@ struct Collector {
     sent_request: bool,
     /// The proxy answered CONNECT with 2xx: the heads that follow are the origin's.
     tunnel_open: bool,
+    /// What the handle was last configured with (see [`Applied`]).
+    applied: Option<Applied>,
 }
 
 impl Collector {
@@ -463,6 +500,7 @@ impl Collector {
             sent_tls: false,
             sent_request: false,
             tunnel_open: false,
+            applied: None,
         }
     }
 
@@ -562,6 +600,29 @@ pub struct Answer<'c> {
     done: Option<Result<(), curl::Error>>,
     facts: Facts,
     route: Route,
+    /// Body bytes handed to the caller so far.
+    received: u64,
+    low_water: LowWater,
+}
+
+/// The socket's low-water mark (`SO_RCVLOWAT`) while a body arrives in pieces. A proxy relays a body
+/// in many small writes, and a worker woken for each of them paid a wake-up, a `select` and a few
+/// `recv`s per piece (eight or nine per 50 KB item through Squid). Once the first piece is in and
+/// the rest of the body is known (a `Content-Length`, plain HTTP to the socket), the kernel is asked
+/// to wake the worker only when the rest (up to [`LOW_WATER_MAX`]) is there. It can never wait for
+/// bytes that will not come: the mark is at most what the server still owes (lowered as the end
+/// nears), an end of stream or an error wakes the worker anyway, each round is cut to
+/// [`LOW_WATER_ROUND`], and the mark goes back to 1 when the body ends, before the connection carries
+/// another request.
+#[derive(Debug, Default)]
+enum LowWater {
+    /// Not raised yet.
+    #[default]
+    Default,
+    /// Raised on this socket, to this many bytes.
+    Raised(std::os::fd::RawFd, u64),
+    /// Not for this transfer (TLS, no length, or the socket would not take it), or already reset.
+    Off,
 }
 
 impl Answer<'_> {
@@ -595,10 +656,17 @@ impl Answer<'_> {
             if !handle.get_ref().body.is_empty() {
                 let mut bytes = std::mem::take(&mut handle.get_mut().body);
                 let fed = sink(&bytes);
+                self.received += bytes.len() as u64;
                 bytes.clear();
                 handle.get_mut().body = bytes;
                 fed.map_err(ReadFailure::Sink)?;
+                if self.done.is_none() {
+                    self.set_low_water();
+                }
                 return Ok(true);
+            }
+            if self.done.is_some() {
+                self.reset_low_water();
             }
             if let Some(result) = &self.done {
                 return match result {
@@ -627,11 +695,65 @@ impl Answer<'_> {
         }
     }
 
+    /// Sets the socket's low-water mark to the rest of the body (see [`LowWater`]): raises it after
+    /// the first piece, lowers it when less than the mark is still owed.
+    fn set_low_water(&mut self) {
+        let rest = |length: u64| length.saturating_sub(self.received).min(LOW_WATER_MAX);
+        match (&self.low_water, self.content_length()) {
+            (LowWater::Raised(socket, mark), Some(length)) if rest(length) < *mark => {
+                let (socket, rest) = (*socket, rest(length).max(1));
+                set_low_water(socket, rest as libc::c_int);
+                self.low_water = LowWater::Raised(socket, rest);
+                return;
+            }
+            (LowWater::Default, _) => {}
+            _ => return,
+        }
+        self.low_water = LowWater::Off;
+        let tls = self.route.https
+            || matches!(&self.route.proxy, Some((_, kind)) if matches!(kind, ProxyKind::Https));
+        let (Some(length), Some(handle), false) = (self.content_length(), &self.handle, tls) else {
+            return;
+        };
+        let rest = rest(length);
+        if rest <= 1 {
+            return;
+        }
+        let mut socket: curl_sys::curl_socket_t = -1;
+        // SAFETY: CURLINFO_ACTIVESOCKET writes one curl_socket_t through the pointer, which points
+        // at a live local of that type; the handle is a live easy handle of this multi handle.
+        let got = unsafe {
+            curl_sys::curl_easy_getinfo(
+                handle.raw(),
+                CURLINFO_ACTIVESOCKET,
+                &mut socket as *mut curl_sys::curl_socket_t,
+            )
+        };
+        if got != curl_sys::CURLE_OK || socket < 0 {
+            return;
+        }
+        if set_low_water(socket, rest as libc::c_int) {
+            self.low_water = LowWater::Raised(socket, rest);
+        }
+    }
+
+    /// Puts the socket's low-water mark back to 1 (the default), if it was raised.
+    fn reset_low_water(&mut self) {
+        if let LowWater::Raised(socket, _) = self.low_water {
+            set_low_water(socket, 1);
+        }
+        self.low_water = LowWater::Off;
+    }
+
     /// One round of the transfer: wait for the sockets (up to `wait`), let libcurl work, note its end.
     fn round(&mut self, wait: Option<Duration>) -> Result<(), FetchError> {
         let multi = &self.client.multi;
         let broken = |e: curl::MultiError| {
             FetchError::new(FailureKind::Connect, format!("libcurl failed: {e}"))
+        };
+        let wait = match self.low_water {
+            LowWater::Raised(..) => wait.map(|w| w.min(LOW_WATER_ROUND)),
+            _ => wait,
         };
         if let Some(wait) = wait {
             multi.wait(&mut [], wait).map_err(broken)?;
@@ -722,6 +844,7 @@ impl Response for Answer<'_> {
 
 impl Drop for Answer<'_> {
     fn drop(&mut self) {
+        self.reset_low_water();
         if let Some(handle) = self.handle.take() {
             // Removing an unfinished transfer closes its connection; a finished one goes back to
             // the pool.
@@ -757,6 +880,21 @@ fn facts(handle: &Easy2Handle<Collector>) -> Facts {
                     .collect()
             })
             .unwrap_or_default(),
+    }
+}
+
+/// Sets `SO_RCVLOWAT` of `socket` to `bytes`; false if the socket would not take it.
+fn set_low_water(socket: curl_sys::curl_socket_t, bytes: libc::c_int) -> bool {
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live local; a descriptor that is no
+    // socket (or closed) makes it fail, which is reported and changes nothing.
+    unsafe {
+        libc::setsockopt(
+            socket,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            &bytes as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
     }
 }
 
