@@ -110,10 +110,42 @@ mod tests {
         assert!(deadline.passed());
     }
 
+    /// On Linux the deadline is a timerfd on CLOCK_BOOTTIME (suspended time counts), non-blocking
+    /// and close-on-exec (the command does not inherit it), as the kernel reports in fdinfo.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn on_linux_it_is_a_boottime_timer_the_command_does_not_inherit() {
+        let deadline = Deadline::after(Duration::from_secs(3600));
+        let fd = deadline.fd().expect("a timerfd on Linux");
+        assert_eq!(deadline.wake_at(), None, "the descriptor is polled instead");
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).expect("fdinfo");
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(|value| value.trim().to_string())
+                .unwrap_or_else(|| panic!("no {name} in {info}"))
+        };
+        assert_eq!(field("clockid:"), libc::CLOCK_BOOTTIME.to_string());
+        let flags = i32::from_str_radix(&field("flags:"), 8).expect("octal flags");
+        assert_eq!(
+            flags & (libc::O_NONBLOCK | libc::O_CLOEXEC),
+            libc::O_NONBLOCK | libc::O_CLOEXEC,
+            "fdinfo flags {flags:o}"
+        );
+        assert!(!deadline.passed());
+    }
+
     #[test]
     fn forever_never_passes() {
-        let deadline = Deadline::after(Duration::from_secs(u64::MAX));
-        assert!(!deadline.passed());
-        assert_eq!((deadline.fd(), deadline.wake_at()), (None, None));
+        // FOREVER itself is the first duration that means "never" (no timer is armed at all).
+        for after in [FOREVER, Duration::from_secs(u64::MAX)] {
+            let deadline = Deadline::after(after);
+            assert!(!deadline.passed());
+            assert_eq!(
+                (deadline.fd(), deadline.wake_at()),
+                (None, None),
+                "{after:?}"
+            );
+        }
     }
 }
