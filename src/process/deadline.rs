@@ -148,6 +148,7 @@ mod tests {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
         if pid == 0 {
+            // SAFETY: plain libc calls on integers and structs on the stack (see above).
             let code = unsafe {
                 let mut limit: libc::rlimit = std::mem::zeroed();
                 libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
