@@ -619,3 +619,56 @@ fn contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing() {
         });
     }
 }
+
+/// As with GNU timeout, the command reads watchdog's stdin (`printf 'one\ntwo\n' | watchdog 5 cat`),
+/// and it inherits none of watchdog's own descriptors: only what the caller gave (stdin, stdout,
+/// stderr) and the progress channel, `$WATCHDOG_PROGRESS_FD`. Under every mechanism.
+#[test]
+fn contain_every_mechanism_passes_stdin_on_and_no_descriptor_of_its_own() {
+    const TEST: &str = "contain_every_mechanism_passes_stdin_on_and_no_descriptor_of_its_own";
+    let m = Marker::new("contain-stdin-fds");
+    // The shell lists its own descriptors; the same shell started by the test is the baseline.
+    let listing = "ls /proc/$$/fd; echo progress=${WATCHDOG_PROGRESS_FD:-none}";
+    let fds = |run: &Run| -> (Vec<u32>, String) {
+        let mut numbers = Vec::new();
+        let mut progress = String::new();
+        for line in run.stdout.lines() {
+            match line.strip_prefix("progress=") {
+                Some(fd) => progress = fd.to_string(),
+                None => numbers.push(line.parse().expect("an fd number")),
+            }
+        }
+        numbers.sort_unstable();
+        (numbers, progress)
+    };
+    let baseline = run_bounded(Command::new("sh").args(["-c", listing]), 10 * SECOND);
+    let (expected, none) = fds(&baseline);
+    assert_eq!(
+        none, "none",
+        "the test's own environment sets WATCHDOG_PROGRESS_FD"
+    );
+    for mechanism in ["pidns", "userns", "sentinel", "group"] {
+        if !available(TEST, mechanism, None) {
+            continue;
+        }
+        let run = run_bounded_with_input(
+            m.watchdog().args(["--contain", mechanism, "5", "cat"]),
+            Some(b"one\ntwo\n"),
+            30 * SECOND,
+        );
+        assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+        assert_eq!(
+            run.stdout, "one\ntwo\n",
+            "{mechanism}: stdin reaches the command"
+        );
+
+        let run = watchdog(&m, &["--contain", mechanism, "5", "sh", "-c", listing]);
+        assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+        let (seen, progress) = fds(&run);
+        let mut want = expected.clone();
+        want.push(progress.parse().expect("$WATCHDOG_PROGRESS_FD is a number"));
+        want.sort_unstable();
+        assert_eq!(seen, want, "{mechanism}: the command's descriptors");
+    }
+    m.assert_no_survivors();
+}
