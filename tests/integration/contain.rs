@@ -672,3 +672,43 @@ fn contain_every_mechanism_passes_stdin_on_and_no_descriptor_of_its_own() {
     }
     m.assert_no_survivors();
 }
+
+/// watchdog ignores the terminal's stop signals for itself only: the command gets SIGTTIN and SIGTTOU
+/// as the caller left them (default from a plain shell, ignored after `trap '' TTIN TTOU`), under
+/// every mechanism.
+#[test]
+fn contain_every_mechanism_leaves_the_terminal_stop_signals_as_the_caller_left_them() {
+    use crate::gnu_timeout::{shell, timeout_line, Form};
+    const TEST: &str =
+        "contain_every_mechanism_leaves_the_terminal_stop_signals_as_the_caller_left_them";
+    let m = Marker::new("contain-tty-stops");
+    let dir = tempdir();
+    let stops = (1u64 << (libc::SIGTTIN - 1)) | (1 << (libc::SIGTTOU - 1));
+    for mechanism in ["pidns", "userns", "sentinel", "group"] {
+        if !available(TEST, mechanism, None) {
+            continue;
+        }
+        let line = timeout_line(
+            Form::Options,
+            &["--contain", mechanism],
+            "5",
+            &["grep", "SigIgn", "/proc/self/status"],
+        );
+        for (trap, want) in [("", 0), ("trap '' TTIN TTOU; ", stops)] {
+            let run = shell(&m, dir.path(), &format!("{trap}{line}"));
+            assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+            let mask = run
+                .stdout
+                .trim()
+                .strip_prefix("SigIgn:")
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("{mechanism}: not a SigIgn line: {}", run.stdout));
+            assert_eq!(
+                mask & stops,
+                want,
+                "{mechanism}, after {trap:?}: SigIgn {mask:x}"
+            );
+        }
+    }
+    m.assert_no_survivors();
+}
