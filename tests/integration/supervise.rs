@@ -455,6 +455,33 @@ fn output_keeps_a_command_alive_and_is_relayed_unchanged() {
     );
 }
 
+/// A reader downstream that is slow to start still gets all the output: watchdog waits for it
+/// (up to a second) after the command exited, instead of dropping what it still held.
+#[test]
+fn with_stall_a_slow_reader_still_gets_everything_after_the_command_exited() {
+    let m = Marker::new("relayslow");
+    // 100 kB fits in the pipes on both sides of watchdog: the command exits at once.
+    let mut child = m
+        .watchdog()
+        .args(["--stall", "5", "--", "head", "-c", "100000", "/dev/zero"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read");
+    let status = child.wait().expect("reap watchdog");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(out.len(), 100_000);
+    m.assert_no_survivors();
+}
+
 #[test]
 fn output_on_stderr_alone_keeps_a_command_alive() {
     let m = Marker::new("aliveerr");
