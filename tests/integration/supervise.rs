@@ -199,6 +199,41 @@ fn waiting_out_the_grace_costs_almost_no_cpu() {
     m.assert_no_survivors();
 }
 
+/// No busy waiting while the command runs: watchdog sleeps in one poll until something happens
+/// (the command ends, a signal, the deadline), so two seconds of `sleep 2` wake it a few times, not
+/// once a millisecond. Counted as voluntary context switches (each sleep is one), which a loaded
+/// machine does not change, rather than as CPU time.
+#[test]
+// Reaped by wait4, which also gives its resource usage; clippy sees no `wait()`.
+#[allow(clippy::zombie_processes)]
+fn waiting_for_the_command_wakes_watchdog_only_when_something_happens() {
+    let m = Marker::new("waitwakes");
+    let child = m
+        .watchdog()
+        .args(["-t", "30", "--", "sleep", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watchdog starts");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with pointers to live locals; watchdog ends with `sleep 2`.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status:#x}"
+    );
+    // watchdog and the `sleep` it reaped: some 10-30 sleeps in all; polling every millisecond: 2000.
+    assert!(
+        usage.ru_nvcsw < 300,
+        "watchdog went to sleep {} times in 2 s",
+        usage.ru_nvcsw
+    );
+    m.assert_no_survivors();
+}
+
 /// `-k 0` means no escalation, as in GNU timeout (it used to mean SIGKILL at once): a command that
 /// ignores the signal finishes in its own time, and --preserve-status then gives its own status.
 #[test]
