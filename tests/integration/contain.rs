@@ -712,3 +712,55 @@ fn contain_every_mechanism_leaves_the_terminal_stop_signals_as_the_caller_left_t
     }
     m.assert_no_survivors();
 }
+
+/// `--contain group` (what an ordinary user gets where no init can be had; root gets pidns by
+/// default, so the supervise tests do not cover it): while watchdog lives it sweeps what left the
+/// group, `setsid` escapees and double-forked daemons, when the command exits and on the deadline.
+#[test]
+fn contain_group_sweeps_escapees_and_daemons_while_watchdog_lives() {
+    let m = Marker::new("contain-group-sweep");
+    let leave = "setsid sleep 300 & (sleep 300 &); sleep 300 &";
+    let run = watchdog(
+        &m,
+        &[
+            "--contain",
+            "group",
+            "30",
+            "sh",
+            "-c",
+            &format!("{leave} exit 3"),
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
+    m.assert_no_survivors();
+    // Only an escapee left: the command's group is empty, the tree is not.
+    let run = watchdog(
+        &m,
+        &[
+            "--contain",
+            "group",
+            "30",
+            "sh",
+            "-c",
+            "setsid sleep 300 & exit 3",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
+    m.assert_no_survivors();
+
+    let run = watchdog(
+        &m,
+        &[
+            "--contain",
+            "group",
+            "0.5",
+            "sh",
+            "-c",
+            &format!("{leave} sleep 300"),
+        ],
+    );
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    m.assert_no_survivors();
+}
