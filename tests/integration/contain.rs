@@ -76,7 +76,15 @@ impl Nobody {
         )
         .expect("chmod the temp dir");
         let copy = dir.path().join("watchdog");
-        std::fs::copy(bin(), &copy).expect("copy watchdog");
+        // Copied by `cp`, not by this process: a descriptor open for writing here would be inherited,
+        // until its exec, by whatever another test forks meanwhile, and executing the copy would then
+        // fail with ETXTBSY ("Text file busy").
+        let copied = Command::new("cp")
+            .arg(bin())
+            .arg(&copy)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(copied, "cp {} {}", bin().display(), copy.display());
         Some(Nobody { dir, bin: copy })
     }
 
