@@ -742,18 +742,15 @@ fn contain_group_sweeps_escapees_and_daemons_while_watchdog_lives() {
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
     m.assert_no_survivors();
-    // Only an escapee left: the command's group is empty, the tree is not.
-    let run = watchdog(
-        &m,
-        &[
-            "--contain",
-            "group",
-            "30",
-            "sh",
-            "-c",
-            "setsid sleep 300 & exit 3",
-        ],
+    // Only an escapee left: the command's group is empty, the tree is not. The command exits once
+    // the escapee has left the group (it says so through a FIFO).
+    let dir = tempdir();
+    let fifo = dir.path().join("left");
+    let script = format!(
+        "mkfifo '{f}'; setsid sh -c \"echo > '{f}'; exec sleep 300\" & read x < '{f}'; exit 3",
+        f = fifo.display()
     );
+    let run = watchdog(&m, &["--contain", "group", "30", "sh", "-c", &script]);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
     m.assert_no_survivors();
