@@ -276,3 +276,65 @@ fn gains_privilege(program: &OsStr) -> bool {
 fn gains_privilege(_program: &OsStr) -> bool {
     false
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn program(dir: &tempfile::TempDir, name: &str, mode: u32) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "#!/bin/sh\n").expect("write the program");
+        // Set after writing: a write by a non-root owner clears setuid and setgid.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn only_setuid_setgid_or_file_capabilities_make_userns_a_loss() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let plain = program(&dir, "plain", 0o755);
+        assert!(!gains_privilege(plain.as_os_str()), "a plain 0755 program");
+        for (name, mode) in [("setuid", 0o4755), ("setgid", 0o2755)] {
+            let path = program(&dir, name, mode);
+            assert!(gains_privilege(path.as_os_str()), "a {name} program");
+        }
+        let missing = dir.path().join("missing");
+        assert!(!gains_privilege(missing.as_os_str()), "a program not there");
+
+        // A version 2 `security.capability` granting CAP_NET_RAW (what `setcap cap_net_raw=p` writes).
+        let capable = program(&dir, "capable", 0o755);
+        let mut cap = Vec::new();
+        // CAP_NET_RAW is capability 13.
+        for word in [0x0200_0000_u32, 1 << 13, 0, 0, 0] {
+            cap.extend_from_slice(&word.to_le_bytes());
+        }
+        let path = std::ffi::CString::new(capable.as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: NUL-terminated path and name, and a buffer of cap.len() bytes.
+        let set = unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                c"security.capability".as_ptr(),
+                cap.as_ptr().cast(),
+                cap.len(),
+                0,
+            )
+        };
+        if set != 0 {
+            let why = io::Error::last_os_error();
+            // Only root (CAP_SETFCAP) may set it; the skip rule of the integration tests applies.
+            assert!(
+                std::env::var("WATCHDOG_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1"),
+                "cannot set a file capability ({why}): run as root, or set WATCHDOG_TEST_ALLOW_SKIP=1"
+            );
+            eprintln!("SKIPPED (WATCHDOG_TEST_ALLOW_SKIP=1): the file capability case: {why}");
+            return;
+        }
+        assert!(
+            gains_privilege(capable.as_os_str()),
+            "a program with a file capability"
+        );
+    }
+}

@@ -110,10 +110,100 @@ mod tests {
         assert!(deadline.passed());
     }
 
+    /// On Linux the deadline is a timerfd on CLOCK_BOOTTIME (suspended time counts), non-blocking
+    /// and close-on-exec (the command does not inherit it), as the kernel reports in fdinfo.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn on_linux_it_is_a_boottime_timer_the_command_does_not_inherit() {
+        let deadline = Deadline::after(Duration::from_secs(3600));
+        let fd = deadline.fd().expect("a timerfd on Linux");
+        assert_eq!(deadline.wake_at(), None, "the descriptor is polled instead");
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).expect("fdinfo");
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(|value| value.trim().to_string())
+                .unwrap_or_else(|| panic!("no {name} in {info}"))
+        };
+        assert_eq!(field("clockid:"), libc::CLOCK_BOOTTIME.to_string());
+        let flags = i32::from_str_radix(&field("flags:"), 8).expect("octal flags");
+        assert_eq!(
+            flags & (libc::O_NONBLOCK | libc::O_CLOEXEC),
+            libc::O_NONBLOCK | libc::O_CLOEXEC,
+            "fdinfo flags {flags:o}"
+        );
+        assert!(!deadline.passed());
+    }
+
+    /// Out of descriptors, the deadline still passes on time, on the monotonic clock. Tried in a forked
+    /// child, whose descriptor limit is set to zero (the limit is the whole process's).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn out_of_descriptors_it_falls_back_to_the_monotonic_clock() {
+        let _serial = crate::process::PROCESS_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the child calls only getrlimit, setrlimit, clock reads, timerfd_create (which fails), nanosleep
+        // and _exit: nothing that allocates or takes a lock another thread could hold.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: plain libc calls on integers and structs on the stack (see above).
+            let code = unsafe {
+                let mut limit: libc::rlimit = std::mem::zeroed();
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                limit.rlim_cur = 0;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                let deadline = Deadline::after(Duration::from_millis(50));
+                let before = deadline.passed();
+                let nap = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 80_000_000,
+                };
+                libc::nanosleep(&nap, std::ptr::null_mut());
+                match (
+                    deadline.fd(),
+                    deadline.wake_at().is_some(),
+                    before,
+                    deadline.passed(),
+                ) {
+                    (None, true, false, true) => 0,
+                    (Some(_), ..) => 1, // a timer after all: nothing was tried
+                    (None, false, ..) => 2,
+                    (None, true, true, _) => 3,
+                    (None, true, false, false) => 4,
+                }
+            };
+            // SAFETY: ends the forked child without running the test harness's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid);
+        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        let meaning = match code {
+            Some(0) => "",
+            Some(1) => "a timer was created with no descriptors left",
+            Some(2) => "no wake-up time without a descriptor",
+            Some(3) => "passed at once",
+            Some(4) => "not passed 80 ms after a 50 ms deadline",
+            _ => "the child died",
+        };
+        assert_eq!(code, Some(0), "{meaning} (status {status})");
+    }
+
     #[test]
     fn forever_never_passes() {
-        let deadline = Deadline::after(Duration::from_secs(u64::MAX));
-        assert!(!deadline.passed());
-        assert_eq!((deadline.fd(), deadline.wake_at()), (None, None));
+        // FOREVER itself is the first duration that means "never" (no timer is armed at all).
+        for after in [FOREVER, Duration::from_secs(u64::MAX)] {
+            let deadline = Deadline::after(after);
+            assert!(!deadline.passed());
+            assert_eq!(
+                (deadline.fd(), deadline.wake_at()),
+                (None, None),
+                "{after:?}"
+            );
+        }
     }
 }

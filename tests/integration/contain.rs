@@ -76,7 +76,15 @@ impl Nobody {
         )
         .expect("chmod the temp dir");
         let copy = dir.path().join("watchdog");
-        std::fs::copy(bin(), &copy).expect("copy watchdog");
+        // Copied by `cp`, not by this process: a descriptor open for writing here would be inherited,
+        // until its exec, by whatever another test forks meanwhile, and executing the copy would then
+        // fail with ETXTBSY ("Text file busy").
+        let copied = Command::new("cp")
+            .arg(bin())
+            .arg(&copy)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(copied, "cp {} {}", bin().display(), copy.display());
         Some(Nobody { dir, bin: copy })
     }
 
@@ -630,4 +638,146 @@ fn contain_auto_a_watchdog_sigkilled_while_starting_leaves_nothing() {
             cmd
         });
     }
+}
+
+/// As with GNU timeout, the command reads watchdog's stdin (`printf 'one\ntwo\n' | watchdog 5 cat`),
+/// and it inherits none of watchdog's own descriptors: only what the caller gave (stdin, stdout,
+/// stderr) and the progress channel, `$WATCHDOG_PROGRESS_FD`. Under every mechanism.
+#[test]
+fn contain_every_mechanism_passes_stdin_on_and_no_descriptor_of_its_own() {
+    const TEST: &str = "contain_every_mechanism_passes_stdin_on_and_no_descriptor_of_its_own";
+    let m = Marker::new("contain-stdin-fds");
+    // The shell lists its own descriptors; the same shell started by the test is the baseline.
+    let listing = "ls /proc/$$/fd; echo progress=${WATCHDOG_PROGRESS_FD:-none}";
+    let fds = |run: &Run| -> (Vec<u32>, String) {
+        let mut numbers = Vec::new();
+        let mut progress = String::new();
+        for line in run.stdout.lines() {
+            match line.strip_prefix("progress=") {
+                Some(fd) => progress = fd.to_string(),
+                None => numbers.push(line.parse().expect("an fd number")),
+            }
+        }
+        numbers.sort_unstable();
+        (numbers, progress)
+    };
+    let baseline = run_bounded(Command::new("sh").args(["-c", listing]), 10 * SECOND);
+    let (expected, none) = fds(&baseline);
+    assert_eq!(
+        none, "none",
+        "the test's own environment sets WATCHDOG_PROGRESS_FD"
+    );
+    for mechanism in ["pidns", "userns", "sentinel", "group"] {
+        if !available(TEST, mechanism, None) {
+            continue;
+        }
+        let run = run_bounded_with_input(
+            m.watchdog().args(["--contain", mechanism, "5", "cat"]),
+            Some(b"one\ntwo\n"),
+            30 * SECOND,
+        );
+        assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+        assert_eq!(
+            run.stdout, "one\ntwo\n",
+            "{mechanism}: stdin reaches the command"
+        );
+
+        let run = watchdog(&m, &["--contain", mechanism, "5", "sh", "-c", listing]);
+        assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+        let (seen, progress) = fds(&run);
+        let mut want = expected.clone();
+        want.push(progress.parse().expect("$WATCHDOG_PROGRESS_FD is a number"));
+        want.sort_unstable();
+        assert_eq!(seen, want, "{mechanism}: the command's descriptors");
+    }
+    m.assert_no_survivors();
+}
+
+/// watchdog ignores the terminal's stop signals for itself only: the command gets SIGTTIN and SIGTTOU
+/// as the caller left them (default from a plain shell, ignored after `trap '' TTIN TTOU`), under
+/// every mechanism.
+#[test]
+fn contain_every_mechanism_leaves_the_terminal_stop_signals_as_the_caller_left_them() {
+    use crate::gnu_timeout::{shell, timeout_line, Form};
+    const TEST: &str =
+        "contain_every_mechanism_leaves_the_terminal_stop_signals_as_the_caller_left_them";
+    let m = Marker::new("contain-tty-stops");
+    let dir = tempdir();
+    let stops = (1u64 << (libc::SIGTTIN - 1)) | (1 << (libc::SIGTTOU - 1));
+    for mechanism in ["pidns", "userns", "sentinel", "group"] {
+        if !available(TEST, mechanism, None) {
+            continue;
+        }
+        let line = timeout_line(
+            Form::Options,
+            &["--contain", mechanism],
+            "5",
+            &["grep", "SigIgn", "/proc/self/status"],
+        );
+        for (trap, want) in [("", 0), ("trap '' TTIN TTOU; ", stops)] {
+            let run = shell(&m, dir.path(), &format!("{trap}{line}"));
+            assert_eq!(run.code, Some(0), "{mechanism}: {}", run.stderr);
+            let mask = run
+                .stdout
+                .trim()
+                .strip_prefix("SigIgn:")
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("{mechanism}: not a SigIgn line: {}", run.stdout));
+            assert_eq!(
+                mask & stops,
+                want,
+                "{mechanism}, after {trap:?}: SigIgn {mask:x}"
+            );
+        }
+    }
+    m.assert_no_survivors();
+}
+
+/// `--contain group` (what an ordinary user gets where no init can be had; root gets pidns by
+/// default, so the supervise tests do not cover it): while watchdog lives it sweeps what left the
+/// group, `setsid` escapees and double-forked daemons, when the command exits and on the deadline.
+#[test]
+fn contain_group_sweeps_escapees_and_daemons_while_watchdog_lives() {
+    let m = Marker::new("contain-group-sweep");
+    let leave = "setsid sleep 300 & (sleep 300 &); sleep 300 &";
+    let run = watchdog(
+        &m,
+        &[
+            "--contain",
+            "group",
+            "30",
+            "sh",
+            "-c",
+            &format!("{leave} exit 3"),
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
+    m.assert_no_survivors();
+    // Only an escapee left: the command's group is empty, the tree is not. The command exits once
+    // the escapee has left the group (it says so through a FIFO).
+    let dir = tempdir();
+    let fifo = dir.path().join("left");
+    let script = format!(
+        "mkfifo '{f}'; setsid sh -c \"echo > '{f}'; exec sleep 300\" & read x < '{f}'; exit 3",
+        f = fifo.display()
+    );
+    let run = watchdog(&m, &["--contain", "group", "30", "sh", "-c", &script]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.elapsed < 20 * SECOND, "took {:?}", run.elapsed);
+    m.assert_no_survivors();
+
+    let run = watchdog(
+        &m,
+        &[
+            "--contain",
+            "group",
+            "0.5",
+            "sh",
+            "-c",
+            &format!("{leave} sleep 300"),
+        ],
+    );
+    assert_eq!(run.code, Some(124), "{}", run.stderr);
+    m.assert_no_survivors();
 }

@@ -163,16 +163,9 @@ fn waiting_out_the_grace_costs_almost_no_cpu() {
     let m = Marker::new("gracecpu");
     let child = m
         .watchdog()
-        .args([
-            "-t",
-            "0.2",
-            "-k",
-            "3",
-            "--",
-            "sh",
-            "-c",
-            "trap '' TERM; sleep 100",
-        ])
+        // SIGCONT stops nothing, so the grace runs out with no race against a shell setting a trap
+        // (under load, `trap '' TERM` could come after the deadline's SIGTERM).
+        .args(["-t", "0.2", "-s", "CONT", "-k", "3", "--", "sleep", "100"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -197,6 +190,41 @@ fn waiting_out_the_grace_costs_almost_no_cpu() {
     assert!(
         used < Duration::from_millis(250),
         "watchdog used {used:?} of CPU in a 3 s grace"
+    );
+    m.assert_no_survivors();
+}
+
+/// No busy waiting while the command runs: watchdog sleeps in one poll until something happens
+/// (the command ends, a signal, the deadline), so two seconds of `sleep 2` wake it a few times, not
+/// once a millisecond. Counted as voluntary context switches (each sleep is one), which a loaded
+/// machine does not change, rather than as CPU time.
+#[test]
+// Reaped by wait4, which also gives its resource usage; clippy sees no `wait()`.
+#[allow(clippy::zombie_processes)]
+fn waiting_for_the_command_wakes_watchdog_only_when_something_happens() {
+    let m = Marker::new("waitwakes");
+    let child = m
+        .watchdog()
+        .args(["-t", "30", "--", "sleep", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watchdog starts");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with pointers to live locals; watchdog ends with `sleep 2`.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status:#x}"
+    );
+    // watchdog and the `sleep` it reaped: some 10-30 sleeps in all; polling every millisecond: 2000.
+    assert!(
+        usage.ru_nvcsw < 300,
+        "watchdog went to sleep {} times in 2 s",
+        usage.ru_nvcsw
     );
     m.assert_no_survivors();
 }
@@ -455,6 +483,33 @@ fn output_keeps_a_command_alive_and_is_relayed_unchanged() {
         run.stderr.lines().filter(|l| l.starts_with("err ")).count(),
         TICKS
     );
+}
+
+/// A reader downstream that is slow to start still gets all the output: watchdog waits for it
+/// (up to a second) after the command exited, instead of dropping what it still held.
+#[test]
+fn with_stall_a_slow_reader_still_gets_everything_after_the_command_exited() {
+    let m = Marker::new("relayslow");
+    // 100 kB fits in the pipes on both sides of watchdog: the command exits at once.
+    let mut child = m
+        .watchdog()
+        .args(["--stall", "5", "--", "head", "-c", "100000", "/dev/zero"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watchdog");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read");
+    let status = child.wait().expect("reap watchdog");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(out.len(), 100_000);
+    m.assert_no_survivors();
 }
 
 #[test]
