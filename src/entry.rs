@@ -8,25 +8,48 @@
 //! stdin, stdout or stderr is opened on `/dev/null` (so that no pipe watchdog creates takes their
 //! number), SIGPIPE is ignored (a write to a closed pipe is an error, not death), a panic exits 101,
 //! and stdout is flushed at the end. What is given up is the message on a stack overflow: the
-//! process dies of SIGSEGV without the standard library's line saying why. `std::env::args_os`
-//! still works: on glibc the standard library takes the arguments from its own constructor.
+//! process dies of SIGSEGV without the standard library's line saying why. The arguments are read
+//! from C's `argv`: only on glibc does the standard library capture them without its start-up, and
+//! the same binary must keep its arguments on the BSDs and musl.
 
-use std::ffi::OsString;
+use std::ffi::{c_char, c_int, CStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 /// The exit status of a process whose main function panicked, as the standard library's.
 const PANICKED: u8 = 101;
 
-/// Runs `run` with the process's arguments, as the standard library's start-up would run a Rust
-/// `main` returning its `ExitCode`; returns the status for C's `main` to return.
-pub fn main(run: fn(Vec<OsString>) -> ExitCode) -> i32 {
+/// Runs `run` with the process's arguments (C's `argc` and `argv`), as the standard library's
+/// start-up would run a Rust `main` returning its `ExitCode`; returns the status for C's `main` to
+/// return.
+///
+/// # Safety
+/// `argv` must be C's `argv`: `argc` pointers to NUL-terminated strings that live for the whole
+/// process (as the C library's start-up passes them to `main`).
+pub unsafe fn main(
+    argc: c_int,
+    argv: *const *const c_char,
+    run: fn(Vec<OsString>) -> ExitCode,
+) -> i32 {
     open_missing_standard_fds();
+    let count = usize::try_from(argc).unwrap_or(0);
+    let args = (0..count)
+        // SAFETY: the caller passes C's argv, whose first argc entries are valid C strings.
+        .map(|i| unsafe { *argv.add(i) })
+        .take_while(|arg| !arg.is_null())
+        // SAFETY: as above: a non-null entry of argv is a NUL-terminated string.
+        .map(|arg| {
+            OsString::from(std::ffi::OsStr::from_bytes(
+                unsafe { CStr::from_ptr(arg) }.to_bytes(),
+            ))
+        })
+        .collect::<Vec<_>>();
     // SAFETY: signal(2) with SIG_IGN on a valid signal number, before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    let code = match std::panic::catch_unwind(|| run(std::env::args_os().collect())) {
+    let code = match std::panic::catch_unwind(|| run(args)) {
         Ok(code) => code,
         Err(payload) => {
             // As the standard library does: the payload is not dropped, since its drop could panic.

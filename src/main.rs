@@ -7,7 +7,11 @@
 use std::ffi::{c_char, c_int};
 
 /// The process's entry, called by the C library's start-up.
+///
+/// # Safety
+/// Called only by the C library's start-up, with its own argc and argv, which live for the process.
 #[no_mangle]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    watchdog::entry::main(watchdog::run)
+pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    // SAFETY: as this function's contract says, argc and argv are the C library's own.
+    unsafe { watchdog::entry::main(argc, argv, watchdog::run) }
 }

@@ -440,6 +440,16 @@ fn a_run_killed_after_10_of_100_items_has_90_missing_and_failed_completes_the_se
     }
     let mut child = cmd.spawn().expect("start watchdog batch");
     wait_for_lines(&report, 10, &mut child);
+    // And the eleventh item was asked for: the worker takes it after the tenth's report line, and
+    // killed before that, the item would meet its silent answer in the retry instead.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.server.requests_for("/silent-once/k/10.jpg") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the eleventh item was never asked for"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     child.kill().expect("SIGKILL watchdog");
     let _ = child.wait();
     w.marker.assert_no_survivors();
