@@ -1175,12 +1175,14 @@ def describe_machine(run, command):
 
 
 def write_benchmarks(run, command):
+    # Before the file is opened: git would see it truncated and call the commit changed.
+    machine = describe_machine(run, command)
     with open(os.path.join(REPO, "BENCHMARKS.md"), "w") as f:
         f.write("# Benchmarks\n\n")
         f.write(f"Written by `{command}`.\nEvery comparison ran side by side in the same run; figures are "
                 "medians (of hyperfine's runs, or of\nrounds taken in turn) with ratios to the peer named on the "
                 "line. Only loopback addresses were contacted.\n\n")
-        f.write("\n".join(describe_machine(run, command)) + "\n\n")
+        f.write("\n".join(machine) + "\n\n")
         if run.summaries:
             f.write("## Summary (README quotes this table)\n\n"
                     "| what | watchdog | peer | ratio |\n| --- | --- | --- | --- |\n")
@@ -1203,14 +1205,14 @@ def write_benchmarks(run, command):
         flush()
     print("bench: wrote BENCHMARKS.md", file=sys.stderr)
     if run.summaries:
-        write_readme_summary(run)
+        write_readme_summary(run, machine)
 
 
 README_START = "<!-- bench summary: written by scripts/bench.sh from its run; do not edit by hand -->"
 README_END = "<!-- end of bench summary -->"
 
 
-def write_readme_summary(run):
+def write_readme_summary(run, machine):
     """Replaces what lies between README's two markers with this run's summary table, headed by when,
     where and from which commit it was measured: the figures README quotes are the ones a run wrote."""
     path = os.path.join(REPO, "README.md")
@@ -1219,7 +1221,7 @@ def write_readme_summary(run):
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise BenchError(f"README.md has no '{README_START}' ... '{README_END}' markers to write the summary between")
-    machine = describe_machine(run, "")
+    # The machine as BENCHMARKS.md describes it: asked again, git would see that file changed.
     commit = machine[0].rsplit("commit ", 1)[-1]
     cpu = machine[1].removeprefix("- CPU: ")
     mem = machine[2].removeprefix("- Memory: ").split(";")[0]
@@ -1269,7 +1271,9 @@ def main(argv):
                 COMPARISONS[each](run)
                 run.stop_servers()
         if publish:
-            env = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_BASELINE", "BENCH_WATCHDOG") if os.environ.get(k))
+            # Every knob that was set, so that the page says how many rounds its figures are of.
+            env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                           if v and (k.startswith("BENCH_") or k in ("STARTUP_ROUNDS", "DEADLINE_ROUNDS")))
             write_benchmarks(run, f"{env + ' ' if env else ''}scripts/bench.sh {' '.join(argv)}".strip())
     finally:
         run.cleanup()
