@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use super::args::{ContainArg, SuperviseArgs};
+use super::gnu_form::looks_numeric;
 use crate::duration::{parse_duration, parse_optional_duration};
 use crate::signals::parse_signal;
 
@@ -104,16 +105,6 @@ pub(super) fn read(args: &[OsString]) -> Option<(SuperviseArgs, &[OsString])> {
         return None;
     }
     Some((line.args, command))
-}
-
-/// As [`super::gnu_form`] decides whether an operand after `--` was meant as a number.
-fn looks_numeric(text: &str) -> bool {
-    let text = text.trim_start();
-    let text = text
-        .strip_prefix('-')
-        .or_else(|| text.strip_prefix('+'))
-        .unwrap_or(text);
-    text.starts_with(|c: char| c.is_ascii_digit() || c == '.')
 }
 
 /// The options read here.

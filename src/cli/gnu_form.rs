@@ -9,7 +9,7 @@ use crate::exit::Exit;
 
 /// Whether an operand was meant as a number: what follows `--` is only taken for a DURATION if it
 /// parses as one, or is a number that does not (a negative one, typically), which is then an error.
-fn looks_numeric(text: &str) -> bool {
+pub(super) fn looks_numeric(text: &str) -> bool {
     let text = text.trim_start();
     let text = text
         .strip_prefix('-')
