@@ -324,6 +324,39 @@ impl Processes {
 #[cfg(test)]
 pub(crate) static PROCESS_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Every signal held on this thread from [`AllSignalsHeld::hold`] until the value is dropped: across
+/// the clone that starts a child, so that none of watchdog's handlers can run in the child before it
+/// has put them back to their defaults. Drop it only after reading the clone's errno.
+#[cfg(target_os = "linux")]
+struct AllSignalsHeld {
+    saved: libc::sigset_t,
+}
+
+#[cfg(target_os = "linux")]
+impl AllSignalsHeld {
+    fn hold() -> AllSignalsHeld {
+        // SAFETY: sigfillset and pthread_sigmask on stack values.
+        let saved = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut saved: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut saved);
+            saved
+        };
+        AllSignalsHeld { saved }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for AllSignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: pthread_sigmask restoring the mask `hold` saved.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.saved, std::ptr::null_mut());
+        }
+    }
+}
+
 /// How often the sweep looks again for processes that SIGCHLD cannot announce.
 const SWEEP_RESCAN: Duration = Duration::from_millis(10);
 

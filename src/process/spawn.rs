@@ -269,15 +269,9 @@ pub fn spawn_shared(
         parent: getpid().as_raw(),
         check_write: check_write.as_raw_fd(),
     };
-    // SAFETY: sigfillset and pthread_sigmask on stack values: every signal is held across the
-    // clone, so none of watchdog's handlers can run in the child, which shares watchdog's memory.
-    let saved = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut saved: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut saved);
-        saved
-    };
+    // Every signal is held across the clone, so none of watchdog's handlers can run in the child,
+    // which shares watchdog's memory.
+    let held = super::AllSignalsHeld::hold();
     // SAFETY: clone(2) through glibc's wrapper (a system call; no atfork handlers, no lock), the
     // child on its own stack inside `stack`, which outlives it. With CLONE_VM the child shares
     // watchdog's memory and writes only its own stack, errno and a slot of `exec`'s script argv;
@@ -292,10 +286,7 @@ pub fn spawn_shared(
         )
     };
     let clone_error = io::Error::last_os_error();
-    // SAFETY: pthread_sigmask restoring the mask saved above.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
-    }
+    drop(held);
     drop(check_write);
     drop(progress_write);
     let stdout = stdout.map(|(read, _)| read);

@@ -298,14 +298,7 @@ mod imp {
             Some(1),
             "the init is forked while watchdog has one thread"
         );
-        // SAFETY: sigfillset and pthread_sigmask on stack values.
-        let saved = unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut saved: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut saved);
-            saved
-        };
+        let held = crate::process::AllSignalsHeld::hold();
         // SAFETY: clone as fork (no stack, no shared memory) plus namespace flags. In the child only
         // async-signal-safe code runs (child::run, which never returns), so no lock or allocator
         // state copied from watchdog is ever touched there.
@@ -323,10 +316,7 @@ mod imp {
             child::run(plan);
         }
         let error = io::Error::last_os_error();
-        // SAFETY: pthread_sigmask restoring the mask saved above.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
-        }
+        drop(held);
         if pid < 0 {
             return Err(error);
         }
