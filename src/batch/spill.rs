@@ -210,6 +210,18 @@ impl<V: SlotValue> DiskTable<V> {
         if self.zero.is_some() {
             each(0);
         }
+        self.for_each_chunk(|entries| {
+            entries.for_each(|(key, _)| each(key));
+            Ok(())
+        })
+    }
+
+    /// Reads the file in order, [`GROW_CHUNK_SLOTS`] slots at a time, and calls `each` with the
+    /// entries stored in each chunk (empty slots left out; key 0 lives in memory, not here).
+    fn for_each_chunk(
+        &self,
+        mut each: impl FnMut(&mut dyn Iterator<Item = (u64, V)>) -> io::Result<()>,
+    ) -> io::Result<()> {
         let mut chunk = vec![0u8; GROW_CHUNK_SLOTS * Self::SLOT_BYTES];
         let mut slot = 0;
         while slot < self.slots() {
@@ -217,12 +229,12 @@ impl<V: SlotValue> DiskTable<V> {
             let bytes = &mut chunk[..n * Self::SLOT_BYTES];
             self.file
                 .read_exact_at(bytes, slot * Self::SLOT_BYTES as u64)?;
-            for raw in bytes.chunks_exact(Self::SLOT_BYTES) {
-                let (key, _) = decode::<V>(raw);
-                if key != 0 {
-                    each(key);
-                }
-            }
+            each(
+                &mut bytes
+                    .chunks_exact(Self::SLOT_BYTES)
+                    .map(decode::<V>)
+                    .filter(|(key, _)| *key != 0),
+            )?;
             slot += n as u64;
         }
         Ok(())
@@ -293,26 +305,14 @@ impl<V: SlotValue> DiskTable<V> {
     fn grow(&mut self) -> io::Result<()> {
         let mut bigger = DiskTable::<V>::create(&self.dir, self.slots())?;
         bigger.zero = self.zero;
-        let mut chunk = vec![0u8; GROW_CHUNK_SLOTS * Self::SLOT_BYTES];
         let mut batch = Vec::with_capacity(GROW_CHUNK_SLOTS);
         let mut stretch = Vec::new();
-        let mut slot = 0;
-        while slot < self.slots() {
-            let n = (self.slots() - slot).min(GROW_CHUNK_SLOTS as u64) as usize;
-            let bytes = &mut chunk[..n * Self::SLOT_BYTES];
-            self.file
-                .read_exact_at(bytes, slot * Self::SLOT_BYTES as u64)?;
+        self.for_each_chunk(|entries| {
             batch.clear();
-            batch.extend(
-                bytes
-                    .chunks_exact(Self::SLOT_BYTES)
-                    .map(decode::<V>)
-                    .filter(|(key, _)| *key != 0),
-            );
+            batch.extend(entries);
             // The bigger table stays at most a quarter full here, so it does not grow in turn.
-            bigger.insert_absent(&mut batch, &mut stretch)?;
-            slot += n as u64;
-        }
+            bigger.insert_absent(&mut batch, &mut stretch)
+        })?;
         *self = bigger;
         Ok(())
     }
